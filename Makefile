@@ -1,0 +1,26 @@
+# Quick start:  make demo   (set up + run the offline demo)
+#               make test   (set up + run the tests)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# This machine kind has a CPU wheel of torch 2.13.0 on disk; on a GPU box set TORCH_SPEC to the build you want.
+TORCH_SPEC ?= torch==2.13.0
+CORES ?= 2
+
+.PHONY: setup demo test lint
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+demo: setup
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/demo.yaml
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+lint: setup
+	$(VENV)/bin/snakemake --lint --configfile config/demo.yaml

@@ -1,0 +1,32 @@
+# Does (adversarial) English intermediate-task training improve zero-shot cross-lingual transfer of
+# Bloom? Study: `snakemake --cores 8 all`; offline demo: `snakemake --cores 2 --configfile config/demo.yaml`.
+# All logic lives in the `xlt` package; rules/ only wire artifacts together.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+if not config:  # `--configfile X` replaces the study config instead of being merged into it
+    configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/intermediate.smk"
+include: "rules/target.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        "results/matrix.parquet",
+        "results/matrix.csv",
+    default_target: True
+
+
+onsuccess:
+    from xlt.matrix import format_pivot
+
+    if os.path.exists("results/matrix.parquet"):
+        print("\nZero-shot results (mean over seeds), results/matrix.parquet:\n")
+        print(format_pivot("results/matrix.parquet"))

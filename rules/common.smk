@@ -1,0 +1,54 @@
+# Wildcard constraints, run enumeration and path helpers. Logic lives in xlt.plan / xlt.config.
+import os
+import re
+
+from snakemake.exceptions import WorkflowError
+
+import xlt.plan as plan
+from xlt.config import ConfigError, dataset_source, feature_config, qa_options, training_config, validate_config
+from xlt.tasks import REGISTRY
+
+try:
+    validate_config(config)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+STUDY = config["study"]
+MODELS = config["models"]
+
+
+def one_of(names):
+    """Regex matching exactly one of `names` (and nothing when empty)."""
+    names = list(names)
+    return "|".join(map(re.escape, names)) if names else "(?!x)x"
+
+
+def models_of_kind(kind):
+    return [name for name, spec in MODELS.items() if kind in spec]
+
+
+wildcard_constraints:
+    model=one_of(MODELS),
+    task=one_of(REGISTRY),
+    inter=one_of([*REGISTRY, plan.BASELINE]),
+    target=one_of(t for t, task in REGISTRY.items() if task.role == "target"),
+    variant=one_of(config["variants"]),
+    split="train|dev|test",
+    seed=r"\d+",
+
+
+def model_dir(model):
+    return f"results/models/{model}"
+
+
+def data(task, split):
+    return f"results/data/{task}/{split}.parquet"
+
+
+def features(model, task, split):
+    return f"results/features/{model}/{task}/{split}.parquet"
+
+
+def logs(rule, pattern):
+    """log: and benchmark: paths for a rule, keyed by its wildcards."""
+    return {"log": f"results/logs/{rule}/{pattern}.log", "benchmark": f"results/benchmarks/{rule}/{pattern}.tsv"}

@@ -1,0 +1,119 @@
+# Datasets (normalised parquet per split) and model snapshots. Downloads run on the submit host.
+
+localrules:
+    snapshot_model,
+    copy_local_model,
+
+
+DEMO_FIXTURES = [f"results/demo/fixtures/{t}/{s}.parquet" for t, task in REGISTRY.items() for s in task.parts]
+
+
+rule build_demo_fixtures:
+    output:
+        DEMO_FIXTURES,
+    params:
+        seed=config.get("demo_fixtures_seed", 0),
+    log:
+        logs("build_demo_fixtures", "all")["log"],
+    benchmark:
+        logs("build_demo_fixtures", "all")["benchmark"]
+    conda:
+        "../envs/training.yaml"
+    script:
+        "../workflow_scripts/build_demo_fixtures.py"
+
+
+def dataset_input(wildcards):
+    if "demo" in dataset_source(config, wildcards.task):
+        return f"results/demo/fixtures/{wildcards.task}/{wildcards.split}.parquet"
+    return []
+
+
+rule prepare_dataset:
+    input:
+        dataset_input,
+    output:
+        data("{task}", "{split}"),
+    params:
+        source=lambda wc: dataset_source(config, wc.task),
+    log:
+        logs("prepare_dataset", "{task}/{split}")["log"],
+    benchmark:
+        logs("prepare_dataset", "{task}/{split}")["benchmark"]
+    conda:
+        "../envs/training.yaml"
+    script:
+        "../workflow_scripts/prepare_dataset.py"
+
+
+rule snapshot_model:
+    output:
+        directory(model_dir("{model}")),
+    wildcard_constraints:
+        model=one_of(models_of_kind("hub")),
+    params:
+        repo=lambda wc: MODELS[wc.model]["hub"],
+        revision=lambda wc: MODELS[wc.model].get("revision"),
+    log:
+        logs("snapshot_model", "{model}")["log"],
+    benchmark:
+        logs("snapshot_model", "{model}")["benchmark"]
+    conda:
+        "../envs/training.yaml"
+    script:
+        "../workflow_scripts/snapshot_model.py"
+
+
+rule copy_local_model:
+    output:
+        directory(model_dir("{model}")),
+    wildcard_constraints:
+        model=one_of(models_of_kind("local")),
+    params:
+        source=lambda wc: MODELS[wc.model]["local"],
+    log:
+        logs("copy_local_model", "{model}")["log"],
+    benchmark:
+        logs("copy_local_model", "{model}")["benchmark"]
+    conda:
+        "../envs/training.yaml"
+    script:
+        "../workflow_scripts/copy_local_model.py"
+
+
+rule build_demo_model:
+    input:
+        DEMO_FIXTURES,
+    output:
+        directory(model_dir("{model}")),
+    wildcard_constraints:
+        model=one_of(models_of_kind("demo")),
+    params:
+        spec=lambda wc: MODELS[wc.model]["demo"],
+        fixtures="results/demo/fixtures",
+    log:
+        logs("build_demo_model", "{model}")["log"],
+    benchmark:
+        logs("build_demo_model", "{model}")["benchmark"]
+    conda:
+        "../envs/training.yaml"
+    script:
+        "../workflow_scripts/build_demo_model.py"
+
+
+rule featurize:
+    input:
+        data=data("{task}", "{split}"),
+        model=model_dir("{model}"),
+    output:
+        features("{model}", "{task}", "{split}"),
+    params:
+        features=lambda wc: feature_config(config, wc.task),
+    log:
+        logs("featurize", "{model}/{task}/{split}")["log"],
+    benchmark:
+        logs("featurize", "{model}/{task}/{split}")["benchmark"]
+    conda:
+        "../envs/training.yaml"
+    script:
+        "../workflow_scripts/featurize.py"

@@ -1,0 +1,30 @@
+# Zero-shot evaluation on every language of a target: one job per (run, target) loads the model once
+# and writes {lang}.predictions.json ({id: prediction}) and {lang}.metrics.json per language.
+
+for _target, _langs in STUDY["targets"].items():
+
+    rule:
+        name:
+            f"evaluate_{_target}"
+        input:
+            checkpoint=plan.target_dir("{model}", "{inter}", "{variant}", _target, "{seed}") + "/checkpoint",
+            features=features("{model}", _target, "test"),
+            data=data(_target, "test"),
+        output:
+            predictions=[plan.eval_dir("{model}", "{inter}", "{variant}", _target, "{seed}") + f"/{lang}.predictions.json" for lang in _langs],
+            metrics=[plan.eval_dir("{model}", "{inter}", "{variant}", _target, "{seed}") + f"/{lang}.metrics.json" for lang in _langs],
+        params:
+            target=_target,
+            languages=_langs,
+            qa=qa_options(config, _target),
+            batch_size=training_config(config, "target", _target)["eval_batch_size"],
+        resources:
+            gpu=1,
+        log:
+            logs(f"evaluate_{_target}", "{model}/{inter}/{variant}/seed{seed}")["log"],
+        benchmark:
+            logs(f"evaluate_{_target}", "{model}/{inter}/{variant}/seed{seed}")["benchmark"]
+        conda:
+            "../envs/training.yaml"
+        script:
+            "../workflow_scripts/evaluate.py"

@@ -1,0 +1,97 @@
+"""Config validation against config/schema.yaml, and the config slices each rule depends on."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from xlt.tasks import REGISTRY, get_task
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    path = ""
+    for part in error.absolute_path:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "<top level>"
+
+
+def _explain(error: jsonschema.ValidationError) -> str:
+    if error.validator == "enum":
+        return f"{error.instance!r} is not allowed; allowed values: {', '.join(map(str, error.validator_value))}"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        return f"{error.message}; allowed keys: {', '.join(allowed)}"
+    if error.validator == "propertyNames":
+        allowed = error.validator_value.get("enum", [])
+        return f"{error.instance!r} has an unknown key; allowed keys: {', '.join(map(str, allowed))}"
+    return error.message
+
+
+def validate_config(config: dict) -> dict:
+    """Raise ConfigError naming every bad key and what is allowed; return the config unchanged."""
+    validator = jsonschema.Draft202012Validator(load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    problems = [f"  - {_where(e)}: {_explain(e)}" for e in errors]
+    problems += [f"  - {p}" for p in _cross_checks(config)] if not errors else []
+    if problems:
+        raise ConfigError("invalid config:\n" + "\n".join(problems))
+    return config
+
+
+def _cross_checks(config: dict) -> list[str]:
+    """What a JSON schema cannot say: references between sections."""
+    out = []
+    study = config["study"]
+    for m in study["models"]:
+        if m not in config["models"]:
+            out.append(f"study.models: {m!r} is not defined under models; defined: {', '.join(config['models'])}")
+    for v in study["variants"]:
+        if v not in config["variants"]:
+            out.append(f"study.variants: {v!r} has no block under variants; defined: {', '.join(config['variants'])}")
+    for target, langs in study["targets"].items():
+        known = get_task(target).languages
+        for lang in langs:
+            if lang not in known:
+                out.append(f"study.targets.{target}: language {lang!r} is not in {target}; "
+                           f"allowed values: {', '.join(known)}")
+        if "en" not in langs:
+            out.append(f"study.targets.{target}: must include 'en' (the cross-lingual gap is measured against it)")
+    return out
+
+
+# ---- config slices (rule params hold exactly these, so an edit re-runs only what depends on it) ----
+
+def training_config(config: dict, stage: str, task: str) -> dict:
+    """Defaults overlaid with the per-task block of one stage ('intermediate' or 'target')."""
+    training = config["training"]
+    return {**training["defaults"], **training.get(stage, {}).get(task, {})}
+
+
+def dataset_source(config: dict, task: str) -> dict:
+    return config.get("datasets", {}).get(task, {"hub": {}})
+
+
+def feature_config(config: dict, task: str) -> dict:
+    f = config["features"]
+    if get_task(task).format == "span_qa":
+        return {"max_length": f["max_length"], "doc_stride": f["doc_stride"], "max_query_length": f["max_query_length"]}
+    return {"max_length": f["max_length"]}
+
+
+def qa_options(config: dict, task: str) -> dict:
+    return dict(config["qa"]) if get_task(task).format == "span_qa" else {}
+
+
+def known_tasks() -> list[str]:
+    return list(REGISTRY)

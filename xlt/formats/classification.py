@@ -1,0 +1,44 @@
+"""Sequence-pair classification: `text_a <sep> text_b <eos>`, scored from the last real token."""
+from __future__ import annotations
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from xlt.formats import pad_batch, separator_ids
+from xlt.metrics import accuracy
+
+
+def featurize(examples: pd.DataFrame, tokenizer, max_length: int, **_) -> pd.DataFrame:
+    sep, end = separator_ids(tokenizer)
+    enc_a = tokenizer(examples["text_a"].tolist(), add_special_tokens=False)["input_ids"]
+    enc_b = tokenizer(examples["text_b"].tolist(), add_special_tokens=False)["input_ids"]
+    input_ids = []
+    for a, b in zip(enc_a, enc_b):
+        while len(a) + len(b) > max_length - 2:  # truncate the longer member first
+            if len(a) >= len(b):
+                a = a[:-1]
+            else:
+                b = b[:-1]
+        input_ids.append(a + [sep] + b + [end])
+    return pd.DataFrame({"example_id": examples["id"].values, "language": examples["language"].values,
+                         "input_ids": input_ids, "label": examples["label"].astype(int).values})
+
+
+def collate(features: pd.DataFrame, pad_id: int) -> dict[str, torch.Tensor]:
+    ids, mask = pad_batch(features["input_ids"].tolist(), pad_id)
+    return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor(features["label"].values)}
+
+
+def loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:
+    return F.cross_entropy(logits.float(), batch["labels"])
+
+
+def predictions(features: pd.DataFrame, logits: list[torch.Tensor], examples: pd.DataFrame, **_) -> dict:
+    """{example id: predicted label} (one feature per example)."""
+    labels = torch.cat(logits).argmax(-1).tolist()
+    return dict(zip(features["example_id"], labels))
+
+
+def score(predictions: dict, examples: pd.DataFrame, **_) -> dict[str, float]:
+    return accuracy(predictions, dict(zip(examples["id"], examples["label"].astype(int))))

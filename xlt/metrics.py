@@ -1,0 +1,68 @@
+"""Metrics identical to the official scripts.
+
+EM/F1 follow the SQuAD v1.1 evaluation script that XTREME uses for TyDiQA-GoldP: lowercase, remove
+ASCII punctuation only (Unicode marks such as «،» stay), drop English articles, collapse whitespace;
+max over gold answers; x100. SQuAD 2.0 follows the official v2 script: an empty prediction means
+"no answer" and an unanswerable question's gold answer is the empty string."""
+from __future__ import annotations
+
+import collections
+import re
+import string
+
+_PUNCT = set(string.punctuation)
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+
+
+def normalize_answer(s: str) -> str:
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in _PUNCT)
+    s = _ARTICLES.sub(" ", s)
+    return " ".join(s.split())
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    return float(normalize_answer(prediction) == normalize_answer(gold))
+
+
+def f1(prediction: str, gold: str) -> float:
+    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    if not pred or not ref:  # v2 rule; under v1 gold is never empty, so this only hits empty predictions
+        return float(pred == ref)
+    common = collections.Counter(pred) & collections.Counter(ref)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred), same / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_scores(predictions: dict[str, str], golds: dict[str, list[str]]) -> dict[str, float]:
+    """EM and F1 (x100) over `golds`; a missing prediction scores 0 (as the official script)."""
+    em = f = 0.0
+    for qid, answers in golds.items():
+        answers = answers or [""]  # unanswerable (SQuAD 2.0)
+        pred = predictions.get(qid)
+        if pred is None:
+            continue
+        em += max(exact_match(pred, a) for a in answers)
+        f += max(f1(pred, a) for a in answers)
+    n = max(len(golds), 1)
+    return {"exact_match": 100.0 * em / n, "f1": 100.0 * f / n}
+
+
+def squad_v2_scores(predictions: dict[str, str], golds: dict[str, list[str]]) -> dict[str, float]:
+    """Overall EM/F1 plus the HasAns / NoAns breakdown of the official v2 script."""
+    out = squad_scores(predictions, golds)
+    has = {k: v for k, v in golds.items() if v}
+    no = {k: v for k, v in golds.items() if not v}
+    for name, subset in (("HasAns", has), ("NoAns", no)):
+        if subset:
+            s = squad_scores(predictions, subset)
+            out[f"{name}_exact_match"], out[f"{name}_f1"] = s["exact_match"], s["f1"]
+    return out
+
+
+def accuracy(predictions: dict[str, int], labels: dict[str, int]) -> dict[str, float]:
+    correct = sum(int(predictions.get(k) == v) for k, v in labels.items())
+    return {"accuracy": correct / max(len(labels), 1)}

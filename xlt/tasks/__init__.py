@@ -1,0 +1,66 @@
+"""Task registry: one entry per dataset — its format, splits, languages, Hub parts and normaliser.
+
+Splits every task provides: `train` (English), `dev` (English, model selection). Target tasks also
+provide `test`: every language, used only for zero-shot evaluation."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class HubPart:
+    """One raw piece of a dataset on the Hub: load_dataset(repo, config, split=split)."""
+    repo: str
+    config: str | None
+    split: str
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    format: str                      # "classification" | "span_qa"
+    role: str                        # "intermediate" | "target"
+    description: str
+    hub: dict[str, HubPart]          # raw key -> Hub part
+    parts: dict[str, list[str]]      # normalised split -> raw keys it is built from
+    # (raw frames of one split keyed by raw key, split name) -> normalised frame
+    normalise: Callable[[dict[str, pd.DataFrame], str], pd.DataFrame]
+    selection_metric: str            # dev metric used for best-checkpoint selection
+    num_labels: int = 0              # classification only
+    languages: tuple[str, ...] = ("en",)   # languages of the test split
+    allow_no_answer: bool = False    # span QA: may the gold answer be empty (SQuAD 2.0)?
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return tuple(self.parts)
+
+
+REGISTRY: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    REGISTRY[task.name] = task
+    return task
+
+
+def get_task(name: str) -> Task:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown task {name!r}; known tasks: {sorted(REGISTRY)}") from None
+
+
+def intermediate_tasks() -> list[str]:
+    return [n for n, t in REGISTRY.items() if t.role == "intermediate"]
+
+
+def target_tasks() -> list[str]:
+    return [n for n, t in REGISTRY.items() if t.role == "target"]
+
+
+# Registration happens on import of each task module.
+from xlt.tasks import nli, paws_x, squad, tydiqa  # noqa: E402,F401

@@ -1,0 +1,29 @@
+"""Helpers shared by the task normalisers."""
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+
+
+def stable_bucket(text: str, buckets: int) -> int:
+    """A bucket that depends only on `text` (not on row order or Python's hash seed)."""
+    return int(hashlib.md5(text.encode("utf-8")).hexdigest(), 16) % buckets
+
+
+def squad_answers(answers) -> tuple[list[str], list[int]]:
+    """Hub SQuAD-style `answers` ({text: [...], answer_start: [...]}) -> parallel lists."""
+    return [str(t) for t in answers["text"]], [int(s) for s in answers["answer_start"]]
+
+
+def span_frame(df: pd.DataFrame, language) -> pd.DataFrame:
+    texts, starts = zip(*(squad_answers(a) for a in df["answers"])) if len(df) else ((), ())
+    return pd.DataFrame({
+        "id": df["id"].astype(str),
+        "language": language if isinstance(language, str) else list(language),
+        "title": df["title"].astype(str) if "title" in df else "",
+        "context": df["context"].astype(str),
+        "question": df["question"].astype(str),
+        "answer_texts": list(texts),
+        "answer_starts": list(starts),
+    })
