@@ -1,12 +1,14 @@
 # Does (adversarial) English intermediate-task training improve zero-shot cross-lingual transfer of
 # Bloom? Study: `snakemake --cores 8 all`; offline demo: `snakemake --cores 2 --configfile config/demo.yaml`.
 # All logic lives in the `xlt` package; rules/ only wire artifacts together.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 if not config:  # `--configfile X` replaces the study config instead of being merged into it
-    configfile: "config.yaml"
+    configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 include: "rules/common.smk"

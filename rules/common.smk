@@ -5,7 +5,7 @@ import re
 from snakemake.exceptions import WorkflowError
 
 import xlt.plan as plan
-from xlt.config import ConfigError, dataset_source, feature_config, qa_options, training_config, validate_config
+from xlt.config import ConfigError, canonical, dataset_source, feature_config, qa_options, training_config, validate_config
 from xlt.tasks import REGISTRY
 
 try:
@@ -52,3 +52,26 @@ def features(model, task, split):
 def logs(rule, pattern):
     """log: and benchmark: paths for a rule, keyed by its wildcards."""
     return {"log": f"results/logs/{rule}/{pattern}.log", "benchmark": f"results/benchmarks/{rule}/{pattern}.tsv"}
+
+
+# ---- wildcard-pattern shorthands used by the rules ----
+INTER = ("{model}", "{task}", "{variant}", "{seed}")
+TARGET = ("{model}", "{inter}", "{variant}", "{target}", "{seed}")
+
+
+def dataset_input(wildcards):
+    """The demo's generated fixture when the dataset's source is `demo`, else nothing (Hub/local)."""
+    if "demo" in dataset_source(config, wildcards.task):
+        return f"results/demo/fixtures/{wildcards.task}/{wildcards.split}.parquet"
+    return []
+
+
+def target_init(wc):
+    """Where target fine-tuning starts: the pretrained model (baseline) or an intermediate checkpoint."""
+    if wc.inter == plan.BASELINE:
+        return model_dir(wc.model)
+    return plan.intermediate_file(wc.model, wc.inter, wc.variant, wc.seed, "checkpoint")
+
+
+def maybe_temp(path):
+    return path if STUDY.get("keep_target_checkpoints") else temp(path)

@@ -23,12 +23,6 @@ rule build_demo_fixtures:
         "../workflow_scripts/build_demo_fixtures.py"
 
 
-def dataset_input(wildcards):
-    if "demo" in dataset_source(config, wildcards.task):
-        return f"results/demo/fixtures/{wildcards.task}/{wildcards.split}.parquet"
-    return []
-
-
 rule prepare_dataset:
     input:
         dataset_input,
@@ -82,15 +76,13 @@ rule copy_local_model:
 
 
 rule build_demo_model:
-    input:
-        DEMO_FIXTURES,
     output:
         directory(model_dir("{model}")),
     wildcard_constraints:
         model=one_of(models_of_kind("demo")),
     params:
-        spec=lambda wc: MODELS[wc.model]["demo"],
-        fixtures="results/demo/fixtures",
+        spec=lambda wc: canonical(MODELS[wc.model]["demo"]),
+        corpus_seed=config.get("demo_fixtures_seed", 0),
     log:
         logs("build_demo_model", "{model}")["log"],
     benchmark:

@@ -7,12 +7,12 @@ for _target, _langs in STUDY["targets"].items():
         name:
             f"evaluate_{_target}"
         input:
-            checkpoint=plan.target_dir("{model}", "{inter}", "{variant}", _target, "{seed}") + "/checkpoint",
+            checkpoint=plan.target_file("{model}", "{inter}", "{variant}", _target, "{seed}", "checkpoint"),
             features=features("{model}", _target, "test"),
             data=data(_target, "test"),
         output:
-            predictions=[plan.eval_dir("{model}", "{inter}", "{variant}", _target, "{seed}") + f"/{lang}.predictions.json" for lang in _langs],
-            metrics=[plan.eval_dir("{model}", "{inter}", "{variant}", _target, "{seed}") + f"/{lang}.metrics.json" for lang in _langs],
+            predictions=[plan.eval_file("{model}", "{inter}", "{variant}", _target, "{seed}", lang, "predictions") for lang in _langs],
+            metrics=[plan.eval_file("{model}", "{inter}", "{variant}", _target, "{seed}", lang, "metrics") for lang in _langs],
         params:
             target=_target,
             languages=_langs,

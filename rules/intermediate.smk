@@ -8,9 +8,9 @@ rule train_intermediate:
         dev=features("{model}", "{task}", "dev"),
         dev_data=data("{task}", "dev"),
     output:
-        checkpoint=directory(plan.intermediate_dir("{model}", "{task}", "{variant}", "{seed}") + "/checkpoint"),
-        metrics=plan.intermediate_dir("{model}", "{task}", "{variant}", "{seed}") + "/dev_metrics.json",
-        train_log=plan.intermediate_dir("{model}", "{task}", "{variant}", "{seed}") + "/train_log.jsonl",
+        checkpoint=directory(plan.intermediate_file(*INTER, "checkpoint")),
+        metrics=plan.intermediate_file(*INTER, "dev_metrics.json"),
+        train_log=plan.intermediate_file(*INTER, "train_log.jsonl"),
     params:
         training=lambda wc: training_config(config, "intermediate", wc.task),
         qa=lambda wc: qa_options(config, wc.task),

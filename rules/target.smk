@@ -2,16 +2,6 @@
 # pretrained model (`none`). Only English train/dev features are inputs (strict zero-shot).
 
 
-def target_init(wc):
-    if wc.inter == plan.BASELINE:
-        return model_dir(wc.model)
-    return plan.intermediate_dir(wc.model, wc.inter, wc.variant, wc.seed) + "/checkpoint"
-
-
-def maybe_temp(path):
-    return path if STUDY.get("keep_target_checkpoints") else temp(path)
-
-
 rule train_target:
     input:
         init=target_init,
@@ -19,9 +9,9 @@ rule train_target:
         dev=features("{model}", "{target}", "dev"),
         dev_data=data("{target}", "dev"),
     output:
-        checkpoint=maybe_temp(directory(plan.target_dir("{model}", "{inter}", "{variant}", "{target}", "{seed}") + "/checkpoint")),
-        metrics=plan.target_dir("{model}", "{inter}", "{variant}", "{target}", "{seed}") + "/dev_metrics.json",
-        train_log=plan.target_dir("{model}", "{inter}", "{variant}", "{target}", "{seed}") + "/train_log.jsonl",
+        checkpoint=maybe_temp(directory(plan.target_file(*TARGET, "checkpoint"))),
+        metrics=plan.target_file(*TARGET, "dev_metrics.json"),
+        train_log=plan.target_file(*TARGET, "train_log.jsonl"),
     params:
         training=lambda wc: training_config(config, "target", wc.target),
         qa=lambda wc: qa_options(config, wc.target),

@@ -2,4 +2,4 @@ from xlt import stages
 from xlt.runlog import logging_to
 
 with logging_to(snakemake.log[0]):
-    stages.build_demo_model(snakemake.params.fixtures, snakemake.output[0], dict(snakemake.params.spec))
+    stages.build_demo_model(snakemake.output[0], dict(snakemake.params.spec), snakemake.params.corpus_seed)

@@ -71,26 +71,35 @@ def _cross_checks(config: dict) -> list[str]:
 
 
 # ---- config slices (rule params hold exactly these, so an edit re-runs only what depends on it) ----
+# Slices are returned with sorted keys: Snakemake compares params by value *and* order, and
+# reordering keys in a YAML file must not re-run anything.
+
+def canonical(value):
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
 
 def training_config(config: dict, stage: str, task: str) -> dict:
     """Defaults overlaid with the per-task block of one stage ('intermediate' or 'target')."""
     training = config["training"]
-    return {**training["defaults"], **training.get(stage, {}).get(task, {})}
+    return canonical({**training["defaults"], **training.get(stage, {}).get(task, {})})
 
 
 def dataset_source(config: dict, task: str) -> dict:
-    return config.get("datasets", {}).get(task, {"hub": {}})
+    return canonical(config.get("datasets", {}).get(task, {"hub": {}}))
 
 
 def feature_config(config: dict, task: str) -> dict:
     f = config["features"]
-    if get_task(task).format == "span_qa":
-        return {"max_length": f["max_length"], "doc_stride": f["doc_stride"], "max_query_length": f["max_query_length"]}
-    return {"max_length": f["max_length"]}
+    keys = ["doc_stride", "max_length", "max_query_length"] if get_task(task).format == "span_qa" else ["max_length"]
+    return {k: f[k] for k in keys}
 
 
 def qa_options(config: dict, task: str) -> dict:
-    return dict(config["qa"]) if get_task(task).format == "span_qa" else {}
+    return canonical(config["qa"]) if get_task(task).format == "span_qa" else {}
 
 
 def known_tasks() -> list[str]:

@@ -21,18 +21,21 @@ def target_runs(config: dict) -> list[dict]:
             for m, (i, v), tgt, seed in product(s["models"], inters, s["targets"], s["seeds"])]
 
 
-def intermediate_dir(model, task, variant, seed) -> str:
-    return f"results/intermediate/{model}/{task}/{variant}/seed{seed}"
+def intermediate_file(model, task, variant, seed, name) -> str:
+    """name: checkpoint (folder), dev_metrics.json, train_log.jsonl"""
+    return f"results/intermediate/{model}/{task}/{variant}/seed{seed}/{name}"
 
 
-def target_dir(model, inter, variant, target, seed) -> str:
-    return f"results/target/{model}/{inter}/{variant}/{target}/seed{seed}"
+def target_file(model, inter, variant, target, seed, name) -> str:
+    """name: checkpoint (folder), dev_metrics.json, train_log.jsonl"""
+    return f"results/target/{model}/{inter}/{variant}/{target}/seed{seed}/{name}"
 
 
-def eval_dir(model, inter, variant, target, seed) -> str:
-    return f"results/eval/{model}/{inter}/{variant}/{target}/seed{seed}"
+def eval_file(model, inter, variant, target, seed, lang, kind) -> str:
+    """kind: predictions ({id: prediction}) or metrics"""
+    return f"results/eval/{model}/{inter}/{variant}/{target}/seed{seed}/{lang}.{kind}.json"
 
 
 def eval_metric_files(config: dict) -> list[str]:
-    return [f"{eval_dir(**r)}/{lang}.metrics.json"
+    return [eval_file(**r, lang=lang, kind="metrics")
             for r in target_runs(config) for lang in config["study"]["targets"][r["target"]]]

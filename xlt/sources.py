@@ -3,7 +3,7 @@
 Config (`datasets.<task>` in config.yaml), one of:
   {hub: {revision: main}}                         # the task's Hub repos (needs internet)
   {local: {format: parquet|json|csv|squad_json,   # raw files with the Hub's columns
-           files: {<raw key>: path or [paths]}}}  #   raw keys: see `xlt-sources <task>`
+           files: {<raw key>: path or [paths]}}}  #   raw keys: Task.hub in xlt/tasks (README lists them)
   {normalised: <dir>}                             # <dir>/<split>.parquet in the normalised schema
 """
 from __future__ import annotations

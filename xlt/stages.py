@@ -29,11 +29,11 @@ def build_demo_fixtures(out_dir: str, seed: int) -> None:
     write_fixtures(out_dir, seed)
 
 
-def build_demo_model(fixtures_dir: str, out_dir: str, spec: dict) -> None:
-    from xlt.demo.fixtures import all_texts
+def build_demo_model(out_dir: str, spec: dict, corpus_seed: int) -> None:
+    from xlt.demo.fixtures import pretraining_corpus
     from xlt.demo.tiny_model import build_tiny_bloom
 
-    build_tiny_bloom(all_texts(fixtures_dir), out_dir, **spec)
+    build_tiny_bloom(pretraining_corpus(corpus_seed), out_dir, **spec)
 
 
 def snapshot_model(repo: str, revision: str | None, out_dir: str) -> None:

@@ -105,12 +105,13 @@ def write_fixtures(out_dir: str | Path, seed: int = 0) -> list[Path]:
     return written
 
 
-def all_texts(out_dir: str | Path) -> list[str]:
-    """Every string in the fixtures (tokenizer training corpus)."""
+def pretraining_corpus(seed: int = 0, sentences_per_language: int = 200) -> list[str]:
+    """Unlabelled text in every language, from the same lexicons as the fixtures but not the fixtures
+    themselves: the demo tokenizer's "pretraining" data. Training it on the fixtures would let target
+    test text shape the model (no strict zero-shot)."""
     texts = []
-    for path in sorted(Path(out_dir).glob("*/*.parquet")):
-        df = pd.read_parquet(path)
-        for col in ("text_a", "text_b", "context", "question"):
-            if col in df:
-                texts += df[col].tolist()
+    for code in ALPHABETS:
+        lang = Lang(code, seed)
+        lang.rng = random.Random(f"corpus-{code}-{seed}")
+        texts += [lang.sentence(lang.rng.randint(3, 12)) for _ in range(sentences_per_language)]
     return texts

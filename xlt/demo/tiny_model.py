@@ -12,7 +12,7 @@ from xlt.io import atomic_path
 SPECIAL = {"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}
 
 
-def train_tokenizer(texts: list[str], vocab_size: int = 1000) -> PreTrainedTokenizerFast:
+def train_tokenizer(texts: list[str], vocab_size: int = 500) -> PreTrainedTokenizerFast:
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -24,7 +24,7 @@ def train_tokenizer(texts: list[str], vocab_size: int = 1000) -> PreTrainedToken
 
 
 def build_tiny_bloom(texts: list[str], out_dir: str | Path, *, hidden_size: int = 64, n_layer: int = 2,
-                     n_head: int = 4, vocab_size: int = 1000, seed: int = 0) -> None:
+                     n_head: int = 4, vocab_size: int = 500, seed: int = 0) -> None:
     tokenizer = train_tokenizer(texts, vocab_size)
     torch.manual_seed(seed)
     config = BloomConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, n_layer=n_layer, n_head=n_head,

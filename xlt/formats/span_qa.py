@@ -26,6 +26,12 @@ def char_to_token_span(offsets: list[tuple[int, int]], start: int, end: int) -> 
     return first, last
 
 
+def span_text(context: str, offsets: np.ndarray, first: int, last: int) -> str:
+    """Context characters covered by context tokens first..last. Byte-level BPE can glue a leading
+    space to a token that starts inside a multi-byte character, so surrounding whitespace is dropped."""
+    return context[offsets[first][0]:offsets[last][1]].strip()
+
+
 def featurize(examples: pd.DataFrame, tokenizer, max_length: int, doc_stride: int,
               max_query_length: int, **_) -> pd.DataFrame:
     sep, end = separator_ids(tokenizer)
@@ -102,7 +108,7 @@ def predictions(features: pd.DataFrame, logits: list[torch.Tensor], examples: pd
                     continue
                 score = float(ctx_start[s] + ctx_end[e])
                 if score > best.get(feat.example_id, (-np.inf, ""))[0]:
-                    text = contexts[feat.example_id][offs[s][0]:offs[e][1]].strip()
+                    text = span_text(contexts[feat.example_id], offs, s, e)
                     best[feat.example_id] = (score, text)
     out = {}
     for ex_id in contexts:

@@ -1,0 +1,84 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xlt.config import ConfigError, load_schema, training_config, validate_config
+from xlt.tasks import REGISTRY, intermediate_tasks, target_tasks
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = yaml.safe_load((ROOT / "config.yaml").read_text())
+DEMO = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+
+
+@pytest.mark.parametrize("config", [STUDY, DEMO], ids=["study", "demo"])
+def test_shipped_configs_are_valid(config):
+    validate_config(config)
+
+
+def test_study_config_is_the_real_study():
+    assert STUDY["models"]["bloom-560m"] == {"hub": "bigscience/bloom-560m"}
+    assert STUDY["study"]["models"] == ["bloom-560m"]
+    assert set(STUDY["study"]["intermediate"]) == set(intermediate_tasks())
+    assert STUDY["study"]["targets"]["paws_x"] == ["en", "de", "es", "fr", "ja", "ko", "zh"]
+    assert STUDY["study"]["targets"]["tydiqa"] == ["en", "ar", "bn", "fi", "id", "ko", "ru", "sw", "te"]
+
+
+def test_schema_enums_match_the_task_registry():
+    defs = load_schema()["$defs"]
+    assert sorted(defs["intermediate_task"]["enum"]) == sorted(intermediate_tasks())
+    assert sorted(defs["target_task"]["enum"]) == sorted(target_tasks())
+    assert set(defs["task"]["enum"]) == set(REGISTRY)
+    langs = load_schema()["properties"]["study"]["properties"]["targets"]["additionalProperties"]["items"]["enum"]
+    assert set(langs) == {lang for t in target_tasks() for lang in REGISTRY[t].languages}
+
+
+def _set(cfg, path, value):
+    *parents, last = path
+    for p in parents:
+        cfg = cfg[p]
+    if value is _DELETE:
+        del cfg[last]
+    else:
+        cfg[last] = value
+
+
+_DELETE = object()
+
+# (path, bad value, fragments the error must contain: the key and what is allowed/expected)
+BAD = [
+    (["study", "intermediate"], ["mnli", "imdb"], ["study.intermediate[1]", "'imdb' is not allowed", "anli_plus, mnli"]),
+    (["study", "variants"], ["standard", "vat"], ["study.variants[1]", "'vat'", "allowed values: standard"]),
+    (["study", "targets", "paws_x"], ["en", "xx"], ["study.targets.paws_x[1]", "'xx'", "allowed values"]),
+    (["study", "targets", "paws_x"], ["en", "ar"], ["study.targets.paws_x", "'ar'", "allowed values: en, de, es"]),
+    (["study", "targets", "xnli"], ["en"], ["study.targets", "'xnli'", "paws_x, tydiqa"]),
+    (["study", "seeds"], "1", ["study.seeds", "'1' is not of type 'array'"]),
+    (["study", "seeds"], _DELETE, ["study", "'seeds' is a required property"]),
+    (["features", "max_length"], "long", ["features.max_length", "'long' is not of type 'integer'"]),
+    (["training", "defaults", "learning_rate"], -1, ["training.defaults.learning_rate", "-1"]),
+    (["training", "defaults", "lr"], 0.1, ["training.defaults", "'lr' was unexpected", "allowed keys", "learning_rate"]),
+    (["training", "intermediate", "hellaswag_x"], {"epochs": 1}, ["training.intermediate", "'hellaswag_x'", "anli_plus"]),
+    (["study", "models"], ["bloom-7b1"], ["study.models", "'bloom-7b1' is not defined under models", "bloom-560m"]),
+    (["models", "bloom-560m"], {"hub": "no-slash"}, ["models.bloom-560m"]),
+    (["datasets"], {"tydiqa": {"local": {"format": "xml", "files": {}}}}, ["datasets.tydiqa.local.format", "'xml'", "squad_json"]),
+    (["study", "targets", "tydiqa"], ["ar", "sw"], ["study.targets.tydiqa: must include 'en'"]),
+    (["qa"], _DELETE, ["'qa' is a required property"]),
+    (["study", "baseline"], "yes", ["study.baseline", "'yes' is not of type 'boolean'"]),
+]
+
+
+@pytest.mark.parametrize("path,value,fragments", BAD, ids=[".".join(map(str, b[0])) + f"={b[1]!r}"[:40] for b in BAD])
+def test_bad_config_fails_naming_the_key(path, value, fragments):
+    cfg = copy.deepcopy(STUDY)
+    _set(cfg, path, value)
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg)
+    for fragment in fragments:
+        assert fragment in str(err.value), f"{fragment!r} not in:\n{err.value}"
+
+
+def test_training_config_overlays_task_block_on_defaults():
+    block = training_config(STUDY, "target", "tydiqa")
+    assert block["epochs"] == STUDY["training"]["target"]["tydiqa"]["epochs"]
+    assert block["learning_rate"] == STUDY["training"]["defaults"]["learning_rate"]

@@ -1,0 +1,48 @@
+"""Metric parity with the SQuAD v1.1 script (as XTREME scores TyDiQA) and the SQuAD v2 script."""
+import pytest
+
+from xlt.metrics import accuracy, f1, normalize_answer, squad_scores, squad_v2_scores
+
+
+@pytest.mark.parametrize("raw,normalised", [
+    ("The Eiffel Tower!", "eiffel tower"),           # article + ASCII punctuation
+    ("  an   apple,  a pear ", "apple pear"),        # whitespace collapse, several articles
+    ("Theory", "theory"),                            # 'the' only as a whole word
+    ("١٢٣ «القاهرة»،", "١٢٣ «القاهرة»،"),             # Unicode marks stay (not ASCII punctuation)
+    ("মানুষ।", "মানুষ।"),                            # Bengali danda stays
+    ("Ünïcödé-Wörter", "ünïcödéwörter"),             # hyphen removed, letters lower-cased
+    ("1832—1833", "1832—1833"),                      # em dash is not ASCII punctuation
+])
+def test_normalize_answer(raw, normalised):
+    assert normalize_answer(raw) == normalised
+
+
+def test_f1_token_overlap():
+    assert f1("the cat sat", "cat sat down") == pytest.approx(2 * (2 / 2) * (2 / 3) / (2 / 2 + 2 / 3))
+    assert f1("dog", "cat") == 0.0
+
+
+def test_squad_v1_max_over_gold_answers_and_x100():
+    golds = {"q1": ["Paris", "the city of Paris"], "q2": ["1832—1833"], "q3": ["Москва"]}
+    preds = {"q1": "city of paris", "q2": "в 1832—1833", "q3": "москва"}
+    s = squad_scores(preds, golds)
+    assert s["exact_match"] == pytest.approx(100 * 2 / 3)   # q1 matches its 2nd gold; q3 after lowercasing
+    assert s["f1"] == pytest.approx(100 * (1 + 2 / 3 + 1) / 3)
+
+
+def test_squad_v1_empty_and_missing_predictions_score_zero():
+    golds = {"a": ["x y"], "b": ["z"]}
+    assert squad_scores({"a": ""}, golds) == {"exact_match": 0.0, "f1": 0.0}
+
+
+def test_squad_v2_no_answer_rules():
+    golds = {"has": ["Warsaw"], "none": []}
+    right = squad_v2_scores({"has": "Warsaw", "none": ""}, golds)
+    assert right["exact_match"] == right["f1"] == 100.0
+    assert right["HasAns_f1"] == right["NoAns_f1"] == 100.0
+    wrong = squad_v2_scores({"has": "", "none": "Warsaw"}, golds)
+    assert wrong["exact_match"] == wrong["f1"] == 0.0
+
+
+def test_accuracy():
+    assert accuracy({"a": 1, "b": 0}, {"a": 1, "b": 1}) == {"accuracy": 0.5}

@@ -1,0 +1,80 @@
+import json
+import time
+
+import pandas as pd
+import pytest
+
+from xlt.hub import HubUnavailable
+from xlt.schemas import SchemaError
+from xlt.sources import SourceError, prepare_split
+from xlt.tasks import get_task
+
+
+def test_paws_x_local_files_drop_quirky_rows(tmp_path):
+    raw = pd.DataFrame({"id": [1, 2, 3, 4], "sentence1": ["a b", "", "c d", "e f"],
+                        "sentence2": ["a b", "x", "d c", "g"], "label": [1, 0, -1, 0]})
+    raw.to_parquet(tmp_path / "en_train.parquet")
+    src = {"local": {"format": "parquet", "files": {"en.train": str(tmp_path / "en_train.parquet")}}}
+    df = prepare_split(get_task("paws_x"), src, "train")
+    assert df["text_a"].tolist() == ["a b", "e f"]  # empty sentence and label -1 dropped
+    assert set(df["language"]) == {"en"} and df["id"].is_unique
+
+
+def test_paws_x_test_split_keeps_each_language(tmp_path):
+    files = {}
+    for lang in ("en", "de", "ja"):
+        p = tmp_path / f"{lang}.jsonl"
+        p.write_text("\n".join(json.dumps({"id": i, "sentence1": f"{lang}{i}", "sentence2": "s", "label": i % 2})
+                               for i in range(3)))
+        files[f"{lang}.test"] = str(p)
+    task = get_task("paws_x")
+    with pytest.raises(SourceError, match=r"lacks raw key\(s\) \['es.test'"):
+        prepare_split(task, {"local": {"format": "json", "files": files}}, "test")
+
+
+def test_squad_local_json_and_offset_check(tmp_path):
+    rows = [{"id": "1", "title": "T", "context": "Paris is in France.", "question": "Where?",
+             "answers": {"text": ["France"], "answer_start": [12]}}]
+    p = tmp_path / "train.jsonl"
+    p.write_text(json.dumps(rows[0]))
+    src = {"local": {"format": "json", "files": {"train": str(p)}}}
+    df = prepare_split(get_task("squad"), src, "train")
+    assert list(df.loc[0, "answer_texts"]) == ["France"]
+    rows[0]["answers"]["answer_start"] = [10]
+    p.write_text(json.dumps(rows[0]))
+    with pytest.raises(SchemaError, match=r"example '1': context\[10:\] starts with 'n Fran'"):
+        prepare_split(get_task("squad"), src, "train")
+
+
+def test_missing_local_file_is_named(tmp_path):
+    src = {"local": {"format": "squad_json", "files": {"train": str(tmp_path / "nope.json")}}}
+    with pytest.raises(SourceError, match=r"datasets.tydiqa.local.files.train: .*nope.json does not exist"):
+        prepare_split(get_task("tydiqa"), src, "train")
+
+
+def test_non_english_training_data_is_refused(tmp_path, fixtures_dir):
+    df = pd.read_parquet(fixtures_dir / "paws_x" / "test.parquet")
+    (tmp_path / "train.parquet").write_bytes((fixtures_dir / "paws_x" / "train.parquet").read_bytes())
+    df.to_parquet(tmp_path / "dev.parquet")  # a user mistake: multilingual rows in the dev split
+    with pytest.raises(SourceError, match="must be English only"):
+        prepare_split(get_task("paws_x"), {"normalised": str(tmp_path)}, "dev")
+
+
+@pytest.mark.parametrize("env", [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "https://hub.invalid"}],
+                         ids=["HF_HUB_OFFLINE", "no-network"])
+def test_hub_dataset_fails_fast_offline(monkeypatch, env):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    t0 = time.monotonic()
+    with pytest.raises(HubUnavailable, match=r"nyu-mll/glue.*set datasets.mnli.local"):
+        prepare_split(get_task("mnli"), {"hub": {}}, "train")
+    assert time.monotonic() - t0 < 10
+
+
+def test_hub_model_fails_fast_offline(monkeypatch, tmp_path):
+    from xlt.stages import snapshot_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(HubUnavailable, match=r"bigscience/bloom-560m.*models.<name>.local"):
+        snapshot_model("bigscience/bloom-560m", None, str(tmp_path / "m"))
+    assert not (tmp_path / "m").exists()

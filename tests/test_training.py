@@ -1,0 +1,66 @@
+import json
+
+import pytest
+import torch
+
+from xlt import stages
+from xlt.io import read_json
+from xlt.modeling import load_model
+
+CFG = {"learning_rate": 3e-3, "batch_size": 16, "grad_accum": 2, "epochs": 3, "warmup_ratio": 0.1,
+       "weight_decay": 0.0, "max_grad_norm": 1.0, "eval_every": 2, "eval_batch_size": 32}
+QA = {"n_best": 5, "max_answer_length": 8}
+
+
+def _features(task, fixtures_dir, model_dir, tmp_path, **fcfg):
+    paths = {}
+    for split in ("train", "dev"):
+        out = tmp_path / f"{task}-{split}.parquet"
+        stages.featurize(task, str(fixtures_dir / task / f"{split}.parquet"), str(model_dir), fcfg, str(out))
+        paths[split] = str(out)
+    return paths
+
+
+def _train(task, feats, fixtures_dir, model_dir, out, seed=1, cfg=CFG):
+    stages.train_stage(task, str(model_dir), feats["train"], feats["dev"], str(fixtures_dir / task / "dev.parquet"),
+                       cfg, QA if task in ("squad", "tydiqa") else {}, seed, str(out / "ckpt"),
+                       str(out / "metrics.json"), str(out / "log.jsonl"))
+    return read_json(out / "metrics.json"), [json.loads(line) for line in open(out / "log.jsonl")]
+
+
+@pytest.mark.parametrize("task,fcfg", [("paws_x", {"max_length": 64}),
+                                       ("tydiqa", {"max_length": 96, "doc_stride": 32, "max_query_length": 16})])
+def test_same_seed_gives_identical_metrics(task, fcfg, fixtures_dir, tiny_model_dir, tmp_path):
+    feats = _features(task, fixtures_dir, tiny_model_dir, tmp_path, **fcfg)
+    m1, log1 = _train(task, feats, fixtures_dir, tiny_model_dir, tmp_path / "a")
+    m2, log2 = _train(task, feats, fixtures_dir, tiny_model_dir, tmp_path / "b")
+    assert m1 == m2
+    assert [r.get("loss") for r in log1] == [r.get("loss") for r in log2]
+    _, log3 = _train(task, feats, fixtures_dir, tiny_model_dir, tmp_path / "c", seed=2)
+    assert [r.get("loss") for r in log1] != [r.get("loss") for r in log3]  # the seed matters
+
+
+def test_checkpoint_is_best_dev_and_reloads(fixtures_dir, tiny_model_dir, tmp_path):
+    feats = _features("paws_x", fixtures_dir, tiny_model_dir, tmp_path, max_length=64)
+    metrics, log = _train("paws_x", feats, fixtures_dir, tiny_model_dir, tmp_path / "r")
+    evals = [r for r in log if "dev" in r]
+    best = max(evals, key=lambda r: r["dev"]["accuracy"])
+    assert metrics["accuracy"] == best["dev"]["accuracy"] and metrics["step"] == best["step"]
+    ckpt = tmp_path / "r" / "ckpt"
+    assert (ckpt / "model.safetensors").exists() and (ckpt / "head.safetensors").exists()
+    model = load_model(ckpt)
+    assert model.head_spec == {"format": "classification", "num_labels": 2}
+    # the next stage starts from this body with a fresh head
+    from xlt.modeling import build_model
+
+    fresh = build_model(ckpt, "span_qa", seed=0)
+    torch.testing.assert_close(fresh.body.state_dict()["h.0.mlp.dense_4h_to_h.weight"],
+                               model.body.state_dict()["h.0.mlp.dense_4h_to_h.weight"])
+
+
+def test_training_lowers_the_loss(fixtures_dir, tiny_model_dir, tmp_path):
+    feats = _features("paws_x", fixtures_dir, tiny_model_dir, tmp_path, max_length=64)
+    _, log = _train("paws_x", feats, fixtures_dir, tiny_model_dir, tmp_path / "l",
+                    cfg={**CFG, "epochs": 15, "grad_accum": 1, "eval_every": 1000})
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5, losses
