@@ -14,13 +14,20 @@ def matrix_from_records(records: list[dict]) -> pd.DataFrame:
     return df.sort_values(RUN_KEYS + ["metric"]).reset_index(drop=True)
 
 
-def pivot(matrix: pd.DataFrame) -> pd.DataFrame:
-    """Mean over seeds; rows = (target, metric, model, intermediate, variant), columns = language."""
-    table = matrix.pivot_table(index=["target", "metric", "model", "intermediate", "variant"],
-                               columns="language", values="value", aggfunc="mean")
+def pivot(matrix: pd.DataFrame, target: str) -> pd.DataFrame:
+    """One target's results, mean over seeds: rows = (metric, model, intermediate, variant), columns =
+    languages (English first) and `avg-xx`, the mean over the non-English languages."""
+    sub = matrix[matrix["target"] == target]
+    table = sub.pivot_table(index=["metric", "model", "intermediate", "variant"], columns="language",
+                            values="value", aggfunc="mean")
+    others = sorted(c for c in table.columns if c != "en")
+    table = table[["en", *others] if "en" in table.columns else others]
+    table["avg-xx"] = table[others].mean(axis=1)
+    table.columns.name = None
     return table.round(3)
 
 
 def format_pivot(path: str) -> str:
+    matrix = pd.read_parquet(path)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_rows", 500):
-        return pivot(pd.read_parquet(path)).to_string()
+        return "\n\n".join(f"== {t} ==\n{pivot(matrix, t).to_string()}" for t in sorted(matrix["target"].unique()))
