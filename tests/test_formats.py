@@ -98,3 +98,22 @@ def test_span_head_masks_padding(tiny_model_dir, tokenizer):
         logits = model(ids, mask)
     assert logits.shape == (2, 4, 2)
     assert (logits[1, 2:] < -1e30).all()
+
+
+@pytest.mark.parametrize("arch", ["bert", "gpt2", "bloom"])
+@pytest.mark.parametrize("fmt", ["classification", "span_qa"])
+def test_heads_work_for_any_auto_model(arch, fmt, tmp_path):
+    """The body is whatever AutoModel loads; heads only need hidden states and the mask."""
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.for_model(arch, vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=32, n_embd=16, n_layer=1, n_head=2, n_positions=32,
+                                  max_position_embeddings=32)
+    AutoModel.from_config(config).save_pretrained(tmp_path)
+    model = build_model(tmp_path, fmt, num_labels=3, seed=0).eval()
+    ids, mask = pad_batch([[5, 6, 7], [8, 9]], pad_id=0)
+    with torch.no_grad():
+        out = model(ids, mask)
+        emb = model(inputs_embeds=model.embed(ids), attention_mask=mask)
+    assert out.shape == ((2, 3) if fmt == "classification" else (2, 3, 2))
+    torch.testing.assert_close(out, emb)  # perturbation-ready: inputs_embeds gives the same result

@@ -78,3 +78,42 @@ def test_hub_model_fails_fast_offline(monkeypatch, tmp_path):
     with pytest.raises(HubUnavailable, match=r"bigscience/bloom-560m.*models.<name>.local"):
         snapshot_model("bigscience/bloom-560m", None, str(tmp_path / "m"))
     assert not (tmp_path / "m").exists()
+
+
+def _hub_shaped(task, key):
+    """A few rows with the columns the Hub copy of `task`'s raw part `key` has."""
+    part = get_task(task).hub[key]
+    if task == "qqp":
+        return pd.DataFrame({"question1": ["q a", "q b", "q c"], "question2": ["q a", "q d", "q e"],
+                             "label": [1, 0, -1], "idx": [0, 1, 2]})
+    if task in ("squad", "squad_v2"):
+        return pd.DataFrame({"id": ["1", "2"], "title": ["T", "T"], "context": ["Paris is in France."] * 2,
+                             "question": ["Where?", "Who?"],
+                             "answers": [{"text": ["France"], "answer_start": [12]},
+                                         {"text": [], "answer_start": []} if task == "squad_v2"
+                                         else {"text": ["Paris"], "answer_start": [0]}]})
+    df = pd.DataFrame({"premise": ["p1", "p2", "p3"], "hypothesis": ["h1", "h2", "h3"], "label": [0, 2, -1]})
+    if part.repo == "facebook/anli":
+        df["uid"] = [f"{key}-{i}" for i in range(3)]
+    elif part.repo == "nyu-mll/glue":
+        df["idx"] = range(3)
+    return df
+
+
+@pytest.mark.parametrize("task", ["mnli", "qqp", "anli_plus", "squad", "squad_v2"])
+def test_every_task_normalises_hub_shaped_local_files(task, tmp_path):
+    t = get_task(task)
+    files = {}
+    for key in t.hub:
+        path = tmp_path / f"{key}.parquet"
+        _hub_shaped(task, key).to_parquet(path)
+        files[key] = str(path)
+    for split, keys in t.parts.items():
+        df = prepare_split(t, {"local": {"format": "parquet", "files": files}}, split)
+        assert set(df["language"]) == {"en"} and df["id"].is_unique
+        if t.format == "classification":
+            assert (df["label"] >= 0).all()          # label -1 (no gold label) dropped
+            assert len(df) == 2 * len(keys)          # every raw part contributes (ANLI+ = ANLI + MNLI + SNLI)
+            assert df["label"].max() < t.num_labels
+    if task == "squad_v2":
+        assert [len(a) for a in df["answer_texts"]] == [1, 0]
