@@ -5,7 +5,9 @@ import re
 from snakemake.exceptions import WorkflowError
 
 import xlt.plan as plan
-from xlt.config import ConfigError, canonical, dataset_source, feature_config, qa_options, training_config, validate_config
+from xlt.config import (ConfigError, canonical, dataset_source, feature_config, mixing_config, qa_options,
+                        training_config, transfer_config, validate_config)
+from xlt.plan import data_file as data, features_file as features, model_dir
 from xlt.tasks import REGISTRY
 
 try:
@@ -30,23 +32,11 @@ def models_of_kind(kind):
 wildcard_constraints:
     model=one_of(MODELS),
     task=one_of(REGISTRY),
-    inter=one_of([*REGISTRY, plan.BASELINE]),
+    inter=one_of([*REGISTRY, plan.MULTITASK, plan.BASELINE]),
     target=one_of(t for t, task in REGISTRY.items() if task.role == "target"),
     variant=one_of(config["variants"]),
-    split="train|dev|test",
+    split=one_of(sorted({s for task in REGISTRY.values() for s in task.parts})),
     seed=r"\d+",
-
-
-def model_dir(model):
-    return f"results/models/{model}"
-
-
-def data(task, split):
-    return f"results/data/{task}/{split}.parquet"
-
-
-def features(model, task, split):
-    return f"results/features/{model}/{task}/{split}.parquet"
 
 
 def logs(rule, pattern):
@@ -56,6 +46,7 @@ def logs(rule, pattern):
 
 # ---- wildcard-pattern shorthands used by the rules ----
 INTER = ("{model}", "{task}", "{variant}", "{seed}")
+MULTI = ("{model}", plan.MULTITASK, "{variant}", "{seed}")
 TARGET = ("{model}", "{inter}", "{variant}", "{target}", "{seed}")
 
 
@@ -64,6 +55,18 @@ def dataset_input(wildcards):
     if "demo" in dataset_source(config, wildcards.task):
         return f"results/demo/fixtures/{wildcards.task}/{wildcards.split}.parquet"
     return []
+
+
+def featurize_inputs(wc):
+    """The split to tokenise and the tokenizer; tagging also needs the train split's tag vocabulary."""
+    inputs = {"data": data(wc.task, wc.split), "model": model_dir(wc.model)}
+    if REGISTRY[wc.task].format == "tagging":
+        inputs["train_data"] = data(wc.task, "train")
+    return inputs
+
+
+def qa_by_task(tasks):
+    return {t: qa_options(config, t) for t in tasks}
 
 
 def target_init(wc):

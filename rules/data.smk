@@ -95,8 +95,7 @@ rule build_demo_model:
 
 rule featurize:
     input:
-        data=data("{task}", "{split}"),
-        model=model_dir("{model}"),
+        unpack(featurize_inputs),
     output:
         features("{model}", "{task}", "{split}"),
     params:

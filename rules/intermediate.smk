@@ -1,25 +1,50 @@
-# Intermediate-task training: {model} x {task} x {variant} x {seed}.
+# Intermediate-task training: {model} x {task} x {variant} x {seed}, and the multi-task mix of all
+# study.intermediate tasks (one shared body, one head per task).
 
 
 rule train_intermediate:
     input:
         init=model_dir("{model}"),
-        train=features("{model}", "{task}", "train"),
-        dev=features("{model}", "{task}", "dev"),
-        dev_data=data("{task}", "dev"),
+        tasks=lambda wc: plan.task_input_files(wc.model, [wc.task]),
     output:
         checkpoint=directory(plan.intermediate_file(*INTER, "checkpoint")),
         metrics=plan.intermediate_file(*INTER, "dev_metrics.json"),
         train_log=plan.intermediate_file(*INTER, "train_log.jsonl"),
     params:
+        tasks=lambda wc: [wc.task],
         training=lambda wc: training_config(config, "intermediate", wc.task),
-        qa=lambda wc: qa_options(config, wc.task),
+        qa=lambda wc: qa_by_task([wc.task]),
     resources:
         gpu=1,
     log:
         logs("train_intermediate", "{model}/{task}/{variant}/seed{seed}")["log"],
     benchmark:
         logs("train_intermediate", "{model}/{task}/{variant}/seed{seed}")["benchmark"]
+    conda:
+        "../envs/training.yaml"
+    script:
+        "../workflow_scripts/train.py"
+
+
+rule train_multitask:
+    input:
+        init=model_dir("{model}"),
+        tasks=lambda wc: plan.task_input_files(wc.model, STUDY["intermediate"]),
+    output:
+        checkpoint=directory(plan.intermediate_file(*MULTI, "checkpoint")),
+        metrics=plan.intermediate_file(*MULTI, "dev_metrics.json"),
+        train_log=plan.intermediate_file(*MULTI, "train_log.jsonl"),
+    params:
+        tasks=STUDY["intermediate"],
+        training=training_config(config, "intermediate", plan.MULTITASK),
+        mixing=mixing_config(config),
+        qa=qa_by_task(STUDY["intermediate"]),
+    resources:
+        gpu=1,
+    log:
+        logs("train_multitask", "{model}/{variant}/seed{seed}")["log"],
+    benchmark:
+        logs("train_multitask", "{model}/{variant}/seed{seed}")["benchmark"]
     conda:
         "../envs/training.yaml"
     script:

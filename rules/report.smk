@@ -3,7 +3,8 @@
 
 rule matrix:
     input:
-        plan.eval_metric_files(config),
+        target=plan.eval_metric_files(config),
+        intermediate=plan.intermediate_metric_files(config),
     output:
         parquet="results/matrix.parquet",
         csv="results/matrix.csv",

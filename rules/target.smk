@@ -5,17 +5,16 @@
 rule train_target:
     input:
         init=target_init,
-        train=features("{model}", "{target}", "train"),
-        dev=features("{model}", "{target}", "dev"),
-        dev_data=data("{target}", "dev"),
+        tasks=lambda wc: plan.task_input_files(wc.model, [wc.target]),
     output:
         checkpoint=maybe_temp(directory(plan.target_file(*TARGET, "checkpoint"))),
         metrics=plan.target_file(*TARGET, "dev_metrics.json"),
         train_log=plan.target_file(*TARGET, "train_log.jsonl"),
     params:
+        tasks=lambda wc: [wc.target],
         training=lambda wc: training_config(config, "target", wc.target),
-        qa=lambda wc: qa_options(config, wc.target),
-        task=lambda wc: wc.target,
+        qa=lambda wc: qa_by_task([wc.target]),
+        transfer=transfer_config(config),
     resources:
         gpu=1,
     log:

@@ -49,3 +49,15 @@ def tydiqa_source() -> dict:
         "train": str(TYDIQA / "train-en.json"),
         "validation": sorted(str(p) for p in (TYDIQA / "dev").glob("*.json")),
     }}}
+
+
+@pytest.fixture()
+def study_workdir(tmp_path, fixtures_dir, monkeypatch) -> Path:
+    """A working directory where the study config is runnable: a (fixture) CCGbank export at the path
+    config.yaml expects. The cwd is switched there (config validation checks local files exist)."""
+    ccg = tmp_path / "data" / "ccgbank"
+    ccg.mkdir(parents=True)
+    for split in ("train", "dev"):
+        (ccg / f"{split}.tsv").write_text((fixtures_dir / "ccg" / f"{split}.tsv").read_text())
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

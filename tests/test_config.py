@@ -13,14 +13,31 @@ DEMO = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
 
 
 @pytest.mark.parametrize("config", [STUDY, DEMO], ids=["study", "demo"])
-def test_shipped_configs_are_valid(config):
+def test_shipped_configs_are_valid(config, study_workdir):
     validate_config(config)
+
+
+def test_missing_ccgbank_names_the_fix_and_one_change_runs_the_rest(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no data/ccgbank here
+    with pytest.raises(ConfigError) as err:
+        validate_config(STUDY)
+    assert "datasets.ccg.local.files.train: data/ccgbank/train.tsv does not exist" in str(err.value)
+    assert "CCGbank is licensed (LDC2005T13)" in str(err.value) and "remove ccg from study.intermediate" in str(err.value)
+    without = copy.deepcopy(STUDY)
+    without["study"]["intermediate"].remove("ccg")  # the documented one change
+    validate_config(without)
+    hub = copy.deepcopy(without)
+    hub["study"]["intermediate"].append("ccg")
+    del hub["datasets"]["ccg"]
+    with pytest.raises(ConfigError, match=r"datasets.ccg: CCGbank is licensed"):
+        validate_config(hub)
 
 
 def test_study_config_is_the_real_study():
     assert STUDY["models"]["bloom-560m"] == {"hub": "bigscience/bloom-560m"}
     assert STUDY["study"]["models"] == ["bloom-560m"]
-    assert set(STUDY["study"]["intermediate"]) == set(intermediate_tasks())
+    assert set(STUDY["study"]["intermediate"]) == set(intermediate_tasks())  # all nine
+    assert len(intermediate_tasks()) == 9 and STUDY["study"]["multitask"] and STUDY["study"]["baseline"]
     assert STUDY["study"]["targets"]["paws_x"] == ["en", "de", "es", "fr", "ja", "ko", "zh"]
     assert STUDY["study"]["targets"]["tydiqa"] == ["en", "ar", "bn", "fi", "id", "ko", "ru", "sw", "te"]
 
@@ -58,7 +75,8 @@ BAD = [
     (["features", "max_length"], "long", ["features.max_length", "'long' is not of type 'integer'"]),
     (["training", "defaults", "learning_rate"], -1, ["training.defaults.learning_rate", "-1"]),
     (["training", "defaults", "lr"], 0.1, ["training.defaults", "'lr' was unexpected", "allowed keys", "learning_rate"]),
-    (["training", "intermediate", "hellaswag_x"], {"epochs": 1}, ["training.intermediate", "'hellaswag_x'", "anli_plus"]),
+    (["training", "intermediate", "hellaswag_x"], {"epochs": 1}, ["training.intermediate", "'hellaswag_x'"]),
+    (["multitask", "temperature"], 0, ["multitask.temperature", "0"]),
     (["study", "models"], ["bloom-7b1"], ["study.models", "'bloom-7b1' is not defined under models", "bloom-560m"]),
     (["models", "bloom-560m"], {"hub": "no-slash"}, ["models.bloom-560m"]),
     (["datasets"], {"tydiqa": {"local": {"format": "xml", "files": {}}}}, ["datasets.tydiqa.local.format", "'xml'", "squad_json"]),
@@ -69,7 +87,7 @@ BAD = [
 
 
 @pytest.mark.parametrize("path,value,fragments", BAD, ids=[".".join(map(str, b[0])) + f"={b[1]!r}"[:40] for b in BAD])
-def test_bad_config_fails_naming_the_key(path, value, fragments):
+def test_bad_config_fails_naming_the_key(path, value, fragments, study_workdir):
     cfg = copy.deepcopy(STUDY)
     _set(cfg, path, value)
     with pytest.raises(ConfigError) as err:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from xlt.formats import classification, pad_batch, span_qa
-from xlt.modeling import build_model, last_token_index
+from xlt.modeling import build_model, head_spec, last_token_index
 
 
 def test_pair_layout_and_truncation(tokenizer):
@@ -25,7 +25,7 @@ def test_last_token_index_for_both_padding_sides():
 
 
 def test_classification_scores_do_not_depend_on_padding_side(tiny_model_dir, tokenizer):
-    model = build_model(tiny_model_dir, "classification", num_labels=3, seed=0).eval()
+    model = build_model(tiny_model_dir, {"t": head_spec("classification", 3)}, seed=0).eval()
     seqs = [tokenizer("ab cd ef gh", add_special_tokens=False)["input_ids"], tokenizer("ab", add_special_tokens=False)["input_ids"]]
     with torch.no_grad():
         out = {side: model(*pad_batch(seqs, tokenizer.pad_token_id, side)) for side in ("left", "right")}
@@ -92,7 +92,7 @@ def test_nbest_postprocessing_and_no_answer(tokenizer):
 
 
 def test_span_head_masks_padding(tiny_model_dir, tokenizer):
-    model = build_model(tiny_model_dir, "span_qa", seed=0).eval()
+    model = build_model(tiny_model_dir, {"t": head_spec("span_qa")}, seed=0).eval()
     ids, mask = pad_batch([[5, 6, 7, 8], [5, 6]], tokenizer.pad_token_id)
     with torch.no_grad():
         logits = model(ids, mask)
@@ -110,7 +110,7 @@ def test_heads_work_for_any_auto_model(arch, fmt, tmp_path):
                                   intermediate_size=32, n_embd=16, n_layer=1, n_head=2, n_positions=32,
                                   max_position_embeddings=32)
     AutoModel.from_config(config).save_pretrained(tmp_path)
-    model = build_model(tmp_path, fmt, num_labels=3, seed=0).eval()
+    model = build_model(tmp_path, {"t": head_spec(fmt, 3)}, seed=0).eval()
     ids, mask = pad_batch([[5, 6, 7], [8, 9]], pad_id=0)
     with torch.no_grad():
         out = model(ids, mask)

@@ -22,10 +22,11 @@ def _features(task, fixtures_dir, model_dir, tmp_path, **fcfg):
 
 
 def _train(task, feats, fixtures_dir, model_dir, out, seed=1, cfg=CFG):
-    stages.train_stage(task, str(model_dir), feats["train"], feats["dev"], str(fixtures_dir / task / "dev.parquet"),
-                       cfg, QA if task in ("squad", "tydiqa") else {}, seed, str(out / "ckpt"),
-                       str(out / "metrics.json"), str(out / "log.jsonl"))
-    return read_json(out / "metrics.json"), [json.loads(line) for line in open(out / "log.jsonl")]
+    spec = {"name": task, "train": feats["train"], "dev": feats["dev"],
+            "dev_data": str(fixtures_dir / task / "dev.parquet"), "qa": QA if task in ("squad", "tydiqa") else {}}
+    stages.train_stage([spec], str(model_dir), cfg, seed, str(out / "ckpt"), str(out / "metrics.json"),
+                       str(out / "log.jsonl"))
+    return read_json(out / "metrics.json")["metrics"][task], [json.loads(line) for line in open(out / "log.jsonl")]
 
 
 @pytest.mark.parametrize("task,fcfg", [("paws_x", {"max_length": 64}),
@@ -44,16 +45,16 @@ def test_checkpoint_is_best_dev_and_reloads(fixtures_dir, tiny_model_dir, tmp_pa
     feats = _features("paws_x", fixtures_dir, tiny_model_dir, tmp_path, max_length=64)
     metrics, log = _train("paws_x", feats, fixtures_dir, tiny_model_dir, tmp_path / "r")
     evals = [r for r in log if "dev" in r]
-    best = max(evals, key=lambda r: r["dev"]["accuracy"])
-    assert metrics["accuracy"] == best["dev"]["accuracy"] and metrics["step"] == best["step"]
+    best = max(evals, key=lambda r: r["dev"]["paws_x"]["accuracy"])
+    assert metrics["accuracy"] == best["dev"]["paws_x"]["accuracy"] and metrics["step"] == best["step"]
     ckpt = tmp_path / "r" / "ckpt"
-    assert (ckpt / "model.safetensors").exists() and (ckpt / "head.safetensors").exists()
+    assert (ckpt / "model.safetensors").exists() and (ckpt / "heads.safetensors").exists()
     model = load_model(ckpt)
-    assert model.head_spec == {"format": "classification", "num_labels": 2}
+    assert model.specs == {"paws_x": {"format": "classification", "num_labels": 2}}
     # the next stage starts from this body with a fresh head
     from xlt.modeling import build_model
 
-    fresh = build_model(ckpt, "span_qa", seed=0)
+    fresh = build_model(ckpt, {"tydiqa": {"format": "span_qa", "num_labels": 0}}, seed=0)
     torch.testing.assert_close(fresh.body.state_dict()["h.0.mlp.dense_4h_to_h.weight"],
                                model.body.state_dict()["h.0.mlp.dense_4h_to_h.weight"])
 

@@ -14,7 +14,7 @@ from xlt.matrix import RUN_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
-TRAINING_RULES = {"train_intermediate", "train_target"}  # training and model selection (dev) happen here
+TRAINING_RULES = {"train_intermediate", "train_multitask", "train_target"}  # training and model selection (dev) happen here
 
 
 def snakemake(workdir, *args, configfile=ROOT / "config" / "demo.yaml", check=True):
@@ -43,10 +43,12 @@ def demo_run(tmp_path_factory):
 def test_demo_end_to_end_matrix(demo_run):
     workdir, proc = demo_run
     demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
-    m = pd.read_parquet(workdir / "results" / "matrix.parquet")
-    assert list(m.columns[:len(RUN_KEYS)]) == RUN_KEYS
-    assert pd.read_csv(workdir / "results" / "matrix.csv").shape == m.shape
-    inters = demo["study"]["intermediate"] + ["none"]
+    full = pd.read_parquet(workdir / "results" / "matrix.parquet")
+    assert list(full.columns[:len(RUN_KEYS)]) == RUN_KEYS
+    assert pd.read_csv(workdir / "results" / "matrix.csv").shape == full.shape
+    assert set(full["stage"]) == {"target", "intermediate"}
+    m = full[full["stage"] == "target"]
+    inters = demo["study"]["intermediate"] + ["multitask", "none"]
     seeds = demo["study"]["seeds"]
     metrics = {"paws_x": ["accuracy"], "tydiqa": ["exact_match", "f1"]}
     expected = sum(len(inters) * len(seeds) * len(langs) * len(metrics[t]) for t, langs in demo["study"]["targets"].items())
@@ -57,6 +59,14 @@ def test_demo_end_to_end_matrix(demo_run):
         assert set(sub["intermediate"]) == set(inters)
         assert set(sub["metric"]) == set(metrics[target])
     assert m["value"].between(0, 100).all()
+    # intermediate dev metrics, one block per task, and per task of the multi-task run
+    inter = full[full["stage"] == "intermediate"]
+    assert set(inter["language"]) == {"en"}
+    tasks = demo["study"]["intermediate"]
+    assert set(zip(inter["intermediate"], inter["target"])) == {(t, t) for t in tasks} | {("multitask", t) for t in tasks}
+    got = inter.groupby("target")["metric"].agg(set).to_dict()
+    assert got["mnli"] == {"accuracy", "mismatched_accuracy"}
+    assert got["squad"] == {"exact_match", "f1"} and got["hellaswag"] == {"accuracy"} and got["ccg"] == {"accuracy"}
     assert (m.loc[m["metric"] == "accuracy", "value"] <= 1).all()
     assert "Zero-shot results" in proc.stdout + proc.stderr  # the demo ends by printing the pivot
     # TyDiQA predictions in the official {id: answer_text} format
@@ -92,9 +102,9 @@ def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path)
 
 
 @pytest.mark.parametrize("configfile", [ROOT / "config.yaml", ROOT / "config" / "demo.yaml"], ids=["study", "demo"])
-def test_strict_zero_shot_no_test_data_reaches_training(configfile, tmp_path):
+def test_strict_zero_shot_no_test_data_reaches_training(configfile, study_workdir):
     """No target `test` split (the only non-English target data) is an ancestor of a training job."""
-    jobs = dag_jobs(tmp_path, configfile)
+    jobs = dag_jobs(study_workdir, configfile)
     producers = {out: job["input"] for job in jobs for out in job["output"]}
 
     def ancestors(paths, seen):
@@ -106,6 +116,7 @@ def test_strict_zero_shot_no_test_data_reaches_training(configfile, tmp_path):
 
     training = [job for job in jobs if job["rule"] in TRAINING_RULES]
     assert len(training) == sum(1 for j in jobs if j["rule"].startswith("train_"))
+    assert {j["rule"] for j in training} == TRAINING_RULES
     for job in training:
         leaked = [p for p in ancestors(job["input"], set()) if p.endswith("/test.parquet")]
         assert not leaked, f"{job['rule']} {job['output']} depends on {leaked}"
@@ -114,20 +125,25 @@ def test_strict_zero_shot_no_test_data_reaches_training(configfile, tmp_path):
     assert evals and all(any(p.endswith("/test.parquet") for p in job["input"]) for job in evals)
 
 
-def test_study_dry_run_lists_the_full_matrix(tmp_path):
-    out = snakemake(tmp_path, "-n", "--quiet", "rules", configfile=ROOT / "config.yaml").stdout
+def test_study_dry_run_lists_the_full_matrix(study_workdir):
+    out = snakemake(study_workdir, "-n", "--quiet", "rules", configfile=ROOT / "config.yaml").stdout
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M)}
     study = yaml.safe_load((ROOT / "config.yaml").read_text())["study"]
     n_inter, n_seeds = len(study["intermediate"]), len(study["seeds"])
-    assert counts["train_intermediate"] == n_inter * n_seeds
-    assert counts["train_target"] == (n_inter + 1) * 2 * n_seeds
-    assert counts["snapshot_model"] == 1
-    print("\nstudy jobs per rule:", counts)
+    # 9 tasks x 3 seeds; the mix; (9 tasks + multitask + none) x 2 targets x 3 seeds; one eval job per run
+    assert counts["train_intermediate"] == n_inter * n_seeds == 27
+    assert counts["train_multitask"] == n_seeds
+    assert counts["train_target"] == (n_inter + 2) * 2 * n_seeds == 66
+    assert counts["evaluate_paws_x"] == counts["evaluate_tydiqa"] == (n_inter + 2) * n_seeds
+    assert counts["snapshot_model"] == 1 and counts["matrix"] == 1
+    # data: 9 intermediate tasks x (train, dev) + MNLI mismatched + 2 targets x (train, dev, test)
+    assert counts["prepare_dataset"] == counts["featurize"] == 9 * 2 + 1 + 2 * 3
+    print("\nstudy jobs per rule:", {k: v for k, v in counts.items() if k != "total"}, "total", counts["total"])
 
 
-def test_lint_is_clean(tmp_path):
+def test_lint_is_clean(study_workdir):
     for cfg in (ROOT / "config.yaml", ROOT / "config" / "demo.yaml"):
-        out = snakemake(tmp_path, "--lint", configfile=cfg)
+        out = snakemake(study_workdir, "--lint", configfile=cfg)
         assert "Congratulations, your workflow is in a good condition!" in out.stdout + out.stderr
 
 

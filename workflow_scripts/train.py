@@ -1,10 +1,10 @@
-# Shared by train_intermediate (task = {task}) and train_target (task = {target}).
-from xlt import stages
+# Shared by train_intermediate, train_multitask and train_target.
+from xlt import plan, stages
 from xlt.runlog import logging_to
 
 with logging_to(snakemake.log[0]):
-    task = snakemake.params.get("task") or snakemake.wildcards.task
-    stages.train_stage(task, snakemake.input.init, snakemake.input.train, snakemake.input.dev,
-                       snakemake.input.dev_data, dict(snakemake.params.training), dict(snakemake.params.qa),
-                       int(snakemake.wildcards.seed), snakemake.output.checkpoint, snakemake.output.metrics,
-                       snakemake.output.train_log)
+    w, p = snakemake.wildcards, snakemake.params
+    tasks = [{**plan.task_inputs(w.model, t), "qa": p.qa[t]} for t in p.tasks]
+    stages.train_stage(tasks, snakemake.input.init, dict(p.training), int(w.seed), snakemake.output.checkpoint,
+                       snakemake.output.metrics, snakemake.output.train_log, mixing=p.get("mixing"),
+                       keep_compatible_head=p.get("transfer", {}).get("keep_compatible_head", False))

@@ -6,7 +6,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from xlt.tasks import REGISTRY, get_task
+from xlt.tasks import get_task
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.yaml"
 
@@ -59,6 +59,17 @@ def _cross_checks(config: dict) -> list[str]:
     for v in study["variants"]:
         if v not in config["variants"]:
             out.append(f"study.variants: {v!r} has no block under variants; defined: {', '.join(config['variants'])}")
+    for task in [*study["intermediate"], *study["targets"]]:
+        source = config.get("datasets", {}).get(task, {"hub": {}})
+        if get_task(task).local_only and "hub" in source:
+            out.append(f"datasets.{task}: {get_task(task).local_only}")
+        for key, paths in source.get("local", {}).get("files", {}).items():
+            for path in [paths] if isinstance(paths, str) else paths:
+                if not Path(path).exists():
+                    hint = f" ({get_task(task).local_only})" if get_task(task).local_only else ""
+                    out.append(f"datasets.{task}.local.files.{key}: {path} does not exist{hint}")
+    if study.get("multitask") and len(study["intermediate"]) < 2:
+        out.append("study.multitask: needs at least two tasks in study.intermediate")
     for target, langs in study["targets"].items():
         known = get_task(target).languages
         for lang in langs:
@@ -102,5 +113,10 @@ def qa_options(config: dict, task: str) -> dict:
     return canonical(config["qa"]) if get_task(task).format == "span_qa" else {}
 
 
-def known_tasks() -> list[str]:
-    return list(REGISTRY)
+def mixing_config(config: dict) -> dict:
+    """Multi-task sampling: p(task) ~ min(size, cap) ** (1 / temperature)."""
+    return canonical(config.get("multitask", {"cap": None, "temperature": 1.0}))
+
+
+def transfer_config(config: dict) -> dict:
+    return canonical(config.get("transfer", {"keep_compatible_head": False}))

@@ -7,17 +7,34 @@ RUN_KEYS = ["model", "intermediate", "variant", "target", "seed", "language"]
 
 
 def matrix_from_records(records: list[dict]) -> pd.DataFrame:
-    rows = [{**{k: r[k] for k in RUN_KEYS}, "stage": "target", "metric": m, "value": float(v),
-             "n_examples": r["n_examples"]}
+    """records: {model, intermediate, variant, target, seed, language, n_examples, metrics, [stage]}."""
+    rows = [{**{k: r[k] for k in RUN_KEYS}, "stage": r.get("stage", "target"), "metric": m, "value": float(v),
+             "n_examples": r.get("n_examples")}
             for r in records for m, v in r["metrics"].items()]
     df = pd.DataFrame(rows, columns=RUN_KEYS + ["stage", "metric", "value", "n_examples"])
-    return df.sort_values(RUN_KEYS + ["metric"]).reset_index(drop=True)
+    return df.sort_values(["stage", *RUN_KEYS, "metric"]).reset_index(drop=True)
+
+
+def intermediate_records(path: str) -> list[dict]:
+    """Rows for an intermediate run's dev metrics: target = the task scored, language = en.
+
+    The run's identity comes from its path: results/intermediate/{model}/{inter}/{variant}/seed{seed}/."""
+    from pathlib import Path
+
+    from xlt.io import read_json
+
+    parts = Path(path).parts
+    model, inter, variant, seed = parts[-5], parts[-4], parts[-3], int(parts[-2].removeprefix("seed"))
+    metrics = read_json(path)["metrics"]
+    return [{"model": model, "intermediate": inter, "variant": variant, "target": task, "seed": seed,
+             "language": "en", "stage": "intermediate",
+             "metrics": {k: v for k, v in m.items() if k != "step"}} for task, m in metrics.items()]
 
 
 def pivot(matrix: pd.DataFrame, target: str) -> pd.DataFrame:
     """One target's results, mean over seeds: rows = (metric, model, intermediate, variant), columns =
     languages (English first) and `avg-xx`, the mean over the non-English languages."""
-    sub = matrix[matrix["target"] == target]
+    sub = matrix[(matrix["target"] == target) & (matrix["stage"] == "target")]
     table = sub.pivot_table(index=["metric", "model", "intermediate", "variant"], columns="language",
                             values="value", aggfunc="mean")
     others = sorted(c for c in table.columns if c != "en")
@@ -29,5 +46,6 @@ def pivot(matrix: pd.DataFrame, target: str) -> pd.DataFrame:
 
 def format_pivot(path: str) -> str:
     matrix = pd.read_parquet(path)
+    targets = sorted(matrix.loc[matrix["stage"] == "target", "target"].unique())
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_rows", 500):
-        return "\n\n".join(f"== {t} ==\n{pivot(matrix, t).to_string()}" for t in sorted(matrix["target"].unique()))
+        return "\n\n".join(f"== {t} ==\n{pivot(matrix, t).to_string()}" for t in targets)

@@ -66,3 +66,21 @@ def squad_v2_scores(predictions: dict[str, str], golds: dict[str, list[str]]) ->
 def accuracy(predictions: dict[str, int], labels: dict[str, int]) -> dict[str, float]:
     correct = sum(int(predictions.get(k) == v) for k, v in labels.items())
     return {"accuracy": correct / max(len(labels), 1)}
+
+
+def token_accuracy(predictions: dict[str, list[str]], golds: dict[str, list[str]]) -> dict[str, float]:
+    """Share of words tagged right; missing (e.g. truncated) words count as wrong."""
+    right = total = 0
+    for sid, gold in golds.items():
+        pred = list(predictions.get(sid, []))
+        right += sum(p == g for p, g in zip(pred, gold))
+        total += len(gold)
+    return {"accuracy": right / max(total, 1)}
+
+
+def binary_f1(predictions: dict[str, int], labels: dict[str, int], positive: int = 1) -> dict[str, float]:
+    """F1 of the positive class (GLUE's QQP F1), x1 like accuracy."""
+    tp = sum(int(predictions.get(k) == positive and v == positive) for k, v in labels.items())
+    fp = sum(int(predictions.get(k) == positive and v != positive) for k, v in labels.items())
+    fn = sum(int(predictions.get(k) != positive and v == positive) for k, v in labels.items())
+    return {"f1": 2 * tp / (2 * tp + fp + fn) if tp else 0.0}

@@ -1,8 +1,9 @@
-"""A task model = any Hugging Face body (AutoModel) + a small format-specific head.
+"""A task model = any Hugging Face body (AutoModel) + one small head per task.
 
-Keeping the head outside the body lets the body carry over between stages (intermediate -> target,
-with a fresh head as in Phang et al. 2020) and lets perturbations act on `inputs_embeds`.
-Checkpoint = body via save_pretrained (safetensors) + tokenizer + head.safetensors + head.json."""
+Keeping heads outside the body lets the body carry over between stages (intermediate -> target, with a
+fresh head as in Phang et al. 2020), lets one body serve several tasks (multi-task training), and lets
+perturbations act on `inputs_embeds`. Checkpoint = body via save_pretrained (safetensors) + tokenizer +
+heads.safetensors + heads.json ({task: head spec})."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,71 +22,99 @@ def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long() * (positions + 1)).argmax(dim=1)
 
 
-class ClassificationHead(nn.Module):
-    """Pools the last non-pad token: under causal attention it is the only one that saw the whole pair."""
+class LastTokenHead(nn.Module):
+    """Scores a sequence from its last real token: under causal attention the only one that saw it all.
+    Classification: num_labels outputs. Multiple choice: 1 output per (context, choice) sequence."""
 
-    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1):
+    def __init__(self, hidden_size: int, num_outputs: int, dropout: float = 0.1):
         super().__init__()
         self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden_size, num_labels)
+        self.out = nn.Linear(hidden_size, num_outputs)
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last_token_index(attention_mask)]
         return self.out(self.dropout(pooled))
 
 
-class SpanHead(nn.Module):
-    """Start/end logits per token; pad positions get -inf-like scores."""
+class TokenHead(nn.Module):
+    """Per-token outputs (span start/end logits, or tag logits); pad positions get -inf-like scores."""
 
-    def __init__(self, hidden_size: int):
+    def __init__(self, hidden_size: int, num_outputs: int, dropout: float = 0.0):
         super().__init__()
-        self.out = nn.Linear(hidden_size, 2)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden_size, num_outputs)
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        logits = self.out(hidden).float()
+        logits = self.out(self.dropout(hidden)).float()
         return logits.masked_fill(~attention_mask.bool().unsqueeze(-1), torch.finfo(logits.dtype).min)
 
 
-def make_head(fmt: str, hidden_size: int, num_labels: int = 0) -> nn.Module:
+def make_head(spec: dict, hidden_size: int) -> nn.Module:
+    fmt = spec["format"]
     if fmt == "classification":
-        return ClassificationHead(hidden_size, num_labels)
+        return LastTokenHead(hidden_size, spec["num_labels"])
+    if fmt == "multiple_choice":
+        return LastTokenHead(hidden_size, 1)
     if fmt == "span_qa":
-        return SpanHead(hidden_size)
+        return TokenHead(hidden_size, 2)
+    if fmt == "tagging":
+        return TokenHead(hidden_size, spec["num_labels"], dropout=0.1)
     raise ValueError(f"no head for format {fmt!r}")
 
 
+def head_spec(fmt: str, num_labels: int = 0) -> dict:
+    return {"format": fmt, "num_labels": num_labels}
+
+
+def compatible(a: dict, b: dict) -> bool:
+    """Can a head trained for spec `a` serve spec `b` (e.g. SQuAD -> TyDiQA)?"""
+    return a["format"] == b["format"] and a.get("num_labels", 0) == b.get("num_labels", 0)
+
+
 class TaskModel(nn.Module):
-    def __init__(self, body: nn.Module, head: nn.Module, head_spec: dict):
+    def __init__(self, body: nn.Module, specs: dict[str, dict]):
         super().__init__()
-        self.body, self.head, self.head_spec = body, head, head_spec
+        self.body, self.specs = body, dict(specs)
+        hidden = body.get_input_embeddings().embedding_dim
+        self.heads = nn.ModuleDict({task: make_head(spec, hidden) for task, spec in specs.items()})
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.body.get_input_embeddings()(input_ids)
 
-    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None) -> torch.Tensor:
+    def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, task: str | None = None) -> torch.Tensor:
+        if task is None:
+            (task,) = self.heads  # a single-task model needs no name
         out = self.body(input_ids=None if inputs_embeds is not None else input_ids,
                         inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False)
-        return self.head(out.last_hidden_state, attention_mask)
+        return self.heads[task](out.last_hidden_state, attention_mask)
 
 
-def hidden_size_of(body: nn.Module) -> int:
-    return body.get_input_embeddings().embedding_dim
-
-
-def build_model(body_path: str | Path, fmt: str, num_labels: int = 0, seed: int = 0) -> TaskModel:
-    """Body from a checkpoint or model snapshot, and a freshly initialised head (seeded)."""
+def build_model(body_path: str | Path, specs: dict[str, dict], seed: int = 0) -> TaskModel:
+    """Body from a checkpoint or model snapshot, and freshly initialised heads (seeded)."""
     body = AutoModel.from_pretrained(body_path, dtype=torch.float32)
     torch.manual_seed(seed)
-    spec = {"format": fmt, "num_labels": num_labels}
-    return TaskModel(body, make_head(fmt, hidden_size_of(body), num_labels), spec)
+    return TaskModel(body, specs)
+
+
+def saved_heads(path: str | Path) -> dict[str, dict]:
+    """{task: spec} of the heads in a checkpoint ({} for a plain model snapshot)."""
+    p = Path(path) / "heads.json"
+    return read_json(p) if p.exists() else {}
+
+
+def load_heads(model: TaskModel, path: str | Path, mapping: dict[str, str] | None = None) -> None:
+    """Load saved heads into `model`; `mapping` {model task: saved task} reuses a compatible head."""
+    state = load_file(Path(path) / "heads.safetensors")
+    mapping = mapping or {t: t for t in model.heads}
+    for task, saved in mapping.items():
+        prefix = f"{saved}."
+        model.heads[task].load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
 
 
 def load_model(path: str | Path) -> TaskModel:
-    """A checkpoint written by save_checkpoint, head included."""
-    path = Path(path)
-    spec = read_json(path / "head.json")
-    model = build_model(path, spec["format"], spec["num_labels"])
-    model.head.load_state_dict(load_file(path / "head.safetensors"))
+    """A checkpoint written by save_checkpoint, heads included."""
+    model = build_model(path, saved_heads(path))
+    load_heads(model, path)
     return model
 
 
@@ -100,6 +129,7 @@ def save_checkpoint(model: TaskModel, tokenizer, out_dir: str | Path) -> None:
     with atomic_path(out_dir) as tmp:
         model.body.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()},
-                  tmp / "head.safetensors")
-        write_json(model.head_spec, tmp / "head.json")
+        save_file({f"{task}.{k}": v.detach().cpu().contiguous()
+                   for task, head in model.heads.items() for k, v in head.state_dict().items()},
+                  tmp / "heads.safetensors")
+        write_json(model.specs, tmp / "heads.json")

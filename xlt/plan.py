@@ -3,22 +3,22 @@ from __future__ import annotations
 
 from itertools import product
 
-BASELINE = "none"  # the no-intermediate baseline in the {inter} dimension
+from xlt.tasks import get_task
+
+BASELINE = "none"        # the no-intermediate baseline in the {inter} dimension
+MULTITASK = "multitask"  # all study intermediate tasks at once, one head each
 
 
-def intermediate_runs(config: dict) -> list[dict]:
-    s = config["study"]
-    return [dict(model=m, task=t, variant=v, seed=seed)
-            for m, t, v, seed in product(s["models"], s["intermediate"], s["variants"], s["seeds"])]
+def model_dir(model) -> str:
+    return f"results/models/{model}"
 
 
-def target_runs(config: dict) -> list[dict]:
-    s = config["study"]
-    inters = [(t, v) for t in s["intermediate"] for v in s["variants"]]
-    if s["baseline"]:
-        inters.append((BASELINE, "standard"))
-    return [dict(model=m, inter=i, variant=v, target=tgt, seed=seed)
-            for m, (i, v), tgt, seed in product(s["models"], inters, s["targets"], s["seeds"])]
+def data_file(task, split) -> str:
+    return f"results/data/{task}/{split}.parquet"
+
+
+def features_file(model, task, split) -> str:
+    return f"results/features/{model}/{task}/{split}.parquet"
 
 
 def intermediate_file(model, task, variant, seed, name) -> str:
@@ -36,6 +36,45 @@ def eval_file(model, inter, variant, target, seed, lang, kind) -> str:
     return f"results/eval/{model}/{inter}/{variant}/{target}/seed{seed}/{lang}.{kind}.json"
 
 
+def task_inputs(model, task) -> dict:
+    """What training on `task` reads: English train/dev features, dev examples, extra dev splits."""
+    extra = {split: [features_file(model, task, split), data_file(task, split)] for split in get_task(task).extra_dev}
+    return {"name": task, "train": features_file(model, task, "train"), "dev": features_file(model, task, "dev"),
+            "dev_data": data_file(task, "dev"), "extra": extra}
+
+
+def task_input_files(model, tasks) -> list[str]:
+    files = []
+    for t in tasks:
+        spec = task_inputs(model, t)
+        files += [spec["train"], spec["dev"], spec["dev_data"], *(p for pair in spec["extra"].values() for p in pair)]
+    return files
+
+
+def intermediate_names(config: dict) -> list[str]:
+    s = config["study"]
+    return list(s["intermediate"]) + ([MULTITASK] if s.get("multitask") else [])
+
+
+def intermediate_runs(config: dict) -> list[dict]:
+    s = config["study"]
+    return [dict(model=m, task=t, variant=v, seed=seed)
+            for m, t, v, seed in product(s["models"], intermediate_names(config), s["variants"], s["seeds"])]
+
+
+def target_runs(config: dict) -> list[dict]:
+    s = config["study"]
+    inters = [(t, v) for t in intermediate_names(config) for v in s["variants"]]
+    if s["baseline"]:
+        inters.append((BASELINE, "standard"))
+    return [dict(model=m, inter=i, variant=v, target=tgt, seed=seed)
+            for m, (i, v), tgt, seed in product(s["models"], inters, s["targets"], s["seeds"])]
+
+
 def eval_metric_files(config: dict) -> list[str]:
     return [eval_file(**r, lang=lang, kind="metrics")
             for r in target_runs(config) for lang in config["study"]["targets"][r["target"]]]
+
+
+def intermediate_metric_files(config: dict) -> list[str]:
+    return [intermediate_file(**r, name="dev_metrics.json") for r in intermediate_runs(config)]

@@ -8,6 +8,10 @@ COLUMNS = {
     "classification": ["id", "language", "text_a", "text_b", "label"],
     # SQuAD-like; answer_texts/answer_starts are parallel lists (empty = no answer, SQuAD 2.0)
     "span_qa": ["id", "language", "title", "context", "question", "answer_texts", "answer_starts"],
+    # context (passage and/or question) + candidate continuations; label = index of the right one
+    "multiple_choice": ["id", "language", "context", "choices", "label"],
+    # one sentence per row: words and one tag per word (CCG supertags)
+    "tagging": ["id", "language", "tokens", "tags"],
 }
 
 
@@ -28,6 +32,16 @@ def check_frame(df: pd.DataFrame, fmt: str, where: str) -> pd.DataFrame:
         raise SchemaError(f"{where}: duplicate example id {dup!r}; ids must be unique within a split")
     if fmt == "span_qa":
         check_answer_offsets(df, where)
+    if fmt == "tagging":
+        bad = df[df["tokens"].map(len) != df["tags"].map(len)]
+        if len(bad):
+            row = bad.iloc[0]
+            raise SchemaError(f"{where}: sentence {row.id!r} has {len(row.tokens)} tokens but {len(row.tags)} tags")
+    if fmt == "multiple_choice":
+        bad = df[(df["label"] < 0) | (df["label"] >= df["choices"].map(len))]
+        if len(bad):
+            raise SchemaError(f"{where}: example {bad.iloc[0].id!r} has label {bad.iloc[0].label} outside its "
+                              f"{len(bad.iloc[0].choices)} choices")
     return df
 
 

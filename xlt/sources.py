@@ -2,7 +2,7 @@
 
 Config (`datasets.<task>` in config.yaml), one of:
   {hub: {revision: main}}                         # the task's Hub repos (needs internet)
-  {local: {format: parquet|json|csv|squad_json,   # raw files with the Hub's columns
+  {local: {format: parquet|json|csv|squad_json|ccg_tsv,   # raw files with the Hub's columns
            files: {<raw key>: path or [paths]}}}  #   raw keys: Task.hub in xlt/tasks (README lists them)
   {normalised: <dir>}                             # <dir>/<split>.parquet in the normalised schema
 """
@@ -15,7 +15,7 @@ import pandas as pd
 
 from xlt.hub import ensure_hub_reachable
 from xlt.schemas import check_frame
-from xlt.tasks import Task
+from xlt.tasks import Task, UrlPart
 
 
 class SourceError(ValueError):
@@ -45,28 +45,48 @@ def prepare_split(task: Task, source: dict, split: str) -> pd.DataFrame:
 
 
 def load_hub(task: Task, hub_cfg: dict, keys: list[str]) -> dict[str, pd.DataFrame]:
-    repos = sorted({task.hub[k].repo for k in keys})
-    ensure_hub_reachable(
-        f"dataset(s) {', '.join(repos)}",
-        f"Download them where you have internet, or set datasets.{task.name}.local in the config "
-        f"to files on disk (raw keys: {', '.join(keys)}).",
-    )
-    import datasets  # heavy import, only when actually downloading
-
+    """Download the raw parts from where the task is published (the Hub, or a URL)."""
+    if task.local_only:
+        raise SourceError(task.local_only)
+    fix = (f"Download them where you have internet, or set datasets.{task.name}.local in the config "
+           f"to files on disk (raw keys: {', '.join(keys)}).")
     frames = {}
     for key in keys:
         part = task.hub[key]
-        ds = datasets.load_dataset(part.repo, part.config, split=part.split, revision=hub_cfg.get("revision"))
-        frames[key] = ds.to_pandas()
+        if isinstance(part, UrlPart):
+            frames[key] = fetch_url(part, fix)
+            continue
+        ensure_hub_reachable(f"dataset {part.repo}", fix)
+        import datasets  # heavy import, only when actually downloading
+
+        revision = hub_cfg.get("revision") or part.revision
+        frames[key] = datasets.load_dataset(part.repo, part.config, split=part.split, revision=revision).to_pandas()
     return frames
+
+
+def fetch_url(part: UrlPart, fix: str, timeout: float = 3.0) -> pd.DataFrame:
+    import socket
+    import urllib.request
+    from urllib.parse import urlparse
+
+    from xlt.hub import HubUnavailable
+
+    host = urlparse(part.url).hostname
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as err:
+        raise HubUnavailable(f"Cannot download {part.url}: cannot reach {host} ({err}). {fix}") from None
+    with urllib.request.urlopen(part.url, timeout=60) as response:
+        return pd.read_csv(response) if part.format == "csv" else pd.read_json(response, lines=True)
 
 
 def load_local(task: Task, local: dict, keys: list[str]) -> dict[str, pd.DataFrame]:
     fmt, files = local.get("format"), local.get("files") or {}
     missing = [k for k in keys if k not in files]
     if missing:
+        raw_keys = sorted({k for ks in task.parts.values() for k in ks})
         raise SourceError(f"datasets.{task.name}.local.files lacks raw key(s) {missing}; "
-                          f"this task's raw keys are {sorted(task.hub)}")
+                          f"this task's raw keys are {raw_keys}")
     frames = {}
     for key in keys:
         paths = [files[key]] if isinstance(files[key], str) else list(files[key])
@@ -75,13 +95,17 @@ def load_local(task: Task, local: dict, keys: list[str]) -> dict[str, pd.DataFra
                 raise SourceError(f"datasets.{task.name}.local.files.{key}: {p} does not exist")
         if fmt == "squad_json":
             frames[key] = pd.concat([read_squad_json(p) for p in paths], ignore_index=True)
+        elif fmt == "ccg_tsv":
+            from xlt.tasks.ccg import read_ccg_tsv
+
+            frames[key] = pd.concat([read_ccg_tsv(p) for p in paths], ignore_index=True)
         elif fmt in ("parquet", "json", "csv"):
             import datasets
 
             frames[key] = datasets.load_dataset(fmt, data_files=paths, split="train").to_pandas()
         else:
             raise SourceError(f"datasets.{task.name}.local.format is {fmt!r}; "
-                              f"use one of parquet, json, csv, squad_json")
+                              f"use one of parquet, json, csv, squad_json, ccg_tsv")
     return frames
 
 

@@ -81,27 +81,67 @@ def _qa_rows(task: str, split: str, lang: Lang, n: int, allow_no_answer: bool) -
     return rows
 
 
+def _choice_rows(task: str, split: str, lang: Lang, n: int, n_choices: int = 4) -> list[dict]:
+    """The right choice repeats the context's last word; distractors start with other words."""
+    rows = []
+    for i in range(n):
+        context = lang.sentence(lang.rng.randint(4, 9))
+        last = context.split(" ")[-1] if lang.sep else context[-2:]
+        label = lang.rng.randrange(n_choices)
+        choices = [lang.join(last if c == label else lang.rng.choice(lang.words), lang.sentence(2))
+                   for c in range(n_choices)]
+        rows.append({"id": f"{task}-{split}-{lang.code}-{i}", "language": lang.code, "context": context,
+                     "choices": choices, "label": label})
+    return rows
+
+
+TAGS = ("N", "N/N", "NP", "(S\\NP)/NP", "S\\NP", ",", ".")
+
+
+def _tag_rows(task: str, split: str, lang: Lang, n: int) -> list[dict]:
+    """Each word has a fixed supertag (a function of the word), plus sentence-final '.'."""
+    tag_of = {w: TAGS[i % (len(TAGS) - 1)] for i, w in enumerate(lang.words)}
+    rows = []
+    for i in range(n):
+        words = [lang.rng.choice(lang.words) for _ in range(lang.rng.randint(3, 10))] + ["."]
+        rows.append({"id": f"{task}-{split}-{lang.code}-{i}", "language": lang.code, "tokens": words,
+                     "tags": [tag_of.get(w, ".") for w in words]})
+    return rows
+
+
 def make_split(task_name: str, split: str, seed: int = 0) -> pd.DataFrame:
     task = get_task(task_name)
     langs = task.languages if split == "test" else ("en",)
     rows = []
     for code in langs:
         lang = Lang(code, seed)
-        n = SIZES[split]
+        lang.rng = random.Random(f"{task_name}-{split}-{code}-{seed}")  # own stream per split: no overlap
+        n = SIZES["dev" if split.startswith("dev") else split]
         if task.format == "classification":
             rows += _pair_rows(task_name, split, lang, n, task.num_labels)
-        else:
+        elif task.format == "span_qa":
             rows += _qa_rows(task_name, split, lang, n, task.allow_no_answer)
+        elif task.format == "multiple_choice":
+            rows += _choice_rows(task_name, split, lang, n, 5 if task_name == "commonsense_qa" else 4)
+        else:
+            rows += _tag_rows(task_name, split, lang, n)
     return pd.DataFrame(rows)
 
 
 def write_fixtures(out_dir: str | Path, seed: int = 0) -> list[Path]:
+    """Every task's splits as normalised parquet; CCG also in its local `tokens<TAB>tags` form."""
     written = []
     for name, task in REGISTRY.items():
         for split in task.parts:
+            df = make_split(name, split, seed)
             path = Path(out_dir) / name / f"{split}.parquet"
-            write_parquet(make_split(name, split, seed), path)
+            write_parquet(df, path)
             written.append(path)
+            if task.format == "tagging":
+                tsv = path.with_suffix(".tsv")
+                tsv.write_text("".join(" ".join(t) + "\t" + " ".join(g) + "\n" for t, g in zip(df["tokens"], df["tags"])),
+                               encoding="utf-8")
+                written.append(tsv)
     return written
 
 

@@ -25,7 +25,12 @@ def pad_batch(sequences: list[list[int]], pad_id: int, padding_side: str = "righ
     return ids, mask
 
 
-def get_format(name: str):
-    from xlt.formats import classification, span_qa
+FORMATS = ("classification", "span_qa", "multiple_choice", "tagging")
 
-    return {"classification": classification, "span_qa": span_qa}[name]
+
+def get_format(name: str):
+    import importlib
+
+    if name not in FORMATS:
+        raise ValueError(f"unknown format {name!r}; known: {', '.join(FORMATS)}")
+    return importlib.import_module(f"xlt.formats.{name}")

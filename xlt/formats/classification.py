@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from xlt.formats import pad_batch, separator_ids
-from xlt.metrics import accuracy
+from xlt.metrics import accuracy, binary_f1
 
 
 def featurize(examples: pd.DataFrame, tokenizer, max_length: int, **_) -> pd.DataFrame:
@@ -25,8 +25,8 @@ def featurize(examples: pd.DataFrame, tokenizer, max_length: int, **_) -> pd.Dat
                          "input_ids": input_ids, "label": examples["label"].astype(int).values})
 
 
-def collate(features: pd.DataFrame, pad_id: int) -> dict[str, torch.Tensor]:
-    ids, mask = pad_batch(features["input_ids"].tolist(), pad_id)
+def collate(features: pd.DataFrame, pad_id: int, padding_side: str = "right") -> dict[str, torch.Tensor]:
+    ids, mask = pad_batch(features["input_ids"].tolist(), pad_id, padding_side)
     return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor(features["label"].values)}
 
 
@@ -40,5 +40,6 @@ def predictions(features: pd.DataFrame, logits: list[torch.Tensor], examples: pd
     return dict(zip(features["example_id"], labels))
 
 
-def score(predictions: dict, examples: pd.DataFrame, **_) -> dict[str, float]:
-    return accuracy(predictions, dict(zip(examples["id"], examples["label"].astype(int))))
+def score(predictions: dict, examples: pd.DataFrame, *, binary_f1_score: bool = False, **_) -> dict[str, float]:
+    labels = dict(zip(examples["id"], examples["label"].astype(int)))
+    return {**accuracy(predictions, labels), **(binary_f1(predictions, labels) if binary_f1_score else {})}

@@ -12,19 +12,27 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class HubPart:
-    """One raw piece of a dataset on the Hub: load_dataset(repo, config, split=split)."""
+    """One raw piece of a dataset on the Hub: load_dataset(repo, config, split=split, revision=...)."""
     repo: str
     config: str | None
     split: str
+    revision: str | None = None  # e.g. "refs/convert/parquet" for repos that still carry a loading script
+
+
+@dataclass(frozen=True)
+class UrlPart:
+    """A raw file published outside the Hub (the Hub copy is script-only), fetched over HTTP."""
+    url: str
+    format: str  # csv | json
 
 
 @dataclass(frozen=True)
 class Task:
     name: str
-    format: str                      # "classification" | "span_qa"
+    format: str                      # classification | span_qa | multiple_choice | tagging
     role: str                        # "intermediate" | "target"
     description: str
-    hub: dict[str, HubPart]          # raw key -> Hub part
+    hub: dict[str, HubPart | UrlPart]  # raw key -> where it is published (empty: local files only)
     parts: dict[str, list[str]]      # normalised split -> raw keys it is built from
     # (raw frames of one split keyed by raw key, split name) -> normalised frame
     normalise: Callable[[dict[str, pd.DataFrame], str], pd.DataFrame]
@@ -32,11 +40,18 @@ class Task:
     num_labels: int = 0              # classification only
     languages: tuple[str, ...] = ("en",)   # languages of the test split
     allow_no_answer: bool = False    # span QA: may the gold answer be empty (SQuAD 2.0)?
-    extra: dict = field(default_factory=dict)
+    score_options: dict = field(default_factory=dict)   # extra options for the format's score()
+    extra_dev: dict[str, str] = field(default_factory=dict)  # split -> metric prefix, scored on the best checkpoint
+    local_only: str = ""             # why there is no public download (then a local source is required)
 
     @property
     def splits(self) -> tuple[str, ...]:
         return tuple(self.parts)
+
+    @property
+    def dev_splits(self) -> list[str]:
+        """English splits used in training: dev plus extra dev splits (e.g. MNLI mismatched)."""
+        return ["dev", *self.extra_dev]
 
 
 REGISTRY: dict[str, Task] = {}
@@ -63,4 +78,4 @@ def target_tasks() -> list[str]:
 
 
 # Registration happens on import of each task module.
-from xlt.tasks import nli, paws_x, squad, tydiqa  # noqa: E402,F401
+from xlt.tasks import ccg, multiple_choice, nli, paws_x, squad, tydiqa  # noqa: E402,F401

@@ -31,10 +31,12 @@ nli = _pair_normaliser("premise", "hypothesis")
 
 register(Task(
     name="mnli", format="classification", role="intermediate", num_labels=3,
-    description="MultiNLI (GLUE): entailment / neutral / contradiction; dev = validation_matched",
+    description="MultiNLI (GLUE): entailment / neutral / contradiction; dev = matched, also scored on mismatched",
     hub={"train": HubPart(GLUE, "mnli", "train"),
-         "validation_matched": HubPart(GLUE, "mnli", "validation_matched")},
-    parts={"train": ["train"], "dev": ["validation_matched"]},
+         "validation_matched": HubPart(GLUE, "mnli", "validation_matched"),
+         "validation_mismatched": HubPart(GLUE, "mnli", "validation_mismatched")},
+    parts={"train": ["train"], "dev": ["validation_matched"], "dev_mismatched": ["validation_mismatched"]},
+    extra_dev={"dev_mismatched": "mismatched"},
     normalise=nli,
     selection_metric="accuracy",
 ))
@@ -45,6 +47,7 @@ register(Task(
     hub={"train": HubPart(GLUE, "qqp", "train"), "validation": HubPart(GLUE, "qqp", "validation")},
     parts={"train": ["train"], "dev": ["validation"]},
     normalise=_pair_normaliser("question1", "question2"),
+    score_options={"binary_f1_score": True},
     selection_metric="accuracy",
 ))
 
