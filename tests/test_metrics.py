@@ -46,3 +46,24 @@ def test_squad_v2_no_answer_rules():
 
 def test_accuracy():
     assert accuracy({"a": 1, "b": 0}, {"a": 1, "b": 1}) == {"accuracy": 0.5}
+
+
+def test_squad_v2_drops_gold_answers_that_normalise_to_nothing():
+    # official v2: gold "The" normalises to "" and is dropped -> the question counts as unanswerable
+    s = squad_v2_scores({"q": ""}, {"q": ["The"]})
+    assert s["exact_match"] == 100.0 and "NoAns_f1" in s and "HasAns_f1" not in s
+    # v1 keeps it: an empty prediction matches the normalised-empty gold
+    assert squad_scores({"q": ""}, {"q": ["The"]})["exact_match"] == 100.0
+
+
+def test_non_latin_partial_overlap_f1():
+    # Bengali/Telugu tokens split on whitespace only; the danda stays attached
+    s = squad_scores({"q": "ঢাকা শহর।"}, {"q": ["ঢাকা শহর"]})
+    assert s["exact_match"] == 0.0 and s["f1"] == pytest.approx(50.0)
+
+
+def test_token_accuracy_and_binary_f1():
+    from xlt.metrics import binary_f1, token_accuracy
+
+    assert token_accuracy({"s": ["N", "V"]}, {"s": ["N", "N", "."]}) == {"accuracy": 1 / 3}
+    assert binary_f1({"a": 1, "b": 1, "c": 0}, {"a": 1, "b": 0, "c": 1}) == {"f1": 0.5}

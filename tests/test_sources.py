@@ -117,3 +117,36 @@ def test_every_task_normalises_hub_shaped_local_files(task, tmp_path):
             assert df["label"].max() < t.num_labels
     if task == "squad_v2":
         assert [len(a) for a in df["answer_texts"]] == [1, 0]
+
+
+def test_multiple_choice_tasks_normalise_hub_shaped_rows(tmp_path):
+    hs = pd.DataFrame({"ind": [1, 2], "ctx": ["A man", "A dog"], "endings": [["a", "b", "c", "d"]] * 2,
+                       "label": ["2", ""]})  # test rows have empty labels
+    csqa = pd.DataFrame({"id": ["q"], "question": ["Where?"], "question_concept": ["x"],
+                         "choices": [{"label": ["A", "B", "C", "D", "E"], "text": ["v", "w", "x", "y", "z"]}],
+                         "answerKey": ["C"]})
+    cosmos = pd.DataFrame({"id": ["c"], "context": ["Story."], "question": ["Why?"], "answer0": ["a"],
+                           "answer1": ["b"], "answer2": ["c"], "answer3": ["d"], "label": [3]})
+    for task, df in (("hellaswag", hs), ("commonsense_qa", csqa), ("cosmos_qa", cosmos)):
+        raw = tmp_path / f"{task}.parquet"
+        df.to_parquet(raw)
+        out = prepare_split(get_task(task), {"local": {"format": "parquet", "files": {"train": str(raw)}}}, "train")
+        assert len(out) == 1
+        row = out.iloc[0]
+        assert {"hellaswag": 2, "commonsense_qa": 2, "cosmos_qa": 3}[task] == row["label"]
+        assert len(row["choices"]) == (5 if task == "commonsense_qa" else 4)
+    assert out.iloc[0]["context"] == "Story. Why?"
+
+
+def test_ccg_tsv_reader(tmp_path, fixtures_dir):
+    src = {"local": {"format": "ccg_tsv", "files": {"train": str(fixtures_dir / "ccg" / "train.tsv")}}}
+    df = prepare_split(get_task("ccg"), src, "train")
+    expected = pd.read_parquet(fixtures_dir / "ccg" / "train.parquet")
+    assert [list(t) for t in df["tokens"]] == [list(t) for t in expected["tokens"]]
+    assert [list(t) for t in df["tags"]] == [list(t) for t in expected["tags"]]
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("a b c\tN N\n")
+    with pytest.raises(ValueError, match=r"bad.tsv:1: 3 tokens but 2 tags"):
+        prepare_split(get_task("ccg"), {"local": {"format": "ccg_tsv", "files": {"train": str(bad)}}}, "train")
+    with pytest.raises(SourceError, match="CCGbank is licensed"):
+        prepare_split(get_task("ccg"), {"hub": {}}, "train")

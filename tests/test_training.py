@@ -65,3 +65,37 @@ def test_training_lowers_the_loss(fixtures_dir, tiny_model_dir, tmp_path):
                     cfg={**CFG, "epochs": 15, "grad_accum": 1, "eval_every": 1000})
     losses = [r["loss"] for r in log if "loss" in r]
     assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5, losses
+
+
+def test_multitask_shares_one_body_and_transfer_can_keep_a_compatible_head(fixtures_dir, tiny_model_dir, tmp_path):
+    specs = []
+    for task, fcfg in (("paws_x", {"max_length": 48}), ("squad", {"max_length": 96, "doc_stride": 32, "max_query_length": 16})):
+        feats = _features(task, fixtures_dir, tiny_model_dir, tmp_path, **fcfg)
+        specs.append({"name": task, "train": feats["train"], "dev": feats["dev"],
+                      "dev_data": str(fixtures_dir / task / "dev.parquet"), "qa": QA})
+    out = tmp_path / "multi"
+    stages.train_stage(specs, str(tiny_model_dir), {**CFG, "max_steps": 12, "eval_every": 6}, 1, str(out / "ckpt"),
+                       str(out / "m.json"), str(out / "log.jsonl"), mixing={"cap": 50, "temperature": 1.0})
+    metrics = read_json(out / "m.json")["metrics"]
+    assert set(metrics) == {"paws_x", "squad"} and "f1" in metrics["squad"] and "accuracy" in metrics["paws_x"]
+    log = [json.loads(line) for line in open(out / "log.jsonl")]
+    assert log[0]["sampling_weights"] == {"paws_x": 0.5, "squad": 0.5}  # both capped at 50 examples
+    drawn = {t for r in log if "tasks" in r for t in r["tasks"]}
+    assert drawn == {"paws_x", "squad"}
+    model = load_model(out / "ckpt")
+    assert set(model.heads) == {"paws_x", "squad"}
+
+    tydiqa = _features("tydiqa", fixtures_dir, tiny_model_dir, tmp_path, max_length=96, doc_stride=32, max_query_length=16)
+    target = {"name": "tydiqa", "train": tydiqa["train"], "dev": tydiqa["dev"],
+              "dev_data": str(fixtures_dir / "tydiqa" / "dev.parquet"), "qa": QA}
+    for keep, expected in ((False, {}), (True, {"tydiqa": "squad"})):
+        t_out = tmp_path / f"target-{keep}"
+        stages.train_stage([target], str(out / "ckpt"), {**CFG, "max_steps": 1}, 1, str(t_out / "ckpt"),
+                           str(t_out / "m.json"), str(t_out / "log.jsonl"), keep_compatible_head=keep)
+        assert read_json(t_out / "m.json")["reused_heads"] == expected
+    # the kept head starts as the intermediate SQuAD head, weight for weight
+    from xlt.modeling import build_model, load_heads
+
+    fresh = build_model(out / "ckpt", {"tydiqa": {"format": "span_qa", "num_labels": 0}})
+    load_heads(fresh, out / "ckpt", {"tydiqa": "squad"})
+    torch.testing.assert_close(fresh.heads["tydiqa"].out.weight, model.heads["squad"].out.weight)

@@ -52,7 +52,9 @@ def squad_scores(predictions: dict[str, str], golds: dict[str, list[str]]) -> di
 
 
 def squad_v2_scores(predictions: dict[str, str], golds: dict[str, list[str]]) -> dict[str, float]:
-    """Overall EM/F1 plus the HasAns / NoAns breakdown of the official v2 script."""
+    """Overall EM/F1 plus the HasAns / NoAns breakdown of the official v2 script, which also drops gold
+    answers that normalise to nothing (e.g. "The") before scoring."""
+    golds = {k: [a for a in v if normalize_answer(a)] for k, v in golds.items()}
     out = squad_scores(predictions, golds)
     has = {k: v for k, v in golds.items() if v}
     no = {k: v for k, v in golds.items() if not v}

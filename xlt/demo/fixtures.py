@@ -99,8 +99,10 @@ TAGS = ("N", "N/N", "NP", "(S\\NP)/NP", "S\\NP", ",", ".")
 
 
 def _tag_rows(task: str, split: str, lang: Lang, n: int) -> list[dict]:
-    """Each word has a fixed supertag (a function of the word), plus sentence-final '.'."""
-    tag_of = {w: TAGS[i % (len(TAGS) - 1)] for i, w in enumerate(lang.words)}
+    """A word's supertag is a function of its first letter (plus sentence-final '.'): the first
+    sub-token, which is all a causal model has seen when it tags the word, determines it."""
+    letters = ALPHABETS[lang.code]
+    tag_of = {w: TAGS[letters.index(w[0]) % (len(TAGS) - 1)] for w in lang.words}
     rows = []
     for i in range(n):
         words = [lang.rng.choice(lang.words) for _ in range(lang.rng.randint(3, 10))] + ["."]
