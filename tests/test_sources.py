@@ -72,7 +72,7 @@ def test_hub_dataset_fails_fast_offline(monkeypatch, env):
 
 
 def test_hub_model_fails_fast_offline(monkeypatch, tmp_path):
-    from xlt.stages import snapshot_model
+    from xlt.steps.data import snapshot_model
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(HubUnavailable, match=r"bigscience/bloom-560m.*models.<name>.local"):

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from xlt import stages
+from xlt.steps import data, train
 from xlt.io import read_json
 from xlt.modeling import load_model
 
@@ -16,7 +16,7 @@ def _features(task, fixtures_dir, model_dir, tmp_path, **fcfg):
     paths = {}
     for split in ("train", "dev"):
         out = tmp_path / f"{task}-{split}.parquet"
-        stages.featurize(task, str(fixtures_dir / task / f"{split}.parquet"), str(model_dir), fcfg, str(out))
+        data.featurize(task, str(fixtures_dir / task / f"{split}.parquet"), str(model_dir), fcfg, str(out))
         paths[split] = str(out)
     return paths
 
@@ -24,8 +24,8 @@ def _features(task, fixtures_dir, model_dir, tmp_path, **fcfg):
 def _train(task, feats, fixtures_dir, model_dir, out, seed=1, cfg=CFG):
     spec = {"name": task, "train": feats["train"], "dev": feats["dev"],
             "dev_data": str(fixtures_dir / task / "dev.parquet"), "qa": QA if task in ("squad", "tydiqa") else {}}
-    stages.train_stage([spec], str(model_dir), cfg, seed, str(out / "ckpt"), str(out / "metrics.json"),
-                       str(out / "log.jsonl"))
+    train.fine_tune([spec], str(model_dir), cfg, seed, str(out / "ckpt"), str(out / "metrics.json"),
+                    str(out / "log.jsonl"))
     return read_json(out / "metrics.json")["metrics"][task], [json.loads(line) for line in open(out / "log.jsonl")]
 
 
@@ -74,8 +74,8 @@ def test_multitask_shares_one_body_and_transfer_can_keep_a_compatible_head(fixtu
         specs.append({"name": task, "train": feats["train"], "dev": feats["dev"],
                       "dev_data": str(fixtures_dir / task / "dev.parquet"), "qa": QA})
     out = tmp_path / "multi"
-    stages.train_stage(specs, str(tiny_model_dir), {**CFG, "max_steps": 12, "eval_every": 6}, 1, str(out / "ckpt"),
-                       str(out / "m.json"), str(out / "log.jsonl"), mixing={"cap": 50, "temperature": 1.0})
+    train.fine_tune(specs, str(tiny_model_dir), {**CFG, "max_steps": 12, "eval_every": 6}, 1, str(out / "ckpt"),
+                    str(out / "m.json"), str(out / "log.jsonl"), mixing={"cap": 50, "temperature": 1.0})
     metrics = read_json(out / "m.json")["metrics"]
     assert set(metrics) == {"paws_x", "squad"} and "f1" in metrics["squad"] and "accuracy" in metrics["paws_x"]
     log = [json.loads(line) for line in open(out / "log.jsonl")]
@@ -90,8 +90,8 @@ def test_multitask_shares_one_body_and_transfer_can_keep_a_compatible_head(fixtu
               "dev_data": str(fixtures_dir / "tydiqa" / "dev.parquet"), "qa": QA}
     for keep, expected in ((False, {}), (True, {"tydiqa": "squad"})):
         t_out = tmp_path / f"target-{keep}"
-        stages.train_stage([target], str(out / "ckpt"), {**CFG, "max_steps": 1}, 1, str(t_out / "ckpt"),
-                           str(t_out / "m.json"), str(t_out / "log.jsonl"), keep_compatible_head=keep)
+        train.fine_tune([target], str(out / "ckpt"), {**CFG, "max_steps": 1}, 1, str(t_out / "ckpt"),
+                        str(t_out / "m.json"), str(t_out / "log.jsonl"), keep_compatible_head=keep)
         assert read_json(t_out / "m.json")["reused_heads"] == expected
     # the kept head starts as the intermediate SQuAD head, weight for weight
     from xlt.modeling import build_model, load_heads

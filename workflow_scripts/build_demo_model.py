@@ -1,5 +1,5 @@
-from xlt import stages
+from xlt.steps import data
 from xlt.runlog import logging_to
 
 with logging_to(snakemake.log[0]):
-    stages.build_demo_model(snakemake.output[0], dict(snakemake.params.spec), snakemake.params.corpus_seed)
+    data.build_demo_model(snakemake.output[0], dict(snakemake.params.spec), snakemake.params.corpus_seed)

@@ -1,6 +1,6 @@
-from xlt import stages
+from xlt.steps import report
 from xlt.runlog import logging_to
 
 with logging_to(snakemake.log[0]):
-    stages.build_matrix(list(snakemake.input.target), list(snakemake.input.intermediate),
+    report.build_matrix(list(snakemake.input.target), list(snakemake.input.intermediate),
                         snakemake.output.parquet, snakemake.output.csv)

@@ -1,5 +1,5 @@
-from xlt import stages
+from xlt.steps import data
 from xlt.runlog import logging_to
 
 with logging_to(snakemake.log[0]):
-    stages.link_local_model(snakemake.params.source, snakemake.output[0])
+    data.copy_local_model(snakemake.params.source, snakemake.output[0])

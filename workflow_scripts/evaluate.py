@@ -1,4 +1,4 @@
-from xlt import stages
+from xlt.steps import evaluate
 from xlt.runlog import logging_to
 
 with logging_to(snakemake.log[0]):
@@ -6,6 +6,6 @@ with logging_to(snakemake.log[0]):
     run = {"model": w.model, "intermediate": w.inter, "variant": w.variant, "target": snakemake.params.target,
            "seed": int(w.seed)}
     outputs = dict(zip(snakemake.params.languages, zip(snakemake.output.predictions, snakemake.output.metrics)))
-    stages.evaluate_languages(snakemake.params.target, snakemake.input.checkpoint, snakemake.input.features,
-                              snakemake.input.data, run, dict(snakemake.params.qa), snakemake.params.batch_size,
-                              outputs)
+    evaluate.evaluate_languages(snakemake.params.target, snakemake.input.checkpoint, snakemake.input.features,
+                                snakemake.input.data, run, dict(snakemake.params.qa), snakemake.params.batch_size,
+                                outputs)

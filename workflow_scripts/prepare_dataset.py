@@ -1,10 +1,10 @@
 from pathlib import Path
 
-from xlt import stages
+from xlt.steps import data
 from xlt.runlog import logging_to
 
 with logging_to(snakemake.log[0]):
     source = dict(snakemake.params.source)
     if "demo" in source:  # generated fixtures are already normalised
         source = {"normalised": str(Path(snakemake.input[0]).parent)}
-    stages.prepare_dataset(snakemake.wildcards.task, source, snakemake.wildcards.split, snakemake.output[0])
+    data.prepare_dataset(snakemake.wildcards.task, source, snakemake.wildcards.split, snakemake.output[0])

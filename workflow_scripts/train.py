@@ -1,10 +1,11 @@
 # Shared by train_intermediate, train_multitask and train_target.
-from xlt import plan, stages
+from xlt import plan
+from xlt.steps import train
 from xlt.runlog import logging_to
 
 with logging_to(snakemake.log[0]):
     w, p = snakemake.wildcards, snakemake.params
     tasks = [{**plan.task_inputs(w.model, t), "qa": p.qa[t]} for t in p.tasks]
-    stages.train_stage(tasks, snakemake.input.init, dict(p.training), int(w.seed), snakemake.output.checkpoint,
-                       snakemake.output.metrics, snakemake.output.train_log, mixing=p.get("mixing"),
-                       keep_compatible_head=p.get("transfer", {}).get("keep_compatible_head", False))
+    train.fine_tune(tasks, snakemake.input.init, dict(p.training), int(w.seed), snakemake.output.checkpoint,
+                    snakemake.output.metrics, snakemake.output.train_log, mixing=p.get("mixing"),
+                    keep_compatible_head=p.get("transfer", {}).get("keep_compatible_head", False))

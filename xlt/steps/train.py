@@ -1,0 +1,72 @@
+"""Steps of rules/intermediate.smk and rules/target.smk: fine-tuning runs."""
+from __future__ import annotations
+
+import pandas as pd
+
+from xlt.io import write_json
+from xlt.modeling import head_spec
+from xlt.tasks import get_task
+from xlt.training import TaskData, TaskSpec, TrainConfig, evaluate, set_seed, train
+
+
+def task_spec(task_name: str, qa_options: dict, labels: list[str] | None = None) -> TaskSpec:
+    """Format and scoring options of a task; `labels` = the tag vocabulary of a tagging task."""
+    task = get_task(task_name)
+    options = dict(task.score_options)
+    if task.format == "span_qa":
+        options.update(qa_options, allow_no_answer=task.allow_no_answer)
+    if task.format == "tagging":
+        options["labels"] = list(labels)
+    return TaskSpec(format=task.format, selection_metric=task.selection_metric, options=options)
+
+
+def head_spec_for(task_name: str, labels: list[str] | None = None) -> dict:
+    task = get_task(task_name)
+    return head_spec(task.format, len(labels) if task.format == "tagging" else task.num_labels)
+
+
+def load_task_data(spec: dict) -> TaskData:
+    """spec: {name, train, dev, dev_data, qa (options), extra: {split: [features, data]}} (paths)."""
+    train_features = pd.read_parquet(spec["train"])
+    labels = train_features.attrs.get("labels")
+    return TaskData(
+        name=spec["name"], spec=task_spec(spec["name"], spec.get("qa", {}), labels), train=train_features,
+        dev=pd.read_parquet(spec["dev"]), dev_examples=pd.read_parquet(spec["dev_data"]),
+        extra_dev={split: (pd.read_parquet(f), pd.read_parquet(d)) for split, (f, d) in spec.get("extra", {}).items()},
+    )
+
+
+def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoint: str, metrics_out: str,
+                log: str, mixing: dict | None = None, keep_compatible_head: bool = False) -> None:
+    """Fine-tune `init` (a model snapshot or an earlier stage's checkpoint) on one or more tasks.
+
+    The body carries over; each task gets a fresh head (Phang et al. 2020) unless `keep_compatible_head`
+    and `init` holds a head of the same format and size (e.g. SQuAD -> TyDiQA)."""
+    from xlt.modeling import build_model, compatible, load_heads, load_model, load_tokenizer, saved_heads
+
+    data = [load_task_data(t) for t in tasks]
+    set_seed(seed)
+    specs = {d.name: head_spec_for(d.name, d.spec.options.get("labels")) for d in data}
+    model = build_model(init, specs, seed=seed)
+    reused = {}
+    if keep_compatible_head:
+        saved = saved_heads(init)
+        for name, spec in specs.items():
+            match = [name] if name in saved and compatible(saved[name], spec) else \
+                sorted(t for t, s in saved.items() if compatible(s, spec))
+            if match:
+                reused[name] = match[0]
+        load_heads(model, init, reused)
+    tokenizer = load_tokenizer(init)
+    best = train(model, tokenizer, data, TrainConfig.from_dict(train_cfg), checkpoint, log, seed, mixing)
+    if any(d.extra_dev for d in data):  # e.g. MNLI mismatched, scored once on the selected checkpoint
+        from xlt.training import device_and_autocast
+
+        model = load_model(checkpoint).to(device_and_autocast()[0])
+        for d in data:
+            for split, (features, examples) in d.extra_dev.items():
+                prefix = get_task(d.name).extra_dev[split]
+                _, metrics = evaluate(model, features, examples, d.spec, tokenizer.pad_token_id,
+                                      train_cfg.get("eval_batch_size", 64), d.name)
+                best[d.name].update({f"{prefix}_{k}": v for k, v in metrics.items()})
+    write_json({"seed": seed, "init": str(init), "reused_heads": reused, "metrics": best}, metrics_out)
