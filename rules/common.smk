@@ -6,7 +6,7 @@ from snakemake.exceptions import WorkflowError
 
 import xlt.plan as plan
 from xlt.config import (ConfigError, canonical, dataset_source, feature_config, mixing_config, qa_options,
-                        training_config, transfer_config, validate_config)
+                        training_config, transfer_config, validate_config, variant_block)
 from xlt.plan import data_file as data, features_file as features, model_dir
 from xlt.tasks import REGISTRY
 
@@ -17,6 +17,7 @@ except ConfigError as err:
 
 STUDY = config["study"]
 MODELS = config["models"]
+MULTITASK_TASKS = plan.multitask_tasks(config)
 
 
 def one_of(names):
@@ -34,7 +35,7 @@ wildcard_constraints:
     task=one_of(REGISTRY),
     inter=one_of([*REGISTRY, plan.MULTITASK, plan.BASELINE]),
     target=one_of(t for t, task in REGISTRY.items() if task.role == "target"),
-    variant=one_of(config["variants"]),
+    variant=f"({one_of(config['variants'])})({re.escape(plan.TARGET_SUFFIX)})?",
     split=one_of(sorted({s for task in REGISTRY.values() for s in task.parts})),
     seed=r"\d+",
 
@@ -73,7 +74,17 @@ def target_init(wc):
     """Where target fine-tuning starts: the pretrained model (baseline) or an intermediate checkpoint."""
     if wc.inter == plan.BASELINE:
         return model_dir(wc.model)
-    return plan.intermediate_file(wc.model, wc.inter, wc.variant, wc.seed, "checkpoint")
+    inter_variant, _ = plan.split_variant(wc.variant)
+    return plan.intermediate_file(wc.model, wc.inter, inter_variant, wc.seed, "checkpoint")
+
+
+def target_variant(wc):
+    """(name, block) of the training-step variant applied at the target stage."""
+    _, name = plan.split_variant(wc.variant)
+    return {"name": name, "block": variant_block(config, name)}
+
+
+INTERMEDIATE_VARIANT = one_of(config["variants"])  # intermediate stage: plain variant names only
 
 
 def maybe_temp(path):

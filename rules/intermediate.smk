@@ -1,5 +1,5 @@
-# Intermediate-task training: {model} x {task} x {variant} x {seed}, and the multi-task mix of all
-# study.intermediate tasks (one shared body, one head per task).
+# Intermediate-task training: {model} x {task} x {variant} x {seed}, and the multi-task mix
+# (study.multitask_tasks, default: all study.intermediate tasks; one shared body, one head per task).
 
 
 rule train_intermediate:
@@ -14,6 +14,9 @@ rule train_intermediate:
         tasks=lambda wc: [wc.task],
         training=lambda wc: training_config(config, "intermediate", wc.task),
         qa=lambda wc: qa_by_task([wc.task]),
+        variant=lambda wc: {"name": wc.variant, "block": variant_block(config, wc.variant)},
+    wildcard_constraints:
+        variant=INTERMEDIATE_VARIANT,
     resources:
         gpu=1,
     log:
@@ -29,16 +32,19 @@ rule train_intermediate:
 rule train_multitask:
     input:
         init=model_dir("{model}"),
-        tasks=lambda wc: plan.task_input_files(wc.model, STUDY["intermediate"]),
+        tasks=lambda wc: plan.task_input_files(wc.model, MULTITASK_TASKS),
     output:
         checkpoint=directory(plan.intermediate_file(*MULTI, "checkpoint")),
         metrics=plan.intermediate_file(*MULTI, "dev_metrics.json"),
         train_log=plan.intermediate_file(*MULTI, "train_log.jsonl"),
     params:
-        tasks=STUDY["intermediate"],
+        tasks=MULTITASK_TASKS,
         training=training_config(config, "intermediate", plan.MULTITASK),
         mixing=mixing_config(config),
-        qa=qa_by_task(STUDY["intermediate"]),
+        qa=qa_by_task(MULTITASK_TASKS),
+        variant=lambda wc: {"name": wc.variant, "block": variant_block(config, wc.variant)},
+    wildcard_constraints:
+        variant=INTERMEDIATE_VARIANT,
     resources:
         gpu=1,
     log:

@@ -1,5 +1,6 @@
 # Target fine-tuning on English PAWS-X / TyDiQA-GoldP, from each intermediate checkpoint or from the
 # pretrained model (`none`). Only English train/dev features are inputs (strict zero-shot).
+# {variant} is the intermediate variant, or `<variant>+target` when it also applies here.
 
 
 rule train_target:
@@ -15,6 +16,7 @@ rule train_target:
         training=lambda wc: training_config(config, "target", wc.target),
         qa=lambda wc: qa_by_task([wc.target]),
         transfer=transfer_config(config),
+        variant=target_variant,
     resources:
         gpu=1,
     log:

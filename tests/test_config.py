@@ -66,7 +66,10 @@ _DELETE = object()
 # (path, bad value, fragments the error must contain: the key and what is allowed/expected)
 BAD = [
     (["study", "intermediate"], ["mnli", "imdb"], ["study.intermediate[1]", "'imdb' is not allowed", "anli_plus, mnli"]),
-    (["study", "variants"], ["standard", "vat"], ["study.variants[1]", "'vat'", "allowed values: standard"]),
+    (["study", "variants"], ["standard", "vat"], ["study.variants: 'vat' has no block under variants", "freelb"]),
+    (["variants", "fgm"], {"method": "fgm", "eps": 1.0}, ["variants.fgm", "'eps' was unexpected", "epsilon"]),
+    (["variants", "vat"], {"method": "vat"}, ["variants.vat.method", "'vat' is not allowed", "fgm, pgd, freelb, smart, r3f"]),
+    (["variants", "pgd", "norm"], "l1", ["variants.pgd.norm", "'l1'", "l2, linf"]),
     (["study", "targets", "paws_x"], ["en", "xx"], ["study.targets.paws_x[1]", "'xx'", "allowed values"]),
     (["study", "targets", "paws_x"], ["en", "ar"], ["study.targets.paws_x", "'ar'", "allowed values: en, de, es"]),
     (["study", "targets", "xnli"], ["en"], ["study.targets", "'xnli'", "paws_x, tydiqa"]),

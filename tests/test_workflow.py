@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from xlt.matrix import RUN_KEYS
+from xlt.tasks import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
@@ -48,27 +49,32 @@ def test_demo_end_to_end_matrix(demo_run):
     assert pd.read_csv(workdir / "results" / "matrix.csv").shape == full.shape
     assert set(full["stage"]) == {"target", "intermediate"}
     m = full[full["stage"] == "target"]
-    inters = demo["study"]["intermediate"] + ["multitask", "none"]
-    seeds = demo["study"]["seeds"]
+    inters = demo["study"]["intermediate"] + ["multitask"]
+    seeds, variants = demo["study"]["seeds"], demo["study"]["variants"]
+    assert len(variants) >= 2  # the variant dimension is in the demo
+    runs = {(i, v) for i in inters for v in variants} | {("none", "standard")}
     metrics = {"paws_x": ["accuracy"], "tydiqa": ["exact_match", "f1"]}
-    expected = sum(len(inters) * len(seeds) * len(langs) * len(metrics[t]) for t, langs in demo["study"]["targets"].items())
+    expected = sum(len(runs) * len(seeds) * len(langs) * len(metrics[t]) for t, langs in demo["study"]["targets"].items())
     assert len(m) == expected
     for target, langs in demo["study"]["targets"].items():
         sub = m[m["target"] == target]
         assert set(sub["language"]) == set(langs)
-        assert set(sub["intermediate"]) == set(inters)
+        assert set(zip(sub["intermediate"], sub["variant"])) == runs
         assert set(sub["metric"]) == set(metrics[target])
     assert m["value"].between(0, 100).all()
     # intermediate dev metrics, one block per task, and per task of the multi-task run
     inter = full[full["stage"] == "intermediate"]
     assert set(inter["language"]) == {"en"}
-    tasks = demo["study"]["intermediate"]
-    assert set(zip(inter["intermediate"], inter["target"])) == {(t, t) for t in tasks} | {("multitask", t) for t in tasks}
+    tasks, mix = demo["study"]["intermediate"], demo["study"]["multitask_tasks"]
+    assert {"classification", "span_qa", "multiple_choice", "tagging"} == {REGISTRY[t].format for t in mix}
+    assert set(zip(inter["intermediate"], inter["target"], inter["variant"])) == \
+        {(t, t, v) for t in tasks for v in variants} | {("multitask", t, v) for t in mix for v in variants}
     got = inter.groupby("target")["metric"].agg(set).to_dict()
     assert got["mnli"] == {"accuracy", "mismatched_accuracy"}
     assert got["squad"] == {"exact_match", "f1"} and got["hellaswag"] == {"accuracy"} and got["ccg"] == {"accuracy"}
     assert (m.loc[m["metric"] == "accuracy", "value"] <= 1).all()
-    assert "Zero-shot results" in proc.stdout + proc.stderr  # the demo ends by printing the pivot
+    output = proc.stdout + proc.stderr
+    assert "Zero-shot results" in output and "freelb" in output  # the demo ends by printing the pivot
     # TyDiQA predictions in the official {id: answer_text} format
     preds = next((workdir / "results" / "eval").rglob("tydiqa/seed*/ar.predictions.json"))
     data = yaml.safe_load(preds.read_text())
@@ -92,10 +98,10 @@ def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path)
     # the dry run's job table: "rule   count"
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
     counts.pop("total", None)
-    n_targets, n_seeds = len(cfg["study"]["targets"]), len(cfg["study"]["seeds"])
-    assert counts == {"train_intermediate": str(n_seeds), "train_target": str(n_targets * n_seeds),
-                      "evaluate_paws_x": str(n_seeds), "evaluate_tydiqa": str(n_seeds), "matrix": "1",
-                      "all": "1"}, out
+    n_targets, n_seeds, n_var = len(cfg["study"]["targets"]), len(cfg["study"]["seeds"]), len(cfg["study"]["variants"])
+    assert counts == {"train_intermediate": str(n_var * n_seeds), "train_target": str(n_var * n_targets * n_seeds),
+                      "evaluate_paws_x": str(n_var * n_seeds), "evaluate_tydiqa": str(n_var * n_seeds),
+                      "matrix": "1", "all": "1"}, out
     reasons = snakemake(workdir, "-n", configfile=edited).stdout
     jobs = re.findall(r"rule (train_intermediate|train_target|evaluate_\w+):.*?wildcards: ([^\n]+)", reasons, re.S)
     assert jobs and all("mnli" in wc for _, wc in jobs), jobs
@@ -129,12 +135,14 @@ def test_study_dry_run_lists_the_full_matrix(study_workdir):
     out = snakemake(study_workdir, "-n", "--quiet", "rules", configfile=ROOT / "config.yaml").stdout
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M)}
     study = yaml.safe_load((ROOT / "config.yaml").read_text())["study"]
-    n_inter, n_seeds = len(study["intermediate"]), len(study["seeds"])
-    # 9 tasks x 3 seeds; the mix; (9 tasks + multitask + none) x 2 targets x 3 seeds; one eval job per run
-    assert counts["train_intermediate"] == n_inter * n_seeds == 27
-    assert counts["train_multitask"] == n_seeds
-    assert counts["train_target"] == (n_inter + 2) * 2 * n_seeds == 66
-    assert counts["evaluate_paws_x"] == counts["evaluate_tydiqa"] == (n_inter + 2) * n_seeds
+    n_inter, n_seeds, n_var = len(study["intermediate"]), len(study["seeds"]), len(study["variants"])
+    # 9 tasks x 6 variants x 3 seeds; the mix x variants x seeds; ((9 tasks + multitask) x variants + none)
+    # x 2 targets x 3 seeds; one evaluation job per target run
+    assert n_var == 6
+    assert counts["train_intermediate"] == n_inter * n_var * n_seeds == 162
+    assert counts["train_multitask"] == n_var * n_seeds
+    assert counts["train_target"] == ((n_inter + 1) * n_var + 1) * 2 * n_seeds == 366
+    assert counts["evaluate_paws_x"] == counts["evaluate_tydiqa"] == counts["train_target"] // 2
     assert counts["snapshot_model"] == 1 and counts["matrix"] == 1
     # data: 9 intermediate tasks x (train, dev) + MNLI mismatched + 2 targets x (train, dev, test)
     assert counts["prepare_dataset"] == counts["featurize"] == 9 * 2 + 1 + 2 * 3
@@ -155,3 +163,20 @@ def test_bad_config_stops_the_dag_with_the_key_named(tmp_path):
     proc = snakemake(tmp_path, "-n", configfile=bad, check=False)
     assert proc.returncode != 0
     assert "study.intermediate[1]: 'imdb' is not allowed; allowed values: anli_plus" in proc.stdout + proc.stderr
+
+
+def test_adversarial_target_switch_is_visible_in_paths(tmp_path):
+    cfg = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    cfg["study"]["adversarial_target"] = True
+    path = tmp_path / "adv.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    jobs = dag_jobs(tmp_path, path)
+    targets = [j for j in jobs if j["rule"] == "train_target"]
+    dirs = {p.split("/seed")[0] for j in targets for p in j["output"]}
+    assert "results/target/tiny-bloom/squad/freelb+target/paws_x" in dirs
+    assert "results/target/tiny-bloom/none/freelb+target/tydiqa" in dirs  # adversarial target-only baseline
+    assert "results/target/tiny-bloom/squad/standard/paws_x" in dirs
+    assert not any("/freelb/" in d for d in dirs)
+    # the +target run starts from the intermediate checkpoint trained with the same variant
+    run = next(j for j in targets if "squad/freelb+target/paws_x" in j["output"][0])
+    assert "results/intermediate/tiny-bloom/squad/freelb/seed1/checkpoint" in run["input"]

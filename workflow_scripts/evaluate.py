@@ -1,7 +1,9 @@
 from xlt.steps import evaluate
 from xlt.runlog import logging_to
+from xlt.training import use_threads
 
 with logging_to(snakemake.log[0]):
+    use_threads(snakemake.threads)
     w = snakemake.wildcards
     run = {"model": w.model, "intermediate": w.inter, "variant": w.variant, "target": snakemake.params.target,
            "seed": int(w.seed)}

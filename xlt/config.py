@@ -59,7 +59,7 @@ def _cross_checks(config: dict) -> list[str]:
     for v in study["variants"]:
         if v not in config["variants"]:
             out.append(f"study.variants: {v!r} has no block under variants; defined: {', '.join(config['variants'])}")
-    for task in [*study["intermediate"], *study["targets"]]:
+    for task in dict.fromkeys([*study["intermediate"], *study.get("multitask_tasks", []), *study["targets"]]):
         source = config.get("datasets", {}).get(task, {"hub": {}})
         if get_task(task).local_only and "hub" in source:
             out.append(f"datasets.{task}: {get_task(task).local_only}")
@@ -68,8 +68,9 @@ def _cross_checks(config: dict) -> list[str]:
                 if not Path(path).exists():
                     hint = f" ({get_task(task).local_only})" if get_task(task).local_only else ""
                     out.append(f"datasets.{task}.local.files.{key}: {path} does not exist{hint}")
-    if study.get("multitask") and len(study["intermediate"]) < 2:
-        out.append("study.multitask: needs at least two tasks in study.intermediate")
+    mix = study.get("multitask_tasks") or study["intermediate"]
+    if study.get("multitask") and len(mix) < 2:
+        out.append("study.multitask: the mix needs at least two tasks (study.multitask_tasks or study.intermediate)")
     for target, langs in study["targets"].items():
         known = get_task(target).languages
         for lang in langs:
@@ -116,6 +117,10 @@ def qa_options(config: dict, task: str) -> dict:
 def mixing_config(config: dict) -> dict:
     """Multi-task sampling: p(task) ~ min(size, cap) ** (1 / temperature)."""
     return canonical(config.get("multitask", {"cap": None, "temperature": 1.0}))
+
+
+def variant_block(config: dict, variant: str) -> dict:
+    return canonical(config["variants"][variant])
 
 
 def transfer_config(config: dict) -> dict:

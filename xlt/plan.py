@@ -6,6 +6,7 @@ from itertools import product
 from xlt.tasks import get_task
 
 BASELINE = "none"        # the no-intermediate baseline in the {inter} dimension
+TARGET_SUFFIX = "+target"  # variant label of runs that also train adversarially at the target stage
 MULTITASK = "multitask"  # all study intermediate tasks at once, one head each
 
 
@@ -51,6 +52,12 @@ def task_input_files(model, tasks) -> list[str]:
     return files
 
 
+def multitask_tasks(config: dict) -> list[str]:
+    """Tasks of the multi-task mix: study.multitask_tasks, by default every study intermediate task."""
+    s = config["study"]
+    return list(s.get("multitask_tasks") or s["intermediate"])
+
+
 def intermediate_names(config: dict) -> list[str]:
     s = config["study"]
     return list(s["intermediate"]) + ([MULTITASK] if s.get("multitask") else [])
@@ -62,11 +69,28 @@ def intermediate_runs(config: dict) -> list[dict]:
             for m, t, v, seed in product(s["models"], intermediate_names(config), s["variants"], s["seeds"])]
 
 
+def target_variant_labels(config: dict) -> list[str]:
+    """Variant labels at the target stage: `fgm` (intermediate stage only) or `fgm+target` (both)."""
+    s = config["study"]
+    if not s.get("adversarial_target"):
+        return list(s["variants"])
+    return [v if v == "standard" else v + TARGET_SUFFIX for v in s["variants"]]
+
+
+def split_variant(label: str) -> tuple[str, str]:
+    """Target-stage variant label -> (intermediate variant, target-stage variant)."""
+    if label.endswith(TARGET_SUFFIX):
+        base = label[:-len(TARGET_SUFFIX)]
+        return base, base
+    return label, "standard"
+
+
 def target_runs(config: dict) -> list[dict]:
     s = config["study"]
-    inters = [(t, v) for t in intermediate_names(config) for v in s["variants"]]
-    if s["baseline"]:
-        inters.append((BASELINE, "standard"))
+    labels = target_variant_labels(config)
+    inters = [(t, v) for t in intermediate_names(config) for v in labels]
+    if s["baseline"]:  # no intermediate stage: only target-stage variants differ
+        inters += [(BASELINE, v) for v in labels if v == "standard" or v.endswith(TARGET_SUFFIX)]
     return [dict(model=m, inter=i, variant=v, target=tgt, seed=seed)
             for m, (i, v), tgt, seed in product(s["models"], inters, s["targets"], s["seeds"])]
 

@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from xlt.adversarial import Standard, StepContext
 from xlt.formats import get_format
 from xlt.modeling import TaskModel, save_checkpoint
 
@@ -36,6 +37,7 @@ class TrainConfig:
     eval_every: int | None = None       # optimizer steps between dev evaluations; None = once per epoch
     eval_batch_size: int = 64
     max_train_examples: int | None = None  # subsample each task's training features (smoke runs)
+    skip_nonfinite_steps: bool = False  # skip (and count) steps with a non-finite loss or gradient instead of stopping
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -64,6 +66,11 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def use_threads(n: int) -> None:
+    """CPU threads for this job: the scheduler's `threads`, so concurrent jobs do not oversubscribe cores."""
+    torch.set_num_threads(max(1, int(n)))
 
 
 def device_and_autocast():
@@ -108,9 +115,11 @@ def evaluate(model: TaskModel, features: pd.DataFrame, examples: pd.DataFrame, s
     return preds, module.score(preds, examples, **spec.options)
 
 
-def standard_loss(model: TaskModel, batch: dict, fmt: str, task: str) -> torch.Tensor:
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], task=task)
-    return get_format(fmt).loss(logits, batch)
+def step_context(model: TaskModel, batch: dict, task: str, fmt: str, scale: float, autocast) -> StepContext:
+    def apply(m, embeds):
+        with autocast:
+            return m(inputs_embeds=embeds, attention_mask=batch["attention_mask"], task=task)
+    return StepContext(model=model, batch=batch, task=task, fmt=get_format(fmt), apply=apply, scale=scale)
 
 
 def selection_score(metrics: dict[str, dict], tasks: list[TaskData]) -> float:
@@ -123,9 +132,12 @@ def selection_score(metrics: dict[str, dict], tasks: list[TaskData]) -> float:
 
 
 def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, checkpoint_dir: str | Path,
-          log_path: str | Path, seed: int, mixing: dict | None = None) -> dict[str, dict]:
-    """Train; keep the checkpoint with the best dev selection score; return {task: dev metrics} of it."""
+          log_path: str | Path, seed: int, mixing: dict | None = None, strategy=None,
+          variant: str = "standard") -> dict[str, dict]:
+    """Train with `strategy` (standard or adversarial step); keep the checkpoint with the best dev
+    selection score; return {task: dev metrics} of it."""
     set_seed(seed)
+    strategy = strategy or Standard()
     device, autocast = device_and_autocast()
     model.to(device)
     pad_id = tokenizer.pad_token_id
@@ -165,28 +177,36 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
             log.write(json.dumps(record) + "\n")
             log.flush()
 
-        write_log({"sampling_weights": weights, "train_examples": sizes, "total_steps": total_steps})
-        t0 = time.time()
+        write_log({"variant": variant, "sampling_weights": weights, "train_examples": sizes,
+                   "total_steps": total_steps})
+        t0, skipped = time.time(), 0
         for step in range(1, total_steps + 1):
             model.train()
             step_loss, drawn = 0.0, []
             for _ in range(cfg.grad_accum):
                 name = names[int(torch.multinomial(probs, 1, generator=generator))] if len(names) > 1 else names[0]
                 batch = to_device(next(streams[name]), device)
-                with autocast:
-                    loss = standard_loss(model, batch, by_name[name].spec.format, name) / cfg.grad_accum
-                loss.backward()
-                step_loss += loss.item()
+                ctx = step_context(model, batch, name, by_name[name].spec.format, 1 / cfg.grad_accum, autocast)
+                step_loss += strategy.step(ctx) / cfg.grad_accum
                 drawn.append(name)
-            if not math.isfinite(step_loss):
-                raise FloatingPointError(f"non-finite training loss {step_loss} at step {step} (tasks {drawn})")
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm))
+            record = {"step": step, "loss": step_loss, "grad_norm": grad_norm, "lr": scheduler.get_last_lr()[0]}
+            if math.isfinite(step_loss) and math.isfinite(grad_norm):
+                optimizer.step()
+                scheduler.step()
+                strategy.after_optimizer_step(model)
+            elif cfg.skip_nonfinite_steps:
+                skipped += 1
+                record.update(skipped=True, skipped_total=skipped)
+            else:
+                raise FloatingPointError(
+                    f"non-finite loss or gradient at step {step} (variant {variant!r}, tasks {drawn}): "
+                    f"loss={step_loss}, grad_norm={grad_norm}. Lower the learning rate or the perturbation "
+                    f"size, or set skip_nonfinite_steps: true in the training block to skip such steps "
+                    f"(they are then counted in the train log).")
             optimizer.zero_grad(set_to_none=True)
             bar.update(1)
-            record = {"step": step, "loss": step_loss, "grad_norm": float(grad_norm),
-                      "lr": scheduler.get_last_lr()[0], "elapsed_s": round(time.time() - t0, 3)}
+            record["elapsed_s"] = round(time.time() - t0, 3)
             write_log({**record, "tasks": drawn} if len(names) > 1 else record)
             if step % eval_every == 0 or step == total_steps:
                 metrics = {t.name: evaluate(model, t.dev, t.dev_examples, t.spec, pad_id, cfg.eval_batch_size,

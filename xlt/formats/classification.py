@@ -43,3 +43,8 @@ def predictions(features: pd.DataFrame, logits: list[torch.Tensor], examples: pd
 def score(predictions: dict, examples: pd.DataFrame, *, binary_f1_score: bool = False, **_) -> dict[str, float]:
     labels = dict(zip(examples["id"], examples["label"].astype(int)))
     return {**accuracy(predictions, labels), **(binary_f1(predictions, labels) if binary_f1_score else {})}
+
+
+def distributions(logits: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of categorical logits and their weights, for KL-based regularisers (SMART, R3F)."""
+    return logits.float(), torch.ones(logits.shape[0], device=logits.device)

@@ -52,3 +52,9 @@ def predictions(features: pd.DataFrame, logits: list[torch.Tensor], examples: pd
 
 def score(predictions: dict, examples: pd.DataFrame, **_) -> dict[str, float]:
     return accuracy(predictions, dict(zip(examples["id"], examples["label"].astype(int))))
+
+
+def distributions(logits: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """One distribution over the choices per example."""
+    scores = choice_scores(logits, batch["num_choices"])
+    return scores, torch.ones(scores.shape[0], device=scores.device)

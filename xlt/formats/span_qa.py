@@ -122,3 +122,9 @@ def predictions(features: pd.DataFrame, logits: list[torch.Tensor], examples: pd
 def score(predictions: dict, examples: pd.DataFrame, *, allow_no_answer: bool = False, **_) -> dict[str, float]:
     golds = {i: list(a) for i, a in zip(examples["id"], examples["answer_texts"])}
     return (squad_v2_scores if allow_no_answer else squad_scores)(predictions, golds)
+
+
+def distributions(logits: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Start and end distributions over positions (pads already carry -inf-like scores)."""
+    start, end = logits[..., 0].float(), logits[..., 1].float()
+    return torch.cat([start, end]), torch.ones(2 * logits.shape[0], device=logits.device)

@@ -65,3 +65,8 @@ def predictions(features: pd.DataFrame, logits: list[torch.Tensor], examples: pd
 
 def score(predictions: dict, examples: pd.DataFrame, **_) -> dict[str, float]:
     return token_accuracy(predictions, dict(zip(examples["id"], examples["tags"])))
+
+
+def distributions(logits: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """One tag distribution per token, weighted by the real-token mask."""
+    return logits.float().flatten(0, 1), batch["attention_mask"].flatten().float()

@@ -37,7 +37,8 @@ def load_task_data(spec: dict) -> TaskData:
 
 
 def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoint: str, metrics_out: str,
-                log: str, mixing: dict | None = None, keep_compatible_head: bool = False) -> None:
+              log: str, mixing: dict | None = None, keep_compatible_head: bool = False,
+              variant: str = "standard", variant_block: dict | None = None) -> None:
     """Fine-tune `init` (a model snapshot or an earlier stage's checkpoint) on one or more tasks.
 
     The body carries over; each task gets a fresh head (Phang et al. 2020) unless `keep_compatible_head`
@@ -58,7 +59,10 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
                 reused[name] = match[0]
         load_heads(model, init, reused)
     tokenizer = load_tokenizer(init)
-    best = train(model, tokenizer, data, TrainConfig.from_dict(train_cfg), checkpoint, log, seed, mixing)
+    from xlt.adversarial import make_strategy
+
+    best = train(model, tokenizer, data, TrainConfig.from_dict(train_cfg), checkpoint, log, seed, mixing,
+                 strategy=make_strategy(variant_block), variant=variant)
     if any(d.extra_dev for d in data):  # e.g. MNLI mismatched, scored once on the selected checkpoint
         from xlt.training import device_and_autocast
 
@@ -69,4 +73,5 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
                 _, metrics = evaluate(model, features, examples, d.spec, tokenizer.pad_token_id,
                                       train_cfg.get("eval_batch_size", 64), d.name)
                 best[d.name].update({f"{prefix}_{k}": v for k, v in metrics.items()})
-    write_json({"seed": seed, "init": str(init), "reused_heads": reused, "metrics": best}, metrics_out)
+    write_json({"seed": seed, "init": str(init), "variant": variant, "reused_heads": reused, "metrics": best},
+               metrics_out)

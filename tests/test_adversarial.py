@@ -1,0 +1,174 @@
+"""Adversarial training strategies on a tiny Bloom, one fixed batch per format."""
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from xlt.adversarial import FGM, PGD, R3F, SMART, FreeLB, Standard, StepContext, make_strategy, symmetric_kl
+from xlt.formats import get_format
+from xlt.modeling import build_model, head_spec
+from xlt.steps import data, train
+from xlt.io import read_json
+
+FORMATS = {"classification": ("paws_x", {"max_length": 48}),
+           "span_qa": ("squad", {"max_length": 64, "doc_stride": 16, "max_query_length": 16}),
+           "multiple_choice": ("hellaswag", {"max_length": 32}),
+           "tagging": ("ccg", {"max_length": 48})}
+ZERO = {"fgm": FGM(epsilon=0.0), "pgd": PGD(steps=0), "freelb": FreeLB(adv_lr=0.0, init_mag=0.0),
+        "smart": SMART(noise_var=0.0, step_size=0.0), "r3f": R3F(epsilon=0.0)}
+DEFAULTS = {"fgm": FGM(), "pgd": PGD(), "pgd-linf": PGD(norm="linf", epsilon=0.05, alpha=0.02, random_start=True),
+            "freelb": FreeLB(), "smart": SMART(), "r3f": R3F()}
+
+
+@pytest.fixture(scope="module")
+def batches(fixtures_dir, tiny_model_dir, tmp_path_factory):
+    out, tmp = {}, tmp_path_factory.mktemp("adv")
+    from xlt.modeling import load_tokenizer
+
+    pad = load_tokenizer(tiny_model_dir).pad_token_id
+    for fmt, (task, fcfg) in FORMATS.items():
+        path = tmp / f"{task}.parquet"
+        data.featurize(task, str(fixtures_dir / task / "train.parquet"), str(tiny_model_dir), fcfg, str(path))
+        feats = pd.read_parquet(path).head(6)
+        spec = head_spec(fmt, len(feats.attrs["labels"]) if fmt == "tagging" else (2 if fmt == "classification" else 0))
+        out[fmt] = (get_format(fmt).collate(feats, pad), spec)
+    return out
+
+
+def _ctx(model, batch, fmt, trace=None):
+    def apply(m, embeds):
+        return m(inputs_embeds=embeds, attention_mask=batch["attention_mask"], task="t")
+    return StepContext(model=model, batch=batch, task="t", fmt=get_format(fmt), apply=apply, scale=1.0, trace=trace)
+
+
+def _grads(strategy, model, batch, fmt, trace=None):
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(0)
+    ctx = _ctx(model, batch, fmt, trace)
+    strategy.step(ctx)
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}, ctx
+
+
+@pytest.fixture(scope="module")
+def models(batches, tiny_model_dir):
+    # eval(): no dropout, so gradients are comparable pass for pass
+    return {fmt: build_model(tiny_model_dir, {"t": spec}, seed=0).eval() for fmt, (_, spec) in batches.items()}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("method", ZERO)
+def test_zero_perturbation_gives_standard_gradients(method, fmt, batches, models):
+    batch, _ = batches[fmt]
+    reference, _ = _grads(Standard(), models[fmt], batch, fmt)
+    got, _ = _grads(ZERO[method], models[fmt], batch, fmt)
+    assert got.keys() == reference.keys()
+    for name in reference:
+        torch.testing.assert_close(got[name], reference[name], atol=1e-6, rtol=1e-5, msg=name)
+
+
+def _within_bounds(method, strategy, delta, mask):
+    per_example = delta.flatten(1).norm(dim=1)
+    if method == "fgm":
+        return torch.allclose(per_example[per_example > 0], torch.tensor(strategy.epsilon), atol=1e-4)
+    if method == "pgd":
+        return bool((per_example <= strategy.epsilon + 1e-5).all())
+    if method == "pgd-linf":
+        return bool((delta.abs() <= strategy.epsilon + 1e-7).all())
+    if method == "freelb":
+        return bool((per_example <= strategy.max_norm + 1e-5).all())
+    if method == "smart":  # L-inf normalised per token
+        return bool((delta.abs().amax(-1) <= 1 + 1e-5).all())
+    return bool((delta.abs() <= strategy.epsilon).all())  # r3f
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("method", DEFAULTS)
+def test_perturbations_respect_bounds_spare_padding_and_leave_embeddings_alone(method, fmt, batches, models):
+    batch, _ = batches[fmt]
+    model = models[fmt]
+    weights_before = model.embed.__self__.body.get_input_embeddings().weight.detach().clone()
+    trace = []
+    _grads(DEFAULTS[method], model, batch, fmt, trace)
+    assert trace, "no perturbation recorded"
+    pad = (1 - batch["attention_mask"]).unsqueeze(-1).bool()
+    for delta in trace:
+        assert (delta.masked_select(pad) == 0).all(), "perturbation on a pad position"
+        assert _within_bounds(method, DEFAULTS[method], delta, batch["attention_mask"])
+    torch.testing.assert_close(model.body.get_input_embeddings().weight, weights_before, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_freelb_gradient_is_the_mean_of_its_k_step_gradients(fmt, batches, models):
+    batch, _ = batches[fmt]
+    model, strategy = models[fmt], FreeLB(steps=3, adv_lr=0.5, init_mag=1.0, max_norm=0.0)
+    trace = []
+    accumulated, _ = _grads(strategy, model, batch, fmt, trace)
+    assert len(trace) == 3
+    independent = []
+    for delta in trace:
+        model.zero_grad(set_to_none=True)
+        ctx = _ctx(model, batch, fmt)
+        ctx.loss(ctx.run(ctx.embeds() + delta)).backward()
+        independent.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    for name, grad in accumulated.items():
+        mean = sum(g[name] for g in independent) / 3
+        torch.testing.assert_close(grad, mean, atol=1e-6, rtol=1e-4, msg=name)
+
+
+def test_smart_ascent_detaches_clean_logits_and_regulariser_is_symmetric():
+    clean = torch.randn(4, 3, requires_grad=True)
+    adv = torch.randn(4, 3, requires_grad=True)
+    w = torch.ones(4)
+    g_clean, g_adv = torch.autograd.grad(SMART.ascent_loss(adv, clean, w), [clean, adv], allow_unused=True)
+    assert g_clean is None and g_adv is not None
+    a, b = torch.randn(5, 7), torch.randn(5, 7)
+    torch.testing.assert_close(symmetric_kl(a, b, torch.ones(5)), symmetric_kl(b, a, torch.ones(5)))
+    assert symmetric_kl(a, a, torch.ones(5)) == 0
+
+
+@pytest.mark.parametrize("method,forwards,perturbations", [
+    ("standard", 1, 0), ("fgm", 2, 1), ("pgd", 4, 3), ("freelb", 2, 2), ("smart", 3, 1), ("r3f", 2, 1)])
+def test_forward_counts_and_r3f_takes_no_ascent(method, forwards, perturbations, batches, models):
+    batch, _ = batches["classification"]
+    strategy = make_strategy({"method": method})
+    trace = []
+    _, ctx = _grads(strategy, models["classification"], batch, "classification", trace)
+    assert ctx.forwards == forwards and len(trace) == perturbations
+
+
+CFG = {"learning_rate": 3e-3, "batch_size": 8, "grad_accum": 1, "max_steps": 30, "warmup_ratio": 0.0,
+       "weight_decay": 0.0, "max_grad_norm": 1.0, "eval_every": 1000, "eval_batch_size": 16}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("method", ["fgm", "pgd", "freelb", "smart", "r3f"])
+def test_each_method_reduces_its_own_loss(method, fmt, fixtures_dir, tiny_model_dir, tmp_path):
+    task, fcfg = FORMATS[fmt]
+    small = pd.read_parquet(fixtures_dir / task / "train.parquet").head(16)
+    small.to_parquet(tmp_path / "train.parquet")
+    data.featurize(task, str(tmp_path / "train.parquet"), str(tiny_model_dir), fcfg, str(tmp_path / "f.parquet"))
+    spec = {"name": task, "train": str(tmp_path / "f.parquet"), "dev": str(tmp_path / "f.parquet"),
+            "dev_data": str(tmp_path / "train.parquet"), "qa": {"n_best": 5, "max_answer_length": 8}}
+    train.fine_tune([spec], str(tiny_model_dir), CFG, 0, str(tmp_path / "ckpt"), str(tmp_path / "m.json"),
+                    str(tmp_path / "log.jsonl"), variant=method, variant_block={"method": method})
+    losses = [r["loss"] for r in map(json.loads, open(tmp_path / "log.jsonl")) if "loss" in r]
+    assert len(losses) == 30
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5, losses
+    assert read_json(tmp_path / "m.json")["variant"] == method
+
+
+def test_non_finite_step_stops_naming_step_and_variant_or_is_skipped_and_counted(fixtures_dir, tiny_model_dir, tmp_path):
+    task, fcfg = FORMATS["classification"]
+    data.featurize(task, str(fixtures_dir / task / "train.parquet"), str(tiny_model_dir), fcfg, str(tmp_path / "f.parquet"))
+    spec = {"name": task, "train": str(tmp_path / "f.parquet"), "dev": str(tmp_path / "f.parquet"),
+            "dev_data": str(fixtures_dir / task / "train.parquet")}
+    bad = {"method": "fgm", "epsilon": float("nan")}
+    with pytest.raises(FloatingPointError, match=r"step 1 \(variant 'fgm-nan'.*loss=nan"):
+        train.fine_tune([spec], str(tiny_model_dir), {**CFG, "max_steps": 3}, 0, str(tmp_path / "c"),
+                        str(tmp_path / "m.json"), str(tmp_path / "log.jsonl"), variant="fgm-nan", variant_block=bad)
+    train.fine_tune([spec], str(tiny_model_dir), {**CFG, "max_steps": 3, "skip_nonfinite_steps": True}, 0,
+                    str(tmp_path / "c2"), str(tmp_path / "m2.json"), str(tmp_path / "log2.jsonl"),
+                    variant="fgm-nan", variant_block=bad)
+    skipped = [r for r in map(json.loads, open(tmp_path / "log2.jsonl")) if r.get("skipped")]
+    assert len(skipped) == 3 and skipped[-1]["skipped_total"] == 3

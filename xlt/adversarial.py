@@ -1,0 +1,309 @@
+"""Training-step strategies: standard training and adversarial training on input embeddings.
+
+Every strategy implements `step(ctx) -> loss value`: it runs its forward passes through
+`ctx.forward(inputs_embeds)`, calls backward so that parameter gradients accumulate (scaled by
+`ctx.scale` = 1 / grad_accum), and never touches model weights: perturbations live in tensors the
+strategy owns (added to the embeddings via `inputs_embeds`), are zero on pad positions, and are
+discarded after the step. One optimizer step follows, taken by the training loop.
+
+Losses that combine a clean and an adversarial pass are averaged ((clean + adv) / 2), so a zero-size
+perturbation reproduces standard training's gradients exactly (the summed form of the papers is the
+same objective at twice the learning rate).
+
+Methods and sources (defaults in config.yaml):
+  fgm    Miyato et al. 2017: one ascent step r = eps * g / ||g||_2 per example.
+  pgd    Madry et al. 2018: K ascent steps of size alpha, projected onto the eps-ball (L2 or Linf).
+  freelb Zhu et al. 2020: K ascent steps on delta, each adding grad(loss / K) to the parameters.
+  smart  Jiang et al. 2020: smoothness-inducing regulariser, KL ascent from N(0, sigma^2) noise,
+         optional Bregman proximal point term against a momentum teacher.
+  r3f    Aghajanyan et al. 2021: random noise, symmetric KL, no ascent.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class StepContext:
+    model: torch.nn.Module
+    batch: dict
+    task: str
+    fmt: object                                   # the format module (loss, distributions)
+    apply: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]  # (model, inputs_embeds) -> logits, autocast inside
+    scale: float                                  # 1 / grad_accum
+    forwards: int = 0                             # forward passes run in this step (for benchmarks/tests)
+    trace: list | None = None                     # when a list, every perturbation is appended (tests)
+
+    def run(self, embeds: torch.Tensor, model: torch.nn.Module | None = None) -> torch.Tensor:
+        self.forwards += 1
+        return self.apply(model or self.model, embeds)
+
+    def embeds(self) -> torch.Tensor:
+        """Fresh input embeddings (a new graph each call, so several backward passes can run)."""
+        return self.model.embed(self.batch["input_ids"])
+
+    @property
+    def token_mask(self) -> torch.Tensor:
+        """[B, T, 1] float mask of real tokens: perturbations are zero on padding."""
+        return self.batch["attention_mask"].unsqueeze(-1).float()
+
+    def loss(self, logits: torch.Tensor) -> torch.Tensor:
+        return self.fmt.loss(logits, self.batch)
+
+    def record(self, delta: torch.Tensor) -> None:
+        if self.trace is not None:
+            self.trace.append(delta.detach().clone())
+
+
+# ---------------------------------------------------------------- helpers
+
+def _expand(norms: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return norms.view(-1, *[1] * (like.dim() - 1))
+
+
+def l2_norm(x: torch.Tensor) -> torch.Tensor:
+    """Per-example L2 norm over all token and hidden dimensions, shaped to broadcast against x."""
+    return _expand(x.flatten(1).norm(dim=1), x)
+
+
+def l2_normalize(g: torch.Tensor) -> torch.Tensor:
+    return g / l2_norm(g).clamp_min(1e-12)
+
+
+def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
+    """Onto the eps-ball of each example (eps <= 0: no projection)."""
+    if eps <= 0:
+        return delta
+    if norm == "linf":
+        return delta.clamp(-eps, eps)
+    n = l2_norm(delta)
+    return delta * torch.where(n > eps, eps / n.clamp_min(1e-12), torch.ones_like(n))
+
+
+def kl(p_logits: torch.Tensor, q_logits: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) per distribution (rows), averaged with `weights` (0 = padding)."""
+    p_log, q_log = F.log_softmax(p_logits.float(), -1), F.log_softmax(q_logits.float(), -1)
+    per_row = (p_log.exp() * (p_log - q_log)).sum(-1)
+    return (per_row * weights).sum() / weights.sum().clamp_min(1)
+
+
+def symmetric_kl(a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    return kl(a, b, weights) + kl(b, a, weights)
+
+
+def distributions(ctx: StepContext, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return ctx.fmt.distributions(logits, ctx.batch)
+
+
+# ---------------------------------------------------------------- strategies
+
+class Standard:
+    name = "standard"
+
+    def step(self, ctx: StepContext) -> float:
+        loss = ctx.loss(ctx.run(ctx.embeds()))
+        (loss * ctx.scale).backward()
+        return loss.item()
+
+    def after_optimizer_step(self, model) -> None:
+        pass
+
+
+class FGM(Standard):
+    name = "fgm"
+
+    def __init__(self, epsilon: float = 1.0):
+        self.epsilon = epsilon
+
+    def step(self, ctx: StepContext) -> float:
+        embeds = ctx.embeds()
+        clean = ctx.loss(ctx.run(embeds))
+        grad, = torch.autograd.grad(clean, embeds, retain_graph=True)
+        (clean * ctx.scale / 2).backward()
+        r = self.epsilon * l2_normalize(grad.detach() * ctx.token_mask) * ctx.token_mask
+        ctx.record(r)
+        adv = ctx.loss(ctx.run(ctx.embeds() + r))
+        (adv * ctx.scale / 2).backward()
+        return (clean.item() + adv.item()) / 2
+
+
+class PGD(Standard):
+    name = "pgd"
+
+    def __init__(self, epsilon: float = 1.0, alpha: float = 0.3, steps: int = 3, norm: str = "l2",
+                 random_start: bool = False, include_clean: bool = True):
+        self.epsilon, self.alpha, self.steps, self.norm = epsilon, alpha, steps, norm
+        self.random_start, self.include_clean = random_start, include_clean
+
+    def _ascend(self, delta, grad, mask):
+        step = torch.sign(grad) if self.norm == "linf" else l2_normalize(grad * mask)
+        return project(delta + self.alpha * step * mask, self.epsilon, self.norm) * mask
+
+    def step(self, ctx: StepContext) -> float:
+        mask = ctx.token_mask
+        embeds = ctx.embeds()
+        delta = torch.zeros_like(embeds)
+        if self.random_start:
+            delta = project(torch.empty_like(embeds).uniform_(-self.epsilon, self.epsilon), self.epsilon, self.norm) * mask
+        clean_value, first_grad = None, None
+        if self.include_clean:
+            clean = ctx.loss(ctx.run(embeds))
+            if not self.random_start and self.steps > 0:  # the clean gradient is the first ascent direction
+                first_grad, = torch.autograd.grad(clean, embeds, retain_graph=True)
+            (clean * ctx.scale / 2).backward()
+            clean_value = clean.item()
+        for k in range(self.steps):
+            if k == 0 and first_grad is not None:
+                grad = first_grad
+            else:
+                d = delta.detach().requires_grad_()
+                grad, = torch.autograd.grad(ctx.loss(ctx.run(ctx.embeds().detach() + d)), d)
+            delta = self._ascend(delta.detach(), grad.detach(), mask)
+            ctx.record(delta)
+        adv = ctx.loss(ctx.run(ctx.embeds() + delta.detach()))
+        weight = 0.5 if self.include_clean else 1.0
+        (adv * ctx.scale * weight).backward()
+        return adv.item() if clean_value is None else (clean_value + adv.item()) / 2
+
+
+class FreeLB(Standard):
+    name = "freelb"
+
+    def __init__(self, adv_lr: float = 0.1, steps: int = 2, init_mag: float = 0.1, max_norm: float = 0.3):
+        self.adv_lr, self.steps, self.init_mag, self.max_norm = adv_lr, steps, init_mag, max_norm
+
+    def init_delta(self, like: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Uniform(-1, 1) on real tokens, scaled by init_mag / sqrt(L * d) with L = real tokens (L2)."""
+        dims = mask.flatten(1).sum(1) * like.shape[-1]
+        delta = torch.empty_like(like).uniform_(-1, 1) * mask
+        return delta * _expand(self.init_mag / dims.sqrt(), like)
+
+    def step(self, ctx: StepContext) -> float:
+        mask = ctx.token_mask
+        delta = self.init_delta(ctx.embeds().detach(), mask)
+        total = 0.0
+        for _ in range(self.steps):
+            delta.requires_grad_()
+            ctx.record(delta)
+            loss = ctx.loss(ctx.run(ctx.embeds() + delta)) / self.steps
+            (loss * ctx.scale).backward()  # parameter gradients accumulate over the K steps
+            total += loss.item()
+            grad = delta.grad.detach()
+            delta = delta.detach() + self.adv_lr * l2_normalize(grad * mask) * mask
+            delta = project(delta, self.max_norm, "l2") if self.max_norm > 0 else delta
+        return total
+
+
+class SMART(Standard):
+    name = "smart"
+
+    def __init__(self, noise_var: float = 1e-5, step_size: float = 1e-3, steps: int = 1, lambda_s: float = 1.0,
+                 bregman: dict | None = None):
+        self.noise_std, self.step_size, self.steps, self.lambda_s = math.sqrt(noise_var), step_size, steps, lambda_s
+        self.bregman = bregman  # {mu, beta}: proximal term against a momentum (EMA) teacher
+        self.teacher = None
+
+    @staticmethod
+    def ascent_loss(adv_logits, clean_logits, weights):
+        """KL(adv || clean) with the clean side detached: the ascent moves the noise only."""
+        return kl(adv_logits, clean_logits.detach(), weights)
+
+    @staticmethod
+    def normalize_inf(g: torch.Tensor) -> torch.Tensor:
+        """L-inf normalisation per token (max over the hidden dimension)."""
+        return g / (g.abs().amax(-1, keepdim=True) + 1e-6)
+
+    def step(self, ctx: StepContext) -> float:
+        mask = ctx.token_mask
+        embeds = ctx.embeds()
+        logits = ctx.run(embeds)
+        ce = ctx.loss(logits)
+        clean_d, weights = distributions(ctx, logits)
+        noise = torch.randn_like(embeds) * self.noise_std * mask
+        for _ in range(self.steps):
+            noise = noise.detach().requires_grad_()
+            adv_d, _ = distributions(ctx, ctx.run(embeds.detach() + noise))
+            grad, = torch.autograd.grad(self.ascent_loss(adv_d, clean_d, weights), noise)
+            noise = self.normalize_inf(noise.detach() + self.step_size * grad.detach()) * mask
+            ctx.record(noise)
+        adv_d, _ = distributions(ctx, ctx.run(embeds + noise.detach()))
+        loss = ce + self.lambda_s * symmetric_kl(adv_d, clean_d, weights)
+        if self.bregman:
+            teacher = self._teacher(ctx.model)
+            with torch.no_grad():
+                t_d, _ = distributions(ctx, ctx.run(teacher.embed(ctx.batch["input_ids"]), model=teacher))
+            loss = loss + self.bregman["mu"] * symmetric_kl(clean_d, t_d, weights)
+        (loss * ctx.scale).backward()
+        return loss.item()
+
+    def _teacher(self, model):
+        if self.teacher is None:
+            self.teacher = copy.deepcopy(model).eval().requires_grad_(False)
+        return self.teacher
+
+    def after_optimizer_step(self, model) -> None:
+        """Momentum teacher: theta~ <- beta * theta~ + (1 - beta) * theta."""
+        if self.bregman and self.teacher is not None:
+            with torch.no_grad():
+                for t, p in zip(self.teacher.parameters(), model.parameters()):
+                    t.mul_(self.bregman["beta"]).add_(p.detach(), alpha=1 - self.bregman["beta"])
+
+
+class R3F(Standard):
+    name = "r3f"
+
+    def __init__(self, epsilon: float = 1e-5, noise: str = "uniform", lambda_: float = 1.0):
+        self.epsilon, self.noise, self.lambda_ = epsilon, noise, lambda_
+
+    def step(self, ctx: StepContext) -> float:
+        mask = ctx.token_mask
+        embeds = ctx.embeds()
+        logits = ctx.run(embeds)
+        if self.noise == "normal":
+            z = torch.randn_like(embeds) * self.epsilon
+        else:
+            z = torch.empty_like(embeds).uniform_(-self.epsilon, self.epsilon)
+        z = z * mask
+        ctx.record(z)
+        noisy = ctx.run(ctx.embeds() + z)
+        clean_d, weights = distributions(ctx, logits)
+        noisy_d, _ = distributions(ctx, noisy)
+        loss = ctx.loss(logits) + self.lambda_ * symmetric_kl(clean_d, noisy_d, weights)
+        (loss * ctx.scale).backward()
+        return loss.item()
+
+
+METHODS = {cls.name: cls for cls in (Standard, FGM, PGD, FreeLB, SMART, R3F)}
+
+
+def expected_cost(block: dict) -> float:
+    """Forward(+backward) passes per step relative to standard training; the benchmark compares
+    measured step times with these."""
+    method = block.get("method", "standard")
+    k = block.get("steps")
+    if method == "pgd":
+        k = 3 if k is None else k
+        # the clean pass doubles as the first ascent step unless the start is random
+        return k + 1 + (1 if block.get("include_clean", True) and block.get("random_start") else 0)
+    if method == "freelb":
+        return float(2 if k is None else k)
+    if method == "smart":  # clean + k ascent + adversarial (+ teacher forward, no backward)
+        return (1 if k is None else k) + 2 + (0.5 if block.get("bregman") else 0)
+    return {"fgm": 2.0, "r3f": 2.0}.get(method, 1.0)
+
+
+def make_strategy(block: dict | None) -> Standard:
+    """A variant block from config (`{method: fgm, epsilon: 1.0}`) -> a strategy instance."""
+    block = dict(block or {})
+    method = block.pop("method", "standard")
+    if method not in METHODS:
+        raise ValueError(f"unknown adversarial method {method!r}; known: {', '.join(METHODS)}")
+    if method == "r3f" and "lambda" in block:
+        block["lambda_"] = block.pop("lambda")
+    return METHODS[method](**block)
