@@ -11,6 +11,9 @@ if not config:  # `--configfile X` replaces the study config instead of being me
     configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/intermediate.smk"
@@ -23,6 +26,8 @@ rule all:
     input:
         "results/matrix.parquet",
         "results/matrix.csv",
+        "results/report/summary.md",
+        rules.figures.output,
     default_target: True
 
 
@@ -32,3 +37,6 @@ onsuccess:
     if os.path.exists("results/matrix.parquet"):
         print("\nZero-shot results (mean over seeds), results/matrix.parquet:\n")
         print(format_pivot("results/matrix.parquet"))
+    if os.path.exists("results/report/summary.md"):
+        print("\nAnswer and tables: results/report/summary.md; figures: results/report/figures/; "
+              "HTML report: snakemake --report results/report/report.html")

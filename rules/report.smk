@@ -16,3 +16,83 @@ rule matrix:
         "../envs/analysis.yaml"
     script:
         "../workflow_scripts/build_matrix.py"
+
+
+rule example_scores:
+    input:
+        predictions=plan.eval_files(config, "predictions"),
+        test=[data(t, "test") for t in STUDY["targets"]],
+    output:
+        "results/report/example_scores.parquet",
+    params:
+        runs=plan.target_runs(config),
+        languages=STUDY["targets"],
+    log:
+        logs("example_scores", "all")["log"],
+    benchmark:
+        logs("example_scores", "all")["benchmark"]
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/example_scores.py"
+
+
+rule statistics:
+    input:
+        scores="results/report/example_scores.parquet",
+        matrix="results/matrix.parquet",
+    output:
+        aggregate=report("results/report/aggregate.csv", caption="../report/aggregate.rst", category="Tables"),
+        comparisons=report("results/report/comparisons.csv", caption="../report/comparisons.rst", category="Tables"),
+    params:
+        bootstrap=canonical(config.get("bootstrap", {"replicates": 10000, "seed": 0})),
+    log:
+        logs("statistics", "all")["log"],
+    benchmark:
+        logs("statistics", "all")["benchmark"]
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/statistics.py"
+
+
+rule figures:
+    input:
+        aggregate="results/report/aggregate.csv",
+        comparisons="results/report/comparisons.csv",
+    output:
+        **{f"heatmap_{t}": report(f"results/report/figures/heatmap_{t}.png", caption="../report/heatmap.rst",
+                                  category="Figures", subcategory=t) for t in STUDY["targets"]},
+        **{f"languages_{t}": report(f"results/report/figures/languages_{t}.png", caption="../report/languages.rst",
+                                    category="Figures", subcategory=t) for t in STUDY["targets"]},
+        gap=report("results/report/figures/gap.png", caption="../report/gap.rst", category="Figures"),
+    params:
+        targets=STUDY["targets"],
+    log:
+        logs("figures", "all")["log"],
+    benchmark:
+        logs("figures", "all")["benchmark"]
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/figures.py"
+
+
+rule summary:
+    input:
+        aggregate="results/report/aggregate.csv",
+        comparisons="results/report/comparisons.csv",
+    output:
+        report("results/report/summary.md", caption="../report/summary.rst", category="Answer"),
+    params:
+        targets=STUDY["targets"],
+        replicates=config.get("bootstrap", {}).get("replicates", 10000),
+        demo=any("demo" in MODELS[m] for m in STUDY["models"]),
+    log:
+        logs("summary", "all")["log"],
+    benchmark:
+        logs("summary", "all")["benchmark"]
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/summary.py"

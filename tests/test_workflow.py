@@ -101,7 +101,8 @@ def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path)
     n_targets, n_seeds, n_var = len(cfg["study"]["targets"]), len(cfg["study"]["seeds"]), len(cfg["study"]["variants"])
     assert counts == {"train_intermediate": str(n_var * n_seeds), "train_target": str(n_var * n_targets * n_seeds),
                       "evaluate_paws_x": str(n_var * n_seeds), "evaluate_tydiqa": str(n_var * n_seeds),
-                      "matrix": "1", "all": "1"}, out
+                      "matrix": "1", "example_scores": "1", "statistics": "1", "figures": "1", "summary": "1",
+                      "all": "1"}, out
     reasons = snakemake(workdir, "-n", configfile=edited).stdout
     jobs = re.findall(r"rule (train_intermediate|train_target|evaluate_\w+):.*?wildcards: ([^\n]+)", reasons, re.S)
     assert jobs and all("mnli" in wc for _, wc in jobs), jobs
@@ -180,3 +181,29 @@ def test_adversarial_target_switch_is_visible_in_paths(tmp_path):
     # the +target run starts from the intermediate checkpoint trained with the same variant
     run = next(j for j in targets if "squad/freelb+target/paws_x" in j["output"][0])
     assert "results/intermediate/tiny-bloom/squad/freelb/seed1/checkpoint" in run["input"]
+
+
+@pytest.mark.slow
+def test_demo_ends_with_report_figures_and_html(demo_run, tmp_path):
+    workdir, _ = demo_run
+    demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    rep = workdir / "results" / "report"
+    summary = (rep / "summary.md").read_text()
+    assert "Demo run." in summary and "meaningless" in summary
+    for target, langs in demo["study"]["targets"].items():
+        assert f"- **{target}**: adversarial intermediate training" in summary
+        header = "| model | intermediate | variant | " + " | ".join(["en", *[lg for lg in langs if lg != "en"], "avg-xx"]) + " |"
+        assert header in summary
+        for inter in demo["study"]["intermediate"] + ["multitask"]:
+            for variant in demo["study"]["variants"]:
+                assert f"| tiny-bloom | {inter} | {variant} |" in summary
+        assert "| tiny-bloom | none | standard |" in summary
+        for fig in (f"heatmap_{target}.png", f"languages_{target}.png"):
+            assert (rep / "figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (rep / "figures" / "gap.png").stat().st_size > 1000
+    comps = pd.read_csv(rep / "comparisons.csv")
+    assert {"system", "vs_baseline", "vs_standard", "pooled_vs_standard"} <= set(comps["kind"])
+    assert comps.loc[comps["kind"] != "system", "p_holm"].between(0, 1).all()
+    html = tmp_path / "report.html"
+    snakemake(workdir, "--report", str(html))
+    assert html.stat().st_size > 10_000

@@ -95,9 +95,13 @@ def target_runs(config: dict) -> list[dict]:
             for m, (i, v), tgt, seed in product(s["models"], inters, s["targets"], s["seeds"])]
 
 
-def eval_metric_files(config: dict) -> list[str]:
-    return [eval_file(**r, lang=lang, kind="metrics")
+def eval_files(config: dict, kind: str) -> list[str]:
+    return [eval_file(**r, lang=lang, kind=kind)
             for r in target_runs(config) for lang in config["study"]["targets"][r["target"]]]
+
+
+def eval_metric_files(config: dict) -> list[str]:
+    return eval_files(config, "metrics")
 
 
 def intermediate_metric_files(config: dict) -> list[str]:

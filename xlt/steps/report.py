@@ -1,4 +1,4 @@
-"""Step of rules/report.smk: the tidy results matrix."""
+"""Steps of rules/report.smk: the tidy results matrix, per-example scores, statistics, figures, summary."""
 from __future__ import annotations
 
 import pandas as pd
@@ -16,3 +16,64 @@ def build_matrix(metric_files: list[str], intermediate_files: list[str], out_par
     with atomic_path(out_csv) as tmp:
         matrix.to_csv(tmp, index=False)
     return matrix
+
+
+def example_scores(runs: list[dict], languages: dict[str, list[str]], test_data: dict[str, str], out: str) -> None:
+    """Per-example scores of every target run and language, from the saved predictions."""
+    from xlt.plan import eval_file
+    from xlt.report import example_scores as score_file
+
+    frames = []
+    tests = {t: pd.read_parquet(p) for t, p in test_data.items()}
+    for run in runs:
+        test = tests[run["target"]]
+        for lang in languages[run["target"]]:
+            preds = read_json(eval_file(**run, lang=lang, kind="predictions"))
+            scores = score_file(preds, test[test["language"] == lang], run["target"])
+            frames.append(scores.assign(model=run["model"], intermediate=run["inter"], variant=run["variant"],
+                                        target=run["target"], seed=run["seed"], language=lang))
+    write_parquet(pd.concat(frames, ignore_index=True), out)
+
+
+def statistics(scores_path: str, matrix_path: str, replicates: int, seed: int, out_aggregate: str,
+               out_comparisons: str) -> None:
+    """Seed aggregates and paired-bootstrap comparisons (primary metric of each target)."""
+    import time
+
+    from xlt.report import PRIMARY, aggregate, comparisons
+
+    scores = pd.read_parquet(scores_path)
+    frames = []
+    for target, sub in scores.groupby("target"):
+        t0 = time.perf_counter()
+        comp = comparisons(sub[sub["metric"] == PRIMARY[target]], replicates, seed)
+        print(f"{target}: {replicates} bootstrap replicates over {sub['example_id'].nunique()} examples: "
+              f"{time.perf_counter() - t0:.2f} s")
+        frames.append(comp.assign(target=target, metric=PRIMARY[target]))
+    for df, path in ((aggregate(pd.read_parquet(matrix_path)), out_aggregate), (pd.concat(frames), out_comparisons)):
+        with atomic_path(path) as tmp:
+            df.to_csv(tmp, index=False)
+
+
+def figures(aggregate_path: str, comparisons_path: str, targets: dict[str, list[str]], outputs: dict[str, str]) -> None:
+    """outputs: {heatmap_<target>, languages_<target>, gap} -> png path."""
+    from xlt import figures as fig
+
+    agg, comps = pd.read_csv(aggregate_path), pd.read_csv(comparisons_path)
+    for target, langs in targets.items():  # atomic_path keeps the file name, so matplotlib sees ".png"
+        with atomic_path(outputs[f"heatmap_{target}"]) as tmp:
+            fig.heatmap(agg, target, str(tmp))
+        with atomic_path(outputs[f"languages_{target}"]) as tmp:
+            fig.language_bars(comps[comps["target"] == target], agg, target, langs, str(tmp))
+    with atomic_path(outputs["gap"]) as tmp:
+        fig.gap_plot(agg, list(targets), str(tmp))
+
+
+def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[str]], replicates: int,
+            demo: bool, out: str) -> None:
+    from xlt.report import summary_markdown
+
+    agg, comps = pd.read_csv(aggregate_path), pd.read_csv(comparisons_path)
+    text = summary_markdown(agg, {t: comps[comps["target"] == t] for t in targets}, targets, replicates, demo)
+    with atomic_path(out) as tmp:
+        tmp.write_text(text + "\n", encoding="utf-8")
