@@ -114,6 +114,12 @@ class Standard:
     def after_optimizer_step(self, model) -> None:
         pass
 
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict, model) -> None:
+        pass
+
 
 class FGM(Standard):
     name = "fgm"
@@ -246,6 +252,13 @@ class SMART(Standard):
         if self.teacher is None:
             self.teacher = copy.deepcopy(model).eval().requires_grad_(False)
         return self.teacher
+
+    def state_dict(self) -> dict:
+        return {"teacher": self.teacher.state_dict() if self.teacher is not None else None}
+
+    def load_state_dict(self, state: dict, model) -> None:
+        if state.get("teacher") is not None:
+            self._teacher(model).load_state_dict(state["teacher"])
 
     def after_optimizer_step(self, model) -> None:
         """Momentum teacher: theta~ <- beta * theta~ + (1 - beta) * theta."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ from transformers import get_linear_schedule_with_warmup
 
 from xlt.adversarial import Standard, StepContext
 from xlt.formats import get_format
+from xlt.io import atomic_path
 from xlt.modeling import TaskModel, save_checkpoint
+from xlt.resume import BatchStream, TerminationFlag, fault_injection, load_state, restore_rng, rng_state, save_state
 
 
 @dataclass
@@ -38,6 +41,7 @@ class TrainConfig:
     eval_batch_size: int = 64
     max_train_examples: int | None = None  # subsample each task's training features (smoke runs)
     skip_nonfinite_steps: bool = False  # skip (and count) steps with a non-finite loss or gradient instead of stopping
+    save_every: int | None = 500        # optimizer steps between resumable states (None: only on SIGTERM)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -131,17 +135,26 @@ def selection_score(metrics: dict[str, dict], tasks: list[TaskData]) -> float:
     return float(np.mean(scores))
 
 
+class Preempted(RuntimeError):
+    """SIGTERM arrived; the resumable state was saved and the run stops (the scheduler re-runs it)."""
+
+
 def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, checkpoint_dir: str | Path,
           log_path: str | Path, seed: int, mixing: dict | None = None, strategy=None,
-          variant: str = "standard") -> dict[str, dict]:
+          variant: str = "standard", work_dir: str | Path | None = None) -> dict[str, dict]:
     """Train with `strategy` (standard or adversarial step); keep the checkpoint with the best dev
-    selection score; return {task: dev metrics} of it."""
+    selection score; return {task: dev metrics} of it.
+
+    Progress lives in `work_dir` (default: next to the checkpoint) and resumes from there when a state
+    is found; the checkpoint and the log reach their final paths only when training completes."""
     set_seed(seed)
     strategy = strategy or Standard()
     device, autocast = device_and_autocast()
     model.to(device)
     pad_id = tokenizer.pad_token_id
     mixing = mixing or {}
+    work = Path(work_dir or Path(checkpoint_dir).parent / "resume")
+    work.mkdir(parents=True, exist_ok=True)
     train_sets = {t.name: (t.train.sample(n=min(cfg.max_train_examples, len(t.train)), random_state=seed)
                            if cfg.max_train_examples else t.train) for t in tasks}
     sizes = {name: len(df) for name, df in train_sets.items()}
@@ -161,31 +174,56 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
     by_name = {t.name: t for t in tasks}
     names = list(by_name)
     probs = torch.tensor([weights[n] for n in names])
+    streams = {t.name: BatchStream(len(train_sets[t.name]), cfg.batch_size, generator) for t in tasks}
+    modules = {t.name: get_format(t.spec.format) for t in tasks}
 
-    def micro_batches(task: TaskData):
-        module, df = get_format(task.spec.format), train_sets[task.name]
-        while True:  # epochs of shuffled micro-batches
-            order = torch.randperm(len(df), generator=generator).numpy()
-            for i in range(0, len(order), cfg.batch_size):
-                yield module.collate(df.iloc[order[i:i + cfg.batch_size]], pad_id)
+    def next_batch(name):
+        return modules[name].collate(train_sets[name].iloc[streams[name].next_indices()], pad_id)
 
-    streams = {t.name: micro_batches(t) for t in tasks}
-    best_score, best = -math.inf, {}
-    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w", encoding="utf-8") as log, tqdm(total=total_steps, desc="train", mininterval=5) as bar:
+    start, best_score, best, skipped, log_bytes = 1, -math.inf, {}, 0, 0
+    state = load_state(work)
+    if state is not None:  # resume exactly where the last saved state left off
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        restore_rng(state["rng"], generator)
+        for name, s in state["streams"].items():
+            streams[name].load_state_dict(s)
+        strategy.load_state_dict(state["strategy"], model)
+        start, best_score, best, skipped, log_bytes = (state["step"] + 1, state["best_score"], state["best"],
+                                                       state["skipped"], state["log_bytes"])
+
+    log_file = work / "train_log.jsonl"
+    if state is None:
+        log_file.write_text("")
+    with open(log_file, "r+", encoding="utf-8") as log, TerminationFlag() as term, \
+            tqdm(total=total_steps, initial=start - 1, desc="train", mininterval=5) as bar:
+        log.truncate(log_bytes)  # drop what was logged after the saved state
+        log.seek(log_bytes)
+
         def write_log(record):
             log.write(json.dumps(record) + "\n")
             log.flush()
 
-        write_log({"variant": variant, "sampling_weights": weights, "train_examples": sizes,
-                   "total_steps": total_steps})
-        t0, skipped = time.time(), 0
-        for step in range(1, total_steps + 1):
+        def checkpoint_state(step):
+            save_state(work, {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                              "scheduler": scheduler.state_dict(), "rng": rng_state(generator),
+                              "streams": {n: s.state_dict() for n, s in streams.items()},
+                              "strategy": strategy.state_dict(), "best_score": best_score, "best": best,
+                              "skipped": skipped, "log_bytes": log.tell()})
+
+        if state is None:
+            write_log({"variant": variant, "sampling_weights": weights, "train_examples": sizes,
+                       "total_steps": total_steps})
+        else:
+            write_log({"resumed_at_step": start})
+        t0 = time.time()
+        for step in range(start, total_steps + 1):
             model.train()
             step_loss, drawn = 0.0, []
             for _ in range(cfg.grad_accum):
                 name = names[int(torch.multinomial(probs, 1, generator=generator))] if len(names) > 1 else names[0]
-                batch = to_device(next(streams[name]), device)
+                batch = to_device(next_batch(name), device)
                 ctx = step_context(model, batch, name, by_name[name].spec.format, 1 / cfg.grad_accum, autocast)
                 step_loss += strategy.step(ctx) / cfg.grad_accum
                 drawn.append(name)
@@ -215,5 +253,17 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
                 write_log({"step": step, "dev": metrics, "selection_score": score, "best": score > best_score})
                 if score > best_score:
                     best_score, best = score, {name: {**m, "step": step} for name, m in metrics.items()}
-                    save_checkpoint(model, tokenizer, checkpoint_dir)
+                    save_checkpoint(model, tokenizer, work / "best")
+            fault_injection(step)
+            if term.raised or (cfg.save_every and step % cfg.save_every == 0 and step < total_steps):
+                checkpoint_state(step)
+                if term.raised:
+                    write_log({"preempted_at_step": step})
+                    raise Preempted(f"SIGTERM at step {step}: state saved in {work}; re-run to resume")
+    # complete: publish the best checkpoint and the log, then drop the work folder
+    with atomic_path(checkpoint_dir) as tmp:
+        (work / "best").rename(tmp)
+    with atomic_path(log_path) as tmp:
+        log_file.rename(tmp)
+    shutil.rmtree(work, ignore_errors=True)
     return best
