@@ -45,8 +45,10 @@ class StepContext:
         return self.apply(model or self.model, embeds)
 
     def embeds(self) -> torch.Tensor:
-        """Fresh input embeddings (a new graph each call, so several backward passes can run)."""
-        return self.model.embed(self.batch["input_ids"])
+        """Fresh input embeddings (a new graph each call, so several backward passes can run). With a
+        frozen embedding matrix (LoRA) they still need gradients: perturbations follow them."""
+        e = self.model.embed(self.batch["input_ids"])
+        return e if e.requires_grad else e.detach().requires_grad_()
 
     @property
     def token_mask(self) -> torch.Tensor:

@@ -89,11 +89,43 @@ class TaskModel(nn.Module):
         return self.heads[task](out.last_hidden_state, attention_mask)
 
 
+def load_body(path: str | Path) -> nn.Module:
+    """A body from a model snapshot or checkpoint. A LoRA checkpoint (adapter only) is rebuilt on its
+    base — itself possibly a LoRA checkpoint — and merged, so every stage starts from plain weights."""
+    path = Path(path)
+    adapter = path / "adapter_config.json"
+    if adapter.exists():
+        from peft import PeftModel
+
+        base = load_body(read_json(adapter)["base_model_name_or_path"])
+        return PeftModel.from_pretrained(base, path).merge_and_unload()
+    return AutoModel.from_pretrained(path, dtype=torch.float32)
+
+
 def build_model(body_path: str | Path, specs: dict[str, dict], seed: int = 0) -> TaskModel:
     """Body from a checkpoint or model snapshot, and freshly initialised heads (seeded)."""
-    body = AutoModel.from_pretrained(body_path, dtype=torch.float32)
+    body = load_body(body_path)
     torch.manual_seed(seed)
     return TaskModel(body, specs)
+
+
+def enable_activation_checkpointing(model: TaskModel) -> None:
+    """Recompute each block's activations in backward (non-reentrant: gradients still reach inputs_embeds)."""
+    body = model.body
+    enable = getattr(body, "activation_checkpointing_enable", None) or body.gradient_checkpointing_enable
+    enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+def add_lora(model: TaskModel, base_path: str | Path, r: int = 16, alpha: int = 32, dropout: float = 0.05,
+             target_modules: list[str] | None = None) -> None:
+    """Freeze the body and train low-rank adapters (peft LoRA) in it; heads stay fully trainable.
+    `base_path` is recorded so the adapter-only checkpoint can be rebuilt (load_body)."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout,
+                        target_modules=target_modules or ["query_key_value", "dense_h_to_4h", "dense_4h_to_h"])
+    model.body = get_peft_model(model.body, config)
+    model.body.peft_config["default"].base_model_name_or_path = str(base_path)
 
 
 def saved_heads(path: str | Path) -> dict[str, dict]:
@@ -126,6 +158,7 @@ def load_tokenizer(path: str | Path):
 
 
 def save_checkpoint(model: TaskModel, tokenizer, out_dir: str | Path) -> None:
+    """Body via save_pretrained (safetensors; with LoRA only the adapter), tokenizer, heads."""
     with atomic_path(out_dir) as tmp:
         model.body.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

@@ -42,6 +42,8 @@ class TrainConfig:
     max_train_examples: int | None = None  # subsample each task's training features (smoke runs)
     skip_nonfinite_steps: bool = False  # skip (and count) steps with a non-finite loss or gradient instead of stopping
     save_every: int | None = 500        # optimizer steps between resumable states (None: only on SIGTERM)
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% more time
+    lora: dict | None = None            # {r, alpha, dropout, target_modules}: train adapters, not the body
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -164,8 +166,9 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
     total_steps = cfg.max_steps or max(1, round(cfg.epochs * steps_per_epoch))
     eval_every = cfg.eval_every or steps_per_epoch
 
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]  # biases and norms
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]  # LoRA freezes the body
+    decay = [p for n, p in trainable if p.ndim >= 2]
+    no_decay = [p for n, p in trainable if p.ndim < 2]  # biases and norms
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}],
                                   lr=cfg.learning_rate, fused=device.type == "cuda")
@@ -227,7 +230,7 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
                 ctx = step_context(model, batch, name, by_name[name].spec.format, 1 / cfg.grad_accum, autocast)
                 step_loss += strategy.step(ctx) / cfg.grad_accum
                 drawn.append(name)
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm))
+            grad_norm = float(torch.nn.utils.clip_grad_norm_([p for _, p in trainable], cfg.max_grad_norm))
             record = {"step": step, "loss": step_loss, "grad_norm": grad_norm, "lr": scheduler.get_last_lr()[0]}
             if math.isfinite(step_loss) and math.isfinite(grad_norm):
                 optimizer.step()

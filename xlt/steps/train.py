@@ -58,10 +58,19 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
             if match:
                 reused[name] = match[0]
         load_heads(model, init, reused)
+    cfg = TrainConfig.from_dict(train_cfg)
+    if cfg.gradient_checkpointing:
+        from xlt.modeling import enable_activation_checkpointing
+
+        enable_activation_checkpointing(model)
+    if cfg.lora:
+        from xlt.modeling import add_lora
+
+        add_lora(model, init, **cfg.lora)
     tokenizer = load_tokenizer(init)
     from xlt.adversarial import make_strategy
 
-    best = train(model, tokenizer, data, TrainConfig.from_dict(train_cfg), checkpoint, log, seed, mixing,
+    best = train(model, tokenizer, data, cfg, checkpoint, log, seed, mixing,
                  strategy=make_strategy(variant_block), variant=variant)
     if any(d.extra_dev for d in data):  # e.g. MNLI mismatched, scored once on the selected checkpoint
         from xlt.training import device_and_autocast
