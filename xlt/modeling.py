@@ -112,8 +112,10 @@ def build_model(body_path: str | Path, specs: dict[str, dict], seed: int = 0) ->
 def enable_activation_checkpointing(model: TaskModel) -> None:
     """Recompute each block's activations in backward (non-reentrant: gradients still reach inputs_embeds)."""
     body = model.body
-    enable = getattr(body, "activation_checkpointing_enable", None) or body.gradient_checkpointing_enable
-    enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if hasattr(body, "activation_checkpointing_enable"):  # transformers >= 5.x name
+        body.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        body.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def add_lora(model: TaskModel, base_path: str | Path, r: int = 16, alpha: int = 32, dropout: float = 0.05,
