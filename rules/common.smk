@@ -4,6 +4,7 @@ import re
 
 from snakemake.exceptions import WorkflowError
 
+import xlt.cluster as cluster
 import xlt.plan as plan
 from xlt.config import (ConfigError, canonical, dataset_source, feature_config, mixing_config, qa_options,
                         training_config, transfer_config, validate_config, variant_block)
@@ -89,3 +90,19 @@ INTERMEDIATE_VARIANT = one_of(config["variants"])  # intermediate stage: plain v
 
 def maybe_temp(path):
     return path if STUDY.get("keep_target_checkpoints") else temp(path)
+
+
+def job_runtime(stage):
+    """runtime (minutes) of a training job: from its task's size and variant cost, growing per attempt."""
+    def runtime(wc, attempt):
+        if stage == "target":
+            return cluster.runtime_minutes(config, wc.target, training_config(config, "target", wc.target),
+                                           cluster.target_variant_block(config, wc.variant), attempt)
+        task = getattr(wc, "task", plan.MULTITASK)
+        return cluster.runtime_minutes(config, task, training_config(config, "intermediate", task),
+                                       config["variants"][wc.variant], attempt)
+    return runtime
+
+
+def job_mem_mb(wc, attempt):
+    return cluster.mem_mb(config, attempt)

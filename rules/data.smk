@@ -3,6 +3,7 @@
 localrules:
     snapshot_model,
     copy_local_model,
+    prepare_dataset,
 
 
 DEMO_FIXTURES = [f"results/demo/fixtures/{t}/{s}.parquet" for t, task in REGISTRY.items() for s in task.parts]

@@ -20,6 +20,7 @@ for _target, _langs in STUDY["targets"].items():
             batch_size=training_config(config, "target", _target)["eval_batch_size"],
         resources:
             gpu=1,
+            mem_mb=job_mem_mb,
         log:
             logs(f"evaluate_{_target}", "{model}/{inter}/{variant}/seed{seed}")["log"],
         benchmark:

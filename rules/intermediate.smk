@@ -19,6 +19,8 @@ rule train_intermediate:
         variant=INTERMEDIATE_VARIANT,
     resources:
         gpu=1,
+        runtime=job_runtime("intermediate"),
+        mem_mb=job_mem_mb,
     log:
         logs("train_intermediate", "{model}/{task}/{variant}/seed{seed}")["log"],
     benchmark:
@@ -47,6 +49,8 @@ rule train_multitask:
         variant=INTERMEDIATE_VARIANT,
     resources:
         gpu=1,
+        runtime=job_runtime("intermediate"),
+        mem_mb=job_mem_mb,
     log:
         logs("train_multitask", "{model}/{variant}/seed{seed}")["log"],
     benchmark:

@@ -19,6 +19,8 @@ rule train_target:
         variant=target_variant,
     resources:
         gpu=1,
+        runtime=job_runtime("target"),
+        mem_mb=job_mem_mb,
     log:
         logs("train_target", "{model}/{inter}/{variant}/{target}/seed{seed}")["log"],
     benchmark:

@@ -207,3 +207,49 @@ def test_demo_ends_with_report_figures_and_html(demo_run, tmp_path):
     html = tmp_path / "report.html"
     snakemake(workdir, "--report", str(html))
     assert html.stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    """A real single-node SLURM: the running one, or started with ../shared/slurm/start-local-slurm.sh."""
+    if subprocess.run(["sinfo"], capture_output=True).returncode != 0:
+        script = ROOT.parent / "shared" / "slurm" / "start-local-slurm.sh"
+        proc = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.fail(f"could not start a local SLURM with {script} (needs root and apt):\n{proc.stdout[-2000:]}"
+                        f"\n{proc.stderr[-2000:]}")
+    return True
+
+
+def slurm_profile(tmp_path) -> Path:
+    """The project's SLURM profile with a test overlay: fast polling, no GPUs, jobs that fit a 2-CPU node."""
+    profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+    rules = ["build_demo_fixtures", "build_demo_model", "featurize", "train_intermediate", "train_multitask",
+             "train_target", "evaluate_paws_x", "evaluate_tydiqa", "matrix", "example_scores", "statistics",
+             "figures", "summary"]
+    profile.update({"jobs": 2, "latency-wait": 5, "slurm-init-seconds-before-status-checks": 2,
+                    "default-resources": {"mem_mb": 1000, "runtime": 10, "slurm_account": "root"},
+                    "set-resources": {r: {"gpu": 0, "cpus_per_task": 1, "mem_mb": 1000} for r in rules}})
+    out = tmp_path / "profile"
+    out.mkdir()
+    (out / "config.yaml").write_text(yaml.safe_dump(profile))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_demo_on_real_slurm_matches_local_run_and_retries_a_preempted_job(slurm_cluster, demo_run, tmp_path):
+    workdir = tmp_path / "slurm-demo"
+    workdir.mkdir()
+    cmd = [*SNAKEMAKE, "-d", str(workdir), "--configfile", str(ROOT / "config" / "demo.yaml"),
+           "--profile", str(slurm_profile(tmp_path))]
+    # the multi-task jobs get SIGTERM (as on preemption) at step 2 of their first attempt
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "XLT_SIGNAL_AT_STEP": "2:TERM@intermediate/tiny-bloom/multitask"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    assert "Error in rule train_multitask" in out and "Trying to restart job" in out, out[-4000:]
+    assert "sbatch" in out or "SLURM" in out
+    local = pd.read_parquet(demo_run[0] / "results" / "matrix.parquet")
+    remote = pd.read_parquet(workdir / "results" / "matrix.parquet")
+    pd.testing.assert_frame_equal(local, remote)

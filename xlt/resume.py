@@ -87,10 +87,12 @@ class TerminationFlag:
             signal.signal(signal.SIGTERM, self._previous)
 
 
-def fault_injection(step: int) -> None:
-    """Tests: XLT_SIGNAL_AT_STEP="7:TERM" (or KILL) sends that signal to this process after step 7."""
+def fault_injection(step: int, work: Path) -> None:
+    """Tests: XLT_SIGNAL_AT_STEP="7:TERM" (or KILL) sends that signal to this process after step 7;
+    "7:TERM@multitask" only in runs whose work folder path contains "multitask"."""
     spec = os.environ.get("XLT_SIGNAL_AT_STEP")
     if spec:
+        spec, _, where = spec.partition("@")
         at, name = spec.split(":")
-        if int(at) == step:
+        if int(at) == step and where in str(work):
             os.kill(os.getpid(), getattr(signal, f"SIG{name}"))

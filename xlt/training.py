@@ -257,7 +257,7 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
                 if score > best_score:
                     best_score, best = score, {name: {**m, "step": step} for name, m in metrics.items()}
                     save_checkpoint(model, tokenizer, work / "best")
-            fault_injection(step)
+            fault_injection(step, work)
             if term.raised or (cfg.save_every and step % cfg.save_every == 0 and step < total_steps):
                 checkpoint_state(step)
                 if term.raised:
