@@ -101,7 +101,7 @@ def test_span_head_masks_padding(tiny_model_dir, tokenizer):
 
 
 @pytest.mark.parametrize("arch", ["bert", "gpt2", "bloom"])
-@pytest.mark.parametrize("fmt", ["classification", "span_qa"])
+@pytest.mark.parametrize("fmt", ["classification", "span_qa", "multiple_choice", "tagging"])
 def test_heads_work_for_any_auto_model(arch, fmt, tmp_path):
     """The body is whatever AutoModel loads; heads only need hidden states and the mask."""
     from transformers import AutoConfig, AutoModel
@@ -115,5 +115,6 @@ def test_heads_work_for_any_auto_model(arch, fmt, tmp_path):
     with torch.no_grad():
         out = model(ids, mask)
         emb = model(inputs_embeds=model.embed(ids), attention_mask=mask)
-    assert out.shape == ((2, 3) if fmt == "classification" else (2, 3, 2))
+    assert out.shape == {"classification": (2, 3), "span_qa": (2, 3, 2), "multiple_choice": (2, 1),
+                         "tagging": (2, 3, 3)}[fmt]
     torch.testing.assert_close(out, emb)  # perturbation-ready: inputs_embeds gives the same result

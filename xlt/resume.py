@@ -21,15 +21,32 @@ STATE = "state.pt"
 
 
 class BatchStream:
-    """Shuffled epochs over one task's training features, with a position that can be saved."""
+    """Shuffled epochs over one task's training features, with a position that can be saved.
 
-    def __init__(self, size: int, batch_size: int, generator: torch.Generator):
-        self.size, self.batch_size, self.generator = size, batch_size, generator
+    With `lengths`, batches are length-grouped (as HF's group_by_length): each epoch's random order is
+    cut into mega-batches of `GROUP` batches, each sorted by length, and the batches are shuffled — so a
+    batch holds similar lengths (little padding) while batch order and composition stay random."""
+
+    GROUP = 50
+
+    def __init__(self, size: int, batch_size: int, generator: torch.Generator, lengths: np.ndarray | None = None):
+        self.size, self.batch_size, self.generator, self.lengths = size, batch_size, generator, lengths
         self.order, self.pos = None, 0
+
+    def _epoch_order(self) -> np.ndarray:
+        order = torch.randperm(self.size, generator=self.generator).numpy()
+        if self.lengths is None:
+            return order
+        mega = self.batch_size * self.GROUP
+        grouped = np.concatenate([chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+                                  for chunk in np.split(order, range(mega, self.size, mega))])
+        batches = np.split(grouped, range(self.batch_size, self.size, self.batch_size))
+        shuffle = torch.randperm(len(batches), generator=self.generator).numpy()
+        return np.concatenate([batches[i] for i in shuffle])
 
     def next_indices(self) -> np.ndarray:
         if self.order is None or self.pos >= self.size:
-            self.order, self.pos = torch.randperm(self.size, generator=self.generator).numpy(), 0
+            self.order, self.pos = self._epoch_order(), 0
         idx = self.order[self.pos:self.pos + self.batch_size]
         self.pos += self.batch_size
         return idx
@@ -39,6 +56,13 @@ class BatchStream:
 
     def load_state_dict(self, state: dict) -> None:
         self.order, self.pos = state["order"], state["pos"]
+
+
+def padding_fraction(lengths: np.ndarray, batches: list[np.ndarray]) -> float:
+    """Share of pad tokens when each batch is padded to its longest sequence."""
+    real = sum(int(lengths[b].sum()) for b in batches)
+    padded = sum(int(lengths[b].max()) * len(b) for b in batches)
+    return 1 - real / padded
 
 
 def rng_state(generator: torch.Generator) -> dict:
