@@ -87,7 +87,7 @@ def _within_bounds(method, strategy, delta, mask):
 def test_perturbations_respect_bounds_spare_padding_and_leave_embeddings_alone(method, fmt, batches, models):
     batch, _ = batches[fmt]
     model = models[fmt]
-    weights_before = model.embed.__self__.body.get_input_embeddings().weight.detach().clone()
+    weights_before = model.body.get_input_embeddings().weight.detach().clone()
     trace = []
     _grads(DEFAULTS[method], model, batch, fmt, trace)
     assert trace, "no perturbation recorded"

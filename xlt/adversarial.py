@@ -58,6 +58,10 @@ class StepContext:
     def loss(self, logits: torch.Tensor) -> torch.Tensor:
         return self.fmt.loss(logits, self.batch)
 
+    def distributions(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Categorical rows (and their weights) the KL regularisers compare, per the task's format."""
+        return self.fmt.distributions(logits, self.batch)
+
     def record(self, delta: torch.Tensor) -> None:
         if self.trace is not None:
             self.trace.append(delta.detach().clone())
@@ -97,10 +101,6 @@ def kl(p_logits: torch.Tensor, q_logits: torch.Tensor, weights: torch.Tensor) ->
 
 def symmetric_kl(a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return kl(a, b, weights) + kl(b, a, weights)
-
-
-def distributions(ctx: StepContext, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return ctx.fmt.distributions(logits, ctx.batch)
 
 
 # ---------------------------------------------------------------- strategies
@@ -232,20 +232,20 @@ class SMART(Standard):
         embeds = ctx.embeds()
         logits = ctx.run(embeds)
         ce = ctx.loss(logits)
-        clean_d, weights = distributions(ctx, logits)
+        clean_d, weights = ctx.distributions(logits)
         noise = torch.randn_like(embeds) * self.noise_std * mask
         for _ in range(self.steps):
             noise = noise.detach().requires_grad_()
-            adv_d, _ = distributions(ctx, ctx.run(embeds.detach() + noise))
+            adv_d, _ = ctx.distributions(ctx.run(embeds.detach() + noise))
             grad, = torch.autograd.grad(self.ascent_loss(adv_d, clean_d, weights), noise)
             noise = self.normalize_inf(noise.detach() + self.step_size * grad.detach()) * mask
             ctx.record(noise)
-        adv_d, _ = distributions(ctx, ctx.run(embeds + noise.detach()))
+        adv_d, _ = ctx.distributions(ctx.run(embeds + noise.detach()))
         loss = ce + self.lambda_s * symmetric_kl(adv_d, clean_d, weights)
         if self.bregman:
             teacher = self._teacher(ctx.model)
             with torch.no_grad():
-                t_d, _ = distributions(ctx, ctx.run(teacher.embed(ctx.batch["input_ids"]), model=teacher))
+                t_d, _ = ctx.distributions(ctx.run(teacher.embed(ctx.batch["input_ids"]), model=teacher))
             loss = loss + self.bregman["mu"] * symmetric_kl(clean_d, t_d, weights)
         (loss * ctx.scale).backward()
         return loss.item()
@@ -287,8 +287,8 @@ class R3F(Standard):
         z = z * mask
         ctx.record(z)
         noisy = ctx.run(ctx.embeds() + z)
-        clean_d, weights = distributions(ctx, logits)
-        noisy_d, _ = distributions(ctx, noisy)
+        clean_d, weights = ctx.distributions(logits)
+        noisy_d, _ = ctx.distributions(noisy)
         loss = ctx.loss(logits) + self.lambda_ * symmetric_kl(clean_d, noisy_d, weights)
         (loss * ctx.scale).backward()
         return loss.item()

@@ -20,13 +20,11 @@ def _cfg(config: dict) -> dict:
 
 def runtime_minutes(config: dict, task: str, training: dict, variant_block: dict, attempt: int) -> int:
     c = _cfg(config)
-    if task == MULTITASK:
-        sequences = training.get("max_steps") and training["max_steps"] * training["batch_size"] * training["grad_accum"]
-        sequences = sequences or sum(TRAIN_SIZE.get(t, 100_000) for t in multitask_tasks(config)) * training["epochs"]
-    elif training.get("max_steps"):
+    if training.get("max_steps"):
         sequences = training["max_steps"] * training["batch_size"] * training["grad_accum"]
     else:
-        sequences = TRAIN_SIZE.get(task, 100_000) * training["epochs"]
+        tasks = multitask_tasks(config) if task == MULTITASK else [task]
+        sequences = sum(TRAIN_SIZE.get(t, 100_000) for t in tasks) * training["epochs"]
     minutes = 1.5 * sequences * expected_cost(variant_block) / c["sequences_per_minute"]  # 1.5: evaluation, I/O
     return int(min(c["max_runtime"], max(c["min_runtime"], math.ceil(minutes))) * attempt)
 

@@ -60,7 +60,7 @@ def _cross_checks(config: dict) -> list[str]:
         if v not in config["variants"]:
             out.append(f"study.variants: {v!r} has no block under variants; defined: {', '.join(config['variants'])}")
     for task in dict.fromkeys([*study["intermediate"], *study.get("multitask_tasks", []), *study["targets"]]):
-        source = config.get("datasets", {}).get(task, {"hub": {}})
+        source = dataset_source(config, task)
         if get_task(task).local_only and "hub" in source:
             out.append(f"datasets.{task}: {get_task(task).local_only}")
         for key, paths in source.get("local", {}).get("files", {}).items():
