@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -212,7 +213,8 @@ def test_demo_ends_with_report_figures_and_html(demo_run, tmp_path):
 @pytest.fixture(scope="module")
 def slurm_cluster():
     """A real single-node SLURM: the running one, or started with ../shared/slurm/start-local-slurm.sh."""
-    if subprocess.run(["sinfo"], capture_output=True).returncode != 0:
+    # a fresh machine has no SLURM at all (no `sinfo` on PATH): start one rather than fail
+    if shutil.which("sinfo") is None or subprocess.run(["sinfo"], capture_output=True).returncode != 0:
         script = ROOT.parent / "shared" / "slurm" / "start-local-slurm.sh"
         proc = subprocess.run(["bash", str(script)], capture_output=True, text=True)
         if proc.returncode != 0:
