@@ -16,6 +16,7 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/calibration.smk"
 include: "rules/intermediate.smk"
 include: "rules/target.smk"
 include: "rules/evaluate.smk"
@@ -28,6 +29,7 @@ rule all:
         "results/matrix.csv",
         "results/report/summary.md",
         rules.figures.output,
+        rules.training_curves.output,
     default_target: True
 
 

@@ -4,6 +4,7 @@ import re
 
 from snakemake.exceptions import WorkflowError
 
+import xlt.calibration as calibration
 import xlt.cluster as cluster
 import xlt.plan as plan
 from xlt.config import (ConfigError, canonical, dataset_source, feature_config, mixing_config, qa_options,
@@ -77,6 +78,13 @@ def target_init(wc):
         return model_dir(wc.model)
     inter_variant, _ = plan.split_variant(wc.variant)
     return plan.intermediate_file(wc.model, wc.inter, inter_variant, wc.seed, "checkpoint")
+
+
+def calibration_input(model, variant):
+    """[results/calibration/{model}/{variant}.json] when the variant's budget is calibrated, else []."""
+    if variant in calibration.calibrated_variants(config):
+        return [plan.calibration_result(model, variant)]
+    return []
 
 
 def target_variant(wc):

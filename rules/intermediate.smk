@@ -6,6 +6,7 @@ rule train_intermediate:
     input:
         init=model_dir("{model}"),
         tasks=lambda wc: plan.task_input_files(wc.model, [wc.task]),
+        calibration=lambda wc: calibration_input(wc.model, wc.variant),
     output:
         checkpoint=directory(plan.intermediate_file(*INTER, "checkpoint")),
         metrics=plan.intermediate_file(*INTER, "dev_metrics.json"),
@@ -35,6 +36,7 @@ rule train_multitask:
     input:
         init=model_dir("{model}"),
         tasks=lambda wc: plan.task_input_files(wc.model, MULTITASK_TASKS),
+        calibration=lambda wc: calibration_input(wc.model, wc.variant),
     output:
         checkpoint=directory(plan.intermediate_file(*MULTI, "checkpoint")),
         metrics=plan.intermediate_file(*MULTI, "dev_metrics.json"),

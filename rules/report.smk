@@ -78,6 +78,24 @@ rule figures:
         "../workflow_scripts/figures.py"
 
 
+rule training_curves:
+    input:
+        logs=plan.intermediate_log_files(config),
+    output:
+        report("results/report/figures/training_curves.png", caption="../report/training_curves.rst",
+               category="Figures"),
+    params:
+        runs=plan.intermediate_runs(config),
+    log:
+        logs("training_curves", "all")["log"],
+    benchmark:
+        logs("training_curves", "all")["benchmark"]
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/training_curves.py"
+
+
 rule summary:
     input:
         aggregate="results/report/aggregate.csv",

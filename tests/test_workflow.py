@@ -17,6 +17,7 @@ from xlt.tasks import REGISTRY
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
 TRAINING_RULES = {"train_intermediate", "train_multitask", "train_target"}  # training and model selection (dev) happen here
+CALIBRATION_RULES = {"calibrate_point", "calibrate"}  # budget selection on an intermediate task's English dev
 
 
 def snakemake(workdir, *args, configfile=ROOT / "config" / "demo.yaml", check=True):
@@ -103,10 +104,32 @@ def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path)
     assert counts == {"train_intermediate": str(n_var * n_seeds), "train_target": str(n_var * n_targets * n_seeds),
                       "evaluate_paws_x": str(n_var * n_seeds), "evaluate_tydiqa": str(n_var * n_seeds),
                       "matrix": "1", "example_scores": "1", "statistics": "1", "figures": "1", "summary": "1",
+                      "training_curves": "1",
                       "all": "1"}, out
     reasons = snakemake(workdir, "-n", configfile=edited).stdout
     jobs = re.findall(r"rule (train_intermediate|train_target|evaluate_\w+):.*?wildcards: ([^\n]+)", reasons, re.S)
     assert jobs and all("mnli" in wc for _, wc in jobs), jobs
+
+
+@pytest.mark.slow
+def test_editing_the_calibration_grid_reruns_only_calibration_and_what_depends_on_it(demo_run, tmp_path):
+    workdir, _ = demo_run
+    cfg = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    cfg["study"]["calibration"]["grid"]["freelb"].append(0.3)
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(cfg))
+    out = snakemake(workdir, "-n", "--quiet", "rules", configfile=edited).stdout
+    counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M)}
+    n_inter = len(cfg["study"]["intermediate"])
+    assert counts["calibrate_point"] == 1 and counts["calibrate"] == 1  # only the new radius runs
+    assert counts["train_intermediate"] == n_inter and counts["train_multitask"] == 1
+    assert counts["train_target"] == (n_inter + 1) * len(cfg["study"]["targets"])
+    reasons = snakemake(workdir, "-n", configfile=edited).stdout
+    jobs = re.findall(r"rule (train_\w+|evaluate_\w+|calibrate\w*):.*?wildcards: ([^\n]+)", reasons, re.S)
+    assert jobs and all("freelb" in wc for _, wc in jobs), jobs  # standard runs are untouched
+    chosen = json.loads((workdir / "results" / "calibration" / "tiny-bloom" / "freelb.json").read_text())
+    assert [g["radius"] for g in chosen["grid"]] == [0.03, 0.1] and chosen["chosen"] in (0.03, 0.1)
+    assert chosen["selection_metric"] == "accuracy" and chosen["task"] == "mnli"
 
 
 @pytest.mark.parametrize("configfile", [ROOT / "config.yaml", ROOT / "config" / "demo.yaml"], ids=["study", "demo"])
@@ -128,6 +151,13 @@ def test_strict_zero_shot_no_test_data_reaches_training(configfile, study_workdi
     for job in training:
         leaked = [p for p in ancestors(job["input"], set()) if p.endswith("/test.parquet")]
         assert not leaked, f"{job['rule']} {job['output']} depends on {leaked}"
+    # calibration reads nothing of the targets at all: only its (English) intermediate task
+    calibration = [job for job in jobs if job["rule"] in CALIBRATION_RULES]
+    assert {j["rule"] for j in calibration} == CALIBRATION_RULES
+    targets = [t for t, task in REGISTRY.items() if task.role == "target"]
+    for job in calibration:
+        datasets = [p for p in ancestors(job["input"], set()) if p.startswith(("results/data/", "results/features/"))]
+        assert datasets and not [p for p in datasets if any(f"/{t}/" in p for t in targets)], (job["output"], datasets)
     # ... while every evaluation job does read a target's test split
     evals = [job for job in jobs if job["rule"].startswith("evaluate_")]
     assert evals and all(any(p.endswith("/test.parquet") for p in job["input"]) for job in evals)
@@ -146,6 +176,8 @@ def test_study_dry_run_lists_the_full_matrix(study_workdir):
     assert counts["train_target"] == ((n_inter + 1) * n_var + 1) * 2 * n_seeds == 366
     assert counts["evaluate_paws_x"] == counts["evaluate_tydiqa"] == counts["train_target"] // 2
     assert counts["snapshot_model"] == 1 and counts["matrix"] == 1
+    # budget calibration: every adversarial variant is calibrated, 3 radii each, on MNLI
+    assert counts["calibrate"] == n_var - 1 and counts["calibrate_point"] == 3 * (n_var - 1)
     # data: 9 intermediate tasks x (train, dev) + MNLI mismatched + 2 targets x (train, dev, test)
     assert counts["prepare_dataset"] == counts["featurize"] == 9 * 2 + 1 + 2 * 3
     print("\nstudy jobs per rule:", {k: v for k, v in counts.items() if k != "total"}, "total", counts["total"])
@@ -202,6 +234,7 @@ def test_demo_ends_with_report_figures_and_html(demo_run, tmp_path):
         for fig in (f"heatmap_{target}.png", f"languages_{target}.png"):
             assert (rep / "figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (rep / "figures" / "gap.png").stat().st_size > 1000
+    assert (rep / "figures" / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     comps = pd.read_csv(rep / "comparisons.csv")
     assert {"system", "vs_baseline", "vs_standard", "pooled_vs_standard"} <= set(comps["kind"])
     assert comps.loc[comps["kind"] != "system", "p_holm"].between(0, 1).all()

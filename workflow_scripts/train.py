@@ -1,4 +1,4 @@
-# Shared by train_intermediate, train_multitask and train_target.
+# Shared by train_intermediate, train_multitask, train_target and calibrate_point.
 from xlt import plan
 from xlt.steps import train
 from xlt.runlog import logging_to
@@ -8,7 +8,11 @@ with logging_to(snakemake.log[0]):
     use_threads(snakemake.threads)
     w, p = snakemake.wildcards, snakemake.params
     tasks = [{**plan.task_inputs(w.model, t), "qa": p.qa[t]} for t in p.tasks]
-    train.fine_tune(tasks, snakemake.input.init, dict(p.training), int(w.seed), snakemake.output.checkpoint,
-                    snakemake.output.metrics, snakemake.output.train_log, mixing=p.get("mixing"),
+    calibration = snakemake.input.get("calibration") or []
+    calibration = [calibration] if isinstance(calibration, str) else list(calibration)
+    train.fine_tune(tasks, snakemake.input.init, dict(p.training), int(p.get("seed", w.get("seed"))),
+                    snakemake.output.checkpoint, snakemake.output.metrics, snakemake.output.train_log,
+                    mixing=p.get("mixing"),
                     keep_compatible_head=p.get("transfer", {}).get("keep_compatible_head", False),
-                    variant=p.variant["name"], variant_block=p.variant["block"])
+                    variant=p.variant["name"], variant_block=p.variant["block"],
+                    calibration=calibration[0] if calibration else None)

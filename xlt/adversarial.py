@@ -1,7 +1,7 @@
 """Training-step strategies: standard training and adversarial training on input embeddings.
 
 Every strategy implements `step(ctx) -> loss value`: it runs its forward passes through
-`ctx.forward(inputs_embeds)`, calls backward so that parameter gradients accumulate (scaled by
+`ctx.run(inputs_embeds)`, calls backward so that parameter gradients accumulate (scaled by
 `ctx.scale` = 1 / grad_accum), and never touches model weights: perturbations live in tensors the
 strategy owns (added to the embeddings via `inputs_embeds`), are zero on pad positions, and are
 discarded after the step. One optimizer step follows, taken by the training loop.
@@ -10,23 +10,31 @@ Losses that combine a clean and an adversarial pass are averaged ((clean + adv) 
 perturbation reproduces standard training's gradients exactly (the summed form of the papers is the
 same objective at twice the learning rate).
 
+Sizes follow one convention (xlt/budgets.py): each is an example-L2 or an element size, absolute by
+default or, with `scale: embedding`, relative to the embeddings' own size in that norm.
+
 Methods and sources (defaults in config.yaml):
-  fgm    Miyato et al. 2017: one ascent step r = eps * g / ||g||_2 per example.
+  fgm    Miyato et al. 2017: one ascent step r = eps * g / ||g||_2, the norm over each example.
   pgd    Madry et al. 2018: K ascent steps of size alpha, projected onto the eps-ball (L2 or Linf).
-  freelb Zhu et al. 2020: K ascent steps on delta, each adding grad(loss / K) to the parameters.
-  smart  Jiang et al. 2020: smoothness-inducing regulariser, KL ascent from N(0, sigma^2) noise,
-         optional Bregman proximal point term against a momentum teacher.
-  r3f    Aghajanyan et al. 2021: random noise, symmetric KL, no ascent.
+  freelb Zhu et al. 2020 (and their code): K ascent steps on delta from a uniform start of size
+         init_mag, each adding grad(loss / K) to the parameters, per-example L2 projection to max_norm.
+  smart  Jiang et al. 2020, Algorithm 1: noise N(0, noise_std^2), T ascent steps on
+         KL(f(x + delta) || f(x)) of size step_size along g / ||g||_inf (per example), each projected onto
+         the L-inf ball ||delta||_inf <= epsilon; loss = CE + lambda_s * symmetric KL; optional Bregman
+         proximal point term against a momentum teacher.
+  r3f    Aghajanyan et al. 2021: random noise U(-eps, eps) or N(0, eps^2), symmetric KL, no ascent.
 """
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
+
+from xlt.budgets import measure_embedding_scale, perturbation_ratios
 
 
 @dataclass
@@ -37,8 +45,12 @@ class StepContext:
     fmt: object                                   # the format module (loss, distributions)
     apply: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]  # (model, inputs_embeds) -> logits, autocast inside
     scale: float                                  # 1 / grad_accum
+    embedding_scale: float | None = None          # s: RMS per-token L2 norm of the embeddings (budgets.py)
+    monitor: bool = False                         # measure each perturbation's ratio to the embeddings
     forwards: int = 0                             # forward passes run in this step (for benchmarks/tests)
     trace: list | None = None                     # when a list, every perturbation is appended (tests)
+    ratios: torch.Tensor | None = None            # running max of budgets.perturbation_ratios over the step
+    _clean: torch.Tensor | None = field(default=None, repr=False)
 
     def run(self, embeds: torch.Tensor, model: torch.nn.Module | None = None) -> torch.Tensor:
         self.forwards += 1
@@ -50,10 +62,27 @@ class StepContext:
         e = self.model.embed(self.batch["input_ids"])
         return e if e.requires_grad else e.detach().requires_grad_()
 
+    def clean(self) -> torch.Tensor:
+        """The clean embeddings, detached (what perturbation sizes are measured against)."""
+        if self._clean is None:
+            with torch.no_grad():
+                self._clean = self.model.embed(self.batch["input_ids"]).detach()
+        return self._clean
+
     @property
     def token_mask(self) -> torch.Tensor:
         """[B, T, 1] float mask of real tokens: perturbations are zero on padding."""
         return self.batch["attention_mask"].unsqueeze(-1).float()
+
+    def real_tokens(self) -> torch.Tensor:
+        """[B, 1, 1] real-token count per example."""
+        return self.batch["attention_mask"].sum(1).float().view(-1, 1, 1)
+
+    def embedding_s(self) -> float:
+        """s of budgets.py: measured once per run by the training loop; else from this batch (tests)."""
+        if self.embedding_scale is None:
+            self.embedding_scale = measure_embedding_scale(self.model, [self.batch])["token_l2_rms"]
+        return self.embedding_scale
 
     def loss(self, logits: torch.Tensor) -> torch.Tensor:
         return self.fmt.loss(logits, self.batch)
@@ -65,6 +94,9 @@ class StepContext:
     def record(self, delta: torch.Tensor) -> None:
         if self.trace is not None:
             self.trace.append(delta.detach().clone())
+        if self.monitor:
+            r = perturbation_ratios(delta.detach(), self.clean(), self.batch["attention_mask"])
+            self.ratios = r if self.ratios is None else torch.maximum(self.ratios, r)
 
 
 # ---------------------------------------------------------------- helpers
@@ -82,10 +114,13 @@ def l2_normalize(g: torch.Tensor) -> torch.Tensor:
     return g / l2_norm(g).clamp_min(1e-12)
 
 
-def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
-    """Onto the eps-ball of each example (eps <= 0: no projection)."""
-    if eps <= 0:
-        return delta
+def linf_normalize(g: torch.Tensor) -> torch.Tensor:
+    """g / ||g||_inf per example (SMART's ascent direction)."""
+    return g / _expand(g.flatten(1).abs().amax(dim=1), g).clamp_min(1e-30)
+
+
+def project(delta: torch.Tensor, eps, norm: str) -> torch.Tensor:
+    """Onto the eps-ball of each example: L-inf (eps a number) or L2 (a number or a [B, 1, 1] tensor)."""
     if norm == "linf":
         return delta.clamp(-eps, eps)
     n = l2_norm(delta)
@@ -93,9 +128,17 @@ def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
 
 
 def kl(p_logits: torch.Tensor, q_logits: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """KL(p || q) per distribution (rows), averaged with `weights` (0 = padding)."""
-    p_log, q_log = F.log_softmax(p_logits.float(), -1), F.log_softmax(q_logits.float(), -1)
-    per_row = (p_log.exp() * (p_log - q_log)).sum(-1)
+    """KL(p || q) per distribution (rows), averaged with `weights` (0 = padding).
+
+    Written for p close to q, where the textbook sum p * (log p - log q) cancels catastrophically: the
+    small perturbations of SMART and R3F move logits by 1e-6..1e-3, below the rounding of log p in fp32.
+    Here log p - log q = D - c with D = z_p - z_q and c = lse(z_p) - lse(z_q) = log1p(sum q * expm1(D)),
+    so the only rounding left is the logits' own."""
+    zp, zq = p_logits.float(), q_logits.float()
+    diff = zp - zq
+    log_q = F.log_softmax(zq, -1)
+    c = torch.log1p((log_q.exp() * torch.expm1(diff)).sum(-1, keepdim=True))
+    per_row = (F.softmax(zp, -1) * (diff - c)).sum(-1)
     return (per_row * weights).sum() / weights.sum().clamp_min(1)
 
 
@@ -107,6 +150,24 @@ def symmetric_kl(a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor) -> tor
 
 class Standard:
     name = "standard"
+    relative = False  # sizes relative to the embeddings (`scale: embedding`), see xlt/budgets.py
+
+    def _set_scale(self, scale: str | None) -> None:
+        if scale not in (None, "absolute", "embedding"):
+            raise ValueError(f"{self.name}: scale must be 'absolute' or 'embedding', got {scale!r}")
+        self.relative = scale == "embedding"
+
+    def example_size(self, ctx: StepContext, value: float):
+        """An example-L2 size: absolute, or value * s * sqrt(L_b) per example (a [B, 1, 1] tensor)."""
+        if not self.relative:
+            return value
+        return value * ctx.embedding_s() * ctx.real_tokens().sqrt()
+
+    def element_size(self, ctx: StepContext, value: float) -> float:
+        """An element size (L-inf bound, noise scale): absolute, or value * s / sqrt(d)."""
+        if not self.relative:
+            return value
+        return value * ctx.embedding_s() / math.sqrt(ctx.clean().shape[-1])
 
     def step(self, ctx: StepContext) -> float:
         loss = ctx.loss(ctx.run(ctx.embeds()))
@@ -126,15 +187,16 @@ class Standard:
 class FGM(Standard):
     name = "fgm"
 
-    def __init__(self, epsilon: float = 1.0):
+    def __init__(self, epsilon: float = 1.0, scale: str | None = None):
         self.epsilon = epsilon
+        self._set_scale(scale)
 
     def step(self, ctx: StepContext) -> float:
         embeds = ctx.embeds()
         clean = ctx.loss(ctx.run(embeds))
         grad, = torch.autograd.grad(clean, embeds, retain_graph=True)
         (clean * ctx.scale / 2).backward()
-        r = self.epsilon * l2_normalize(grad.detach() * ctx.token_mask) * ctx.token_mask
+        r = self.example_size(ctx, self.epsilon) * l2_normalize(grad.detach() * ctx.token_mask) * ctx.token_mask
         ctx.record(r)
         adv = ctx.loss(ctx.run(ctx.embeds() + r))
         (adv * ctx.scale / 2).backward()
@@ -145,20 +207,26 @@ class PGD(Standard):
     name = "pgd"
 
     def __init__(self, epsilon: float = 1.0, alpha: float = 0.3, steps: int = 3, norm: str = "l2",
-                 random_start: bool = False, include_clean: bool = True):
+                 random_start: bool = False, include_clean: bool = True, scale: str | None = None):
         self.epsilon, self.alpha, self.steps, self.norm = epsilon, alpha, steps, norm
         self.random_start, self.include_clean = random_start, include_clean
+        self._set_scale(scale)
 
-    def _ascend(self, delta, grad, mask):
+    def _sizes(self, ctx):
+        size = self.element_size if self.norm == "linf" else self.example_size
+        return size(ctx, self.epsilon), size(ctx, self.alpha)
+
+    def _ascend(self, delta, grad, mask, eps, alpha):
         step = torch.sign(grad) if self.norm == "linf" else l2_normalize(grad * mask)
-        return project(delta + self.alpha * step * mask, self.epsilon, self.norm) * mask
+        return project(delta + alpha * step * mask, eps, self.norm) * mask
 
     def step(self, ctx: StepContext) -> float:
         mask = ctx.token_mask
+        eps, alpha = self._sizes(ctx)
         embeds = ctx.embeds()
         delta = torch.zeros_like(embeds)
         if self.random_start:
-            delta = project(torch.empty_like(embeds).uniform_(-self.epsilon, self.epsilon), self.epsilon, self.norm) * mask
+            delta = project(torch.empty_like(embeds).uniform_(-1, 1) * eps, eps, self.norm) * mask
         clean_value, first_grad = None, None
         if self.include_clean:
             clean = ctx.loss(ctx.run(embeds))
@@ -172,7 +240,7 @@ class PGD(Standard):
             else:
                 d = delta.detach().requires_grad_()
                 grad, = torch.autograd.grad(ctx.loss(ctx.run(ctx.embeds().detach() + d)), d)
-            delta = self._ascend(delta.detach(), grad.detach(), mask)
+            delta = self._ascend(delta.detach(), grad.detach(), mask, eps, alpha)
             ctx.record(delta)
         adv = ctx.loss(ctx.run(ctx.embeds() + delta.detach()))
         weight = 0.5 if self.include_clean else 1.0
@@ -183,18 +251,22 @@ class PGD(Standard):
 class FreeLB(Standard):
     name = "freelb"
 
-    def __init__(self, adv_lr: float = 0.1, steps: int = 2, init_mag: float = 0.1, max_norm: float = 0.3):
+    def __init__(self, adv_lr: float = 0.1, steps: int = 2, init_mag: float = 0.1, max_norm: float = 0.3,
+                 scale: str | None = None):
         self.adv_lr, self.steps, self.init_mag, self.max_norm = adv_lr, steps, init_mag, max_norm
+        self._set_scale(scale)
 
-    def init_delta(self, like: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def init_delta(self, ctx: StepContext, like: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Uniform(-1, 1) on real tokens, scaled by init_mag / sqrt(L * d) with L = real tokens (L2)."""
-        dims = mask.flatten(1).sum(1) * like.shape[-1]
+        dims = _expand(mask.flatten(1).sum(1) * like.shape[-1], like)
         delta = torch.empty_like(like).uniform_(-1, 1) * mask
-        return delta * _expand(self.init_mag / dims.sqrt(), like)
+        return delta * self.example_size(ctx, self.init_mag) / dims.sqrt()
 
     def step(self, ctx: StepContext) -> float:
         mask = ctx.token_mask
-        delta = self.init_delta(ctx.embeds().detach(), mask)
+        adv_lr = self.example_size(ctx, self.adv_lr)
+        max_norm = self.example_size(ctx, self.max_norm) if self.max_norm > 0 else None  # 0: unbounded
+        delta = self.init_delta(ctx, ctx.embeds().detach(), mask)
         total = 0.0
         for _ in range(self.steps):
             delta.requires_grad_()
@@ -203,44 +275,50 @@ class FreeLB(Standard):
             (loss * ctx.scale).backward()  # parameter gradients accumulate over the K steps
             total += loss.item()
             grad = delta.grad.detach()
-            delta = delta.detach() + self.adv_lr * l2_normalize(grad * mask) * mask
-            delta = project(delta, self.max_norm, "l2") if self.max_norm > 0 else delta
+            delta = delta.detach() + adv_lr * l2_normalize(grad * mask) * mask
+            delta = project(delta, max_norm, "l2") if max_norm is not None else delta
         return total
 
 
 class SMART(Standard):
+    """Smoothness-inducing adversarial regularisation as in Jiang et al. 2020, Algorithm 1 (not mt-dnn's
+    variants, which skip the projection and normalise per token): the perturbation never leaves the
+    element ball ||delta||_inf <= epsilon, in any forward pass."""
+
     name = "smart"
 
-    def __init__(self, noise_var: float = 1e-5, step_size: float = 1e-3, steps: int = 1, lambda_s: float = 1.0,
-                 bregman: dict | None = None):
-        self.noise_std, self.step_size, self.steps, self.lambda_s = math.sqrt(noise_var), step_size, steps, lambda_s
+    def __init__(self, epsilon: float = 1e-5, noise_std: float = 1e-5, step_size: float = 1e-3, steps: int = 1,
+                 lambda_s: float = 1.0, bregman: dict | None = None, scale: str | None = None):
+        self.epsilon, self.noise_std, self.step_size = epsilon, noise_std, step_size
+        self.steps, self.lambda_s = steps, lambda_s
         self.bregman = bregman  # {mu, beta}: proximal term against a momentum (EMA) teacher
         self.teacher = None
+        self._set_scale(scale)
 
     @staticmethod
     def ascent_loss(adv_logits, clean_logits, weights):
         """KL(adv || clean) with the clean side detached: the ascent moves the noise only."""
         return kl(adv_logits, clean_logits.detach(), weights)
 
-    @staticmethod
-    def normalize_inf(g: torch.Tensor) -> torch.Tensor:
-        """L-inf normalisation per token (max over the hidden dimension)."""
-        return g / (g.abs().amax(-1, keepdim=True) + 1e-6)
-
     def step(self, ctx: StepContext) -> float:
         mask = ctx.token_mask
+        eps, sigma, eta = (self.element_size(ctx, v) for v in (self.epsilon, self.noise_std, self.step_size))
         embeds = ctx.embeds()
         logits = ctx.run(embeds)
         ce = ctx.loss(logits)
         clean_d, weights = ctx.distributions(logits)
-        noise = torch.randn_like(embeds) * self.noise_std * mask
+        # the initial noise is clipped into the ball too (Algorithm 1 projects only after ascent steps): so
+        # every forward pass, ascent included, sees a perturbation within epsilon
+        delta = (torch.randn_like(embeds) * sigma).clamp(-eps, eps) * mask
+        ctx.record(delta)
         for _ in range(self.steps):
-            noise = noise.detach().requires_grad_()
-            adv_d, _ = ctx.distributions(ctx.run(embeds.detach() + noise))
-            grad, = torch.autograd.grad(self.ascent_loss(adv_d, clean_d, weights), noise)
-            noise = self.normalize_inf(noise.detach() + self.step_size * grad.detach()) * mask
-            ctx.record(noise)
-        adv_d, _ = ctx.distributions(ctx.run(embeds + noise.detach()))
+            delta = delta.detach().requires_grad_()
+            adv_d, _ = ctx.distributions(ctx.run(embeds.detach() + delta))
+            grad, = torch.autograd.grad(self.ascent_loss(adv_d, clean_d, weights), delta)
+            # g / ||g||_inf per example: the batch-mean objective's 1/B (and any scale) drops out
+            delta = (delta.detach() + eta * linf_normalize(grad.detach() * mask)).clamp(-eps, eps) * mask
+            ctx.record(delta)
+        adv_d, _ = ctx.distributions(ctx.run(embeds + delta.detach()))
         loss = ce + self.lambda_s * symmetric_kl(adv_d, clean_d, weights)
         if self.bregman:
             teacher = self._teacher(ctx.model)
@@ -273,17 +351,20 @@ class SMART(Standard):
 class R3F(Standard):
     name = "r3f"
 
-    def __init__(self, epsilon: float = 1e-5, noise: str = "uniform", lambda_: float = 1.0):
+    def __init__(self, epsilon: float = 1e-5, noise: str = "uniform", lambda_: float = 1.0,
+                 scale: str | None = None):
         self.epsilon, self.noise, self.lambda_ = epsilon, noise, lambda_
+        self._set_scale(scale)
 
     def step(self, ctx: StepContext) -> float:
         mask = ctx.token_mask
+        eps = self.element_size(ctx, self.epsilon)
         embeds = ctx.embeds()
         logits = ctx.run(embeds)
         if self.noise == "normal":
-            z = torch.randn_like(embeds) * self.epsilon
+            z = torch.randn_like(embeds) * eps
         else:
-            z = torch.empty_like(embeds).uniform_(-self.epsilon, self.epsilon)
+            z = torch.empty_like(embeds).uniform_(-eps, eps)
         z = z * mask
         ctx.record(z)
         noisy = ctx.run(ctx.embeds() + z)
@@ -314,11 +395,15 @@ def expected_cost(block: dict) -> float:
 
 
 def make_strategy(block: dict | None) -> Standard:
-    """A variant block from config (`{method: fgm, epsilon: 1.0}`) -> a strategy instance."""
+    """A resolved variant block from config (`{method: fgm, epsilon: 0.05, scale: embedding}`) -> a
+    strategy. A `budget: calibrated` block must first get its radius (budgets.with_radius)."""
     block = dict(block or {})
     method = block.pop("method", "standard")
     if method not in METHODS:
         raise ValueError(f"unknown adversarial method {method!r}; known: {', '.join(METHODS)}")
+    if block.pop("budget", "fixed") == "calibrated":
+        raise ValueError(f"this {method} block says budget: calibrated, but no calibrated budget was applied; "
+                         "its training job needs results/calibration/<model>/<variant>.json (study.calibration)")
     if method == "r3f" and "lambda" in block:
         block["lambda_"] = block.pop("lambda")
     return METHODS[method](**block)

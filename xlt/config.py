@@ -79,7 +79,9 @@ def _cross_checks(config: dict) -> list[str]:
                            f"allowed values: {', '.join(known)}")
         if "en" not in langs:
             out.append(f"study.targets.{target}: must include 'en' (the cross-lingual gap is measured against it)")
-    return out
+    from xlt.calibration import cross_checks  # imports this module
+
+    return out + cross_checks(config)
 
 
 # ---- config slices (rule params hold exactly these, so an edit re-runs only what depends on it) ----

@@ -1,4 +1,5 @@
-"""Figures of the research answer (matplotlib, PNG): heatmaps, per-language bars, cross-lingual gap."""
+"""Figures of the research answer (matplotlib, PNG): heatmaps, per-language bars, cross-lingual gap,
+intermediate training curves."""
 from __future__ import annotations
 
 import matplotlib
@@ -86,4 +87,38 @@ def gap_plot(agg: pd.DataFrame, targets: list[str], path: str) -> None:
         ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def training_curves(curves: pd.DataFrame, path: str, smooth: int = 20) -> None:
+    """Per intermediate task (rows): training loss (running mean over `smooth` steps), dev selection
+    score, and the perturbation's per-example ratio ||delta|| / ||e|| (median over the batch) per step;
+    one colour per variant, one line per seed. A collapsed or never-learning run shows at a glance."""
+    tasks = list(dict.fromkeys(curves["task"]))
+    variants = list(dict.fromkeys(curves["variant"]))
+    colours = {v: plt.cm.tab10(i % 10) for i, v in enumerate(variants)}
+    panels = [("loss", f"train loss (mean of {smooth} steps)"), ("dev", "dev selection score"),
+              ("example_median", "‖δ‖/‖e‖ per example (median)")]
+    fig, axes = plt.subplots(len(tasks), 3, figsize=(13, 2.6 * len(tasks) + 0.6), squeeze=False)
+    for row, task in enumerate(tasks):
+        for col, (quantity, title) in enumerate(panels):
+            ax = axes[row, col]
+            sub = curves[(curves["task"] == task) & (curves["quantity"] == quantity)]
+            for (model, variant, seed), run in sub.groupby(["model", "variant", "seed"], sort=False):
+                run = run.sort_values("step")
+                y = run["value"].rolling(smooth, min_periods=1).mean() if quantity == "loss" else run["value"]
+                ax.plot(run["step"], y, color=colours[variant], marker="o" if quantity == "dev" else None,
+                        markersize=3, linewidth=1, alpha=0.85, label=variant if seed == sub["seed"].min() else None)
+            if quantity == "example_median":
+                ax.set_ylim(bottom=0)
+            if sub.empty:
+                ax.text(0.5, 0.5, "standard training only" if quantity == "example_median" else "no data",
+                        ha="center", va="center", transform=ax.transAxes, fontsize=8, color="grey")
+            ax.set_title(f"{task}: {title}", fontsize=9)
+            ax.set_xlabel("optimizer step", fontsize=8)
+            ax.tick_params(labelsize=7)
+    handles = [plt.Line2D([], [], color=colours[v], label=v) for v in variants]
+    fig.legend(handles=handles, loc="upper center", ncol=len(variants), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / (2.6 * len(tasks) + 0.6)))
+    fig.savefig(path, dpi=100)
     plt.close(fig)

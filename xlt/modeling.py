@@ -86,7 +86,11 @@ class TaskModel(nn.Module):
             (task,) = self.heads  # a single-task model needs no name
         out = self.body(input_ids=None if inputs_embeds is not None else input_ids,
                         inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False)
-        return self.heads[task](out.last_hidden_state, attention_mask)
+        hidden = out.last_hidden_state
+        # heads in fp32 even under bf16 autocast: they are tiny, and the KL regularisers (SMART, R3F)
+        # compare logits that small perturbations move by far less than bf16's 2^-8 relative rounding
+        with torch.autocast(hidden.device.type, enabled=False):
+            return self.heads[task](hidden.float(), attention_mask)
 
 
 def load_body(path: str | Path) -> nn.Module:

@@ -32,6 +32,16 @@ def target_file(model, inter, variant, target, seed, name) -> str:
     return f"results/target/{model}/{inter}/{variant}/{target}/seed{seed}/{name}"
 
 
+def calibration_file(model, variant, point, name) -> str:
+    """One grid point's short run; name: checkpoint (folder), dev_metrics.json, train_log.jsonl"""
+    return f"results/calibration/{model}/{variant}/{point}/{name}"
+
+
+def calibration_result(model, variant) -> str:
+    """The chosen budget and every grid point's English-dev score."""
+    return f"results/calibration/{model}/{variant}.json"
+
+
 def eval_file(model, inter, variant, target, seed, lang, kind) -> str:
     """kind: predictions ({id: prediction}) or metrics"""
     return f"results/eval/{model}/{inter}/{variant}/{target}/seed{seed}/{lang}.{kind}.json"
@@ -106,3 +116,7 @@ def eval_metric_files(config: dict) -> list[str]:
 
 def intermediate_metric_files(config: dict) -> list[str]:
     return [intermediate_file(**r, name="dev_metrics.json") for r in intermediate_runs(config)]
+
+
+def intermediate_log_files(config: dict) -> list[str]:
+    return [intermediate_file(**r, name="train_log.jsonl") for r in intermediate_runs(config)]

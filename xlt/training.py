@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from xlt.adversarial import Standard, StepContext
+from xlt.budgets import measure_embedding_scale, ratio_record
 from xlt.formats import get_format
 from xlt.io import atomic_path
 from xlt.modeling import TaskModel, save_checkpoint
@@ -122,11 +123,24 @@ def evaluate(model: TaskModel, features: pd.DataFrame, examples: pd.DataFrame, s
     return preds, module.score(preds, examples, **spec.options)
 
 
-def step_context(model: TaskModel, batch: dict, task: str, fmt: str, scale: float, autocast) -> StepContext:
+def step_context(model: TaskModel, batch: dict, task: str, fmt: str, scale: float, autocast,
+                 embedding_scale: float | None = None, monitor: bool = False) -> StepContext:
     def apply(m, embeds):
         with autocast:
             return m(inputs_embeds=embeds, attention_mask=batch["attention_mask"], task=task)
-    return StepContext(model=model, batch=batch, task=task, fmt=get_format(fmt), apply=apply, scale=scale)
+    return StepContext(model=model, batch=batch, task=task, fmt=get_format(fmt), apply=apply, scale=scale,
+                       embedding_scale=embedding_scale, monitor=monitor)
+
+
+SCALE_FEATURES = 64  # the first features of each task's train split measure the embedding scale
+
+
+def embedding_scale(model: TaskModel, train_sets: dict[str, pd.DataFrame], modules: dict, pad_id: int, device) -> dict:
+    """budgets.measure_embedding_scale on the first SCALE_FEATURES features of each task (file order,
+    no RNG draw: measuring must not change the run)."""
+    batches = [to_device(modules[name].collate(df.iloc[:SCALE_FEATURES], pad_id), device)
+               for name, df in train_sets.items()]
+    return measure_embedding_scale(model, batches)
 
 
 def selection_score(metrics: dict[str, dict], tasks: list[TaskData]) -> float:
@@ -150,12 +164,15 @@ class Preempted(RuntimeError):
 
 def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, checkpoint_dir: str | Path,
           log_path: str | Path, seed: int, mixing: dict | None = None, strategy=None,
-          variant: str = "standard", work_dir: str | Path | None = None) -> dict[str, dict]:
+          variant: str = "standard", work_dir: str | Path | None = None,
+          log_header: dict | None = None) -> dict[str, dict]:
     """Train with `strategy` (standard or adversarial step); keep the checkpoint with the best dev
     selection score; return {task: dev metrics} of it.
 
     Progress lives in `work_dir` (default: next to the checkpoint) and resumes from there when a state
-    is found; the checkpoint and the log reach their final paths only when training completes."""
+    is found; the checkpoint and the log reach their final paths only when training completes.
+    The log starts with the run's measured embedding scale (and `log_header`); adversarial steps log
+    their perturbation's ratio to the embeddings (xlt/budgets.py)."""
     set_seed(seed)
     strategy = strategy or Standard()
     device, autocast = device_and_autocast()
@@ -193,6 +210,7 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
         return modules[name].collate(train_sets[name].iloc[streams[name].next_indices()], pad_id)
 
     start, best_score, best, skipped, log_bytes = 1, -math.inf, {}, 0, 0
+    adversarial = type(strategy) is not Standard
     state = load_state(work)
     if state is not None:  # resume exactly where the last saved state left off
         model.load_state_dict(state["model"])
@@ -204,6 +222,9 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
         strategy.load_state_dict(state["strategy"], model)
         start, best_score, best, skipped, log_bytes = (state["step"] + 1, state["best_score"], state["best"],
                                                        state["skipped"], state["log_bytes"])
+        scale = state["embedding_scale"]
+    else:  # measured on the model as the run starts, kept for the whole run (and across resumes)
+        scale = embedding_scale(model, train_sets, modules, pad_id, device)
 
     log_file = work / "train_log.jsonl"
     if state is None:
@@ -222,25 +243,30 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
                               "scheduler": scheduler.state_dict(), "rng": rng_state(generator),
                               "streams": {n: s.state_dict() for n, s in streams.items()},
                               "strategy": strategy.state_dict(), "best_score": best_score, "best": best,
-                              "skipped": skipped, "log_bytes": log.tell()})
+                              "skipped": skipped, "log_bytes": log.tell(), "embedding_scale": scale})
 
         if state is None:
-            write_log({"variant": variant, "sampling_weights": weights, "train_examples": sizes,
-                       "total_steps": total_steps})
+            write_log({"variant": variant, **(log_header or {}), "embedding_scale": scale,
+                       "sampling_weights": weights, "train_examples": sizes, "total_steps": total_steps})
         else:
             write_log({"resumed_at_step": start})
         t0 = time.time()
         for step in range(start, total_steps + 1):
             model.train()
-            step_loss, drawn = 0.0, []
+            step_loss, drawn, ratios = 0.0, [], None
             for _ in range(cfg.grad_accum):
                 name = names[int(torch.multinomial(probs, 1, generator=generator))] if len(names) > 1 else names[0]
                 batch = to_device(next_batch(name), device)
-                ctx = step_context(model, batch, name, by_name[name].spec.format, 1 / cfg.grad_accum, autocast)
+                ctx = step_context(model, batch, name, by_name[name].spec.format, 1 / cfg.grad_accum, autocast,
+                                   scale["token_l2_rms"], monitor=adversarial)
                 step_loss += strategy.step(ctx) / cfg.grad_accum
                 drawn.append(name)
+                if ctx.ratios is not None:
+                    ratios = ctx.ratios if ratios is None else torch.maximum(ratios, ctx.ratios)
             grad_norm = float(torch.nn.utils.clip_grad_norm_([p for _, p in trainable], cfg.max_grad_norm))
             record = {"step": step, "loss": step_loss, "grad_norm": grad_norm, "lr": scheduler.get_last_lr()[0]}
+            if ratios is not None:  # ||delta|| / ||e|| of the step's perturbations (max over its passes)
+                record["perturbation"] = ratio_record(ratios)
             if math.isfinite(step_loss) and math.isfinite(grad_norm):
                 optimizer.step()
                 scheduler.step()

@@ -69,6 +69,15 @@ def figures(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
         fig.gap_plot(agg, list(targets), str(tmp))
 
 
+def training_curves(runs: list[dict], logs: list[str], out: str) -> None:
+    """The intermediate runs' training curves in one figure."""
+    from xlt import figures as fig
+    from xlt.curves import collect
+
+    with atomic_path(out) as tmp:
+        fig.training_curves(collect(runs, logs), str(tmp))
+
+
 def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[str]], replicates: int,
             demo: bool, out: str) -> None:
     from xlt.report import summary_markdown

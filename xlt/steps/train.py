@@ -25,6 +25,19 @@ def head_spec_for(task_name: str, labels: list[str] | None = None) -> dict:
     return head_spec(task.format, len(labels) if task.format == "tagging" else task.num_labels)
 
 
+def resolve_budget(block: dict | None, calibration: str | None) -> dict | None:
+    """A `budget: calibrated` block with the radius its calibration chose (budgets.with_radius)."""
+    if not block or block.get("budget", "fixed") != "calibrated":
+        return block
+    if calibration is None:
+        raise ValueError(f"variant block {block} says budget: calibrated, but no calibration result was given "
+                         "(turn on study.calibration, or set budget: fixed)")
+    from xlt.budgets import with_radius
+    from xlt.io import read_json
+
+    return with_radius(block, read_json(calibration)["chosen"])
+
+
 def load_task_data(spec: dict) -> TaskData:
     """spec: {name, train, dev, dev_data, qa (options), extra: {split: [features, data]}} (paths)."""
     train_features = pd.read_parquet(spec["train"])
@@ -38,11 +51,12 @@ def load_task_data(spec: dict) -> TaskData:
 
 def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoint: str, metrics_out: str,
               log: str, mixing: dict | None = None, keep_compatible_head: bool = False,
-              variant: str = "standard", variant_block: dict | None = None) -> None:
+              variant: str = "standard", variant_block: dict | None = None, calibration: str | None = None) -> None:
     """Fine-tune `init` (a model snapshot or an earlier stage's checkpoint) on one or more tasks.
 
     The body carries over; each task gets a fresh head (Phang et al. 2020) unless `keep_compatible_head`
-    and `init` holds a head of the same format and size (e.g. SQuAD -> TyDiQA)."""
+    and `init` holds a head of the same format and size (e.g. SQuAD -> TyDiQA). A `budget: calibrated`
+    variant takes its radius from `calibration` (results/calibration/<model>/<variant>.json)."""
     from xlt.modeling import build_model, compatible, load_heads, load_model, load_tokenizer, saved_heads
 
     data = [load_task_data(t) for t in tasks]
@@ -70,8 +84,9 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
     tokenizer = load_tokenizer(init)
     from xlt.adversarial import make_strategy
 
+    block = resolve_budget(variant_block, calibration)
     best = train(model, tokenizer, data, cfg, checkpoint, log, seed, mixing,
-                 strategy=make_strategy(variant_block), variant=variant)
+                 strategy=make_strategy(block), variant=variant, log_header={"variant_block": block})
     if any(d.extra_dev for d in data):  # e.g. MNLI mismatched, scored once on the selected checkpoint
         from xlt.training import device_and_autocast
 
