@@ -7,8 +7,9 @@ from snakemake.exceptions import WorkflowError
 import xlt.calibration as calibration
 import xlt.cluster as cluster
 import xlt.plan as plan
-from xlt.config import (ConfigError, canonical, dataset_source, feature_config, mixing_config, qa_options,
-                        training_config, transfer_config, validate_config, variant_block)
+from xlt.config import (ConfigError, canonical, dataset_source, feature_config, language_groups, mixing_config,
+                        qa_options, report_config, study_language_groups, training_config, transfer_config,
+                        validate_config, variant_block)
 from xlt.plan import data_file as data, features_file as features, model_dir
 from xlt.tasks import REGISTRY
 

@@ -46,6 +46,8 @@ rule statistics:
         comparisons=report("results/report/comparisons.csv", caption="../report/comparisons.rst", category="Tables"),
     params:
         bootstrap=canonical(config.get("bootstrap", {"replicates": 10000, "seed": 0})),
+        report=report_config(config),
+        groups=language_groups(config),
     log:
         logs("statistics", "all")["log"],
     benchmark:
@@ -106,6 +108,8 @@ rule summary:
         targets=STUDY["targets"],
         replicates=config.get("bootstrap", {}).get("replicates", 10000),
         demo=any("demo" in MODELS[m] for m in STUDY["models"]),
+        report=report_config(config),
+        groups=study_language_groups(config),
     log:
         logs("summary", "all")["log"],
     benchmark:

@@ -34,12 +34,19 @@ def test_missing_ccgbank_names_the_fix_and_one_change_runs_the_rest(tmp_path, mo
 
 
 def test_study_config_is_the_real_study():
-    assert STUDY["models"]["bloom-560m"] == {"hub": "bigscience/bloom-560m"}
+    assert STUDY["models"]["bloom-560m"]["hub"] == "bigscience/bloom-560m"
+    assert STUDY["models"]["bloom-560m"]["family"] == "bloom"  # selects its language groups
     assert STUDY["study"]["models"] == ["bloom-560m"]
     assert set(STUDY["study"]["intermediate"]) == set(intermediate_tasks())  # all nine
     assert len(intermediate_tasks()) == 9 and STUDY["study"]["multitask"] and STUDY["study"]["baseline"]
     assert STUDY["study"]["targets"]["paws_x"] == ["en", "de", "es", "fr", "ja", "ko", "zh"]
     assert STUDY["study"]["targets"]["tydiqa"] == ["en", "ar", "bn", "fi", "id", "ko", "ru", "sw", "te"]
+    # the statistics are declared before results exist
+    assert STUDY["report"]["confirmatory"] == ["adversarial_vs_standard", "task_vs_baseline"]
+    groups = STUDY["report"]["language_groups"]["bloom"]["groups"]
+    targets = set(STUDY["study"]["targets"]["paws_x"] + STUDY["study"]["targets"]["tydiqa"]) - {"en"}
+    assert set(groups["in_pretraining"]) | set(groups["not_in_pretraining"]) == targets
+    assert not set(groups["in_pretraining"]) & set(groups["not_in_pretraining"])
 
 
 def test_schema_enums_match_the_task_registry():

@@ -223,9 +223,17 @@ def test_demo_ends_with_report_figures_and_html(demo_run, tmp_path):
     rep = workdir / "results" / "report"
     summary = (rep / "summary.md").read_text()
     assert "Demo run." in summary and "meaningless" in summary
+    assert "## Answer (confirmatory)" in summary and "## Exploratory (not pre-registered)" in summary
+    groups = list(demo["report"]["language_groups"]["bloom"]["groups"])
     for target, langs in demo["study"]["targets"].items():
-        assert f"- **{target}**: adversarial intermediate training" in summary
-        header = "| model | intermediate | variant | " + " | ".join(["en", *[lg for lg in langs if lg != "en"], "avg-xx"]) + " |"
+        # the confirmatory answer for both families, each test with its MDE
+        assert f"- **{target}** — each adversarial variant vs standard intermediate training" in summary
+        assert f"- **{target}** — each intermediate task (standard training) vs no intermediate task" in summary
+        assert f"### {target}: each adversarial variant vs standard" in summary
+        assert "| variant | Δ (points) | 95% CI | p | Holm p | MDE (points) | seeds |" in summary
+        assert "could not reliably have been seen" in summary
+        header = "| model | intermediate | variant | " + " | ".join(
+            ["en", *[lg for lg in langs if lg != "en"], "avg-xx", *[f"avg:{g}" for g in groups]]) + " |"
         assert header in summary
         for inter in demo["study"]["intermediate"] + ["multitask"]:
             for variant in demo["study"]["variants"]:
@@ -237,7 +245,11 @@ def test_demo_ends_with_report_figures_and_html(demo_run, tmp_path):
     assert (rep / "figures" / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     comps = pd.read_csv(rep / "comparisons.csv")
     assert {"system", "vs_baseline", "vs_standard", "pooled_vs_standard"} <= set(comps["kind"])
-    assert comps.loc[comps["kind"] != "system", "p_holm"].between(0, 1).all()
+    assert comps.loc[comps["kind"] != "system", "p"].between(0, 1).all()
+    confirmatory = comps[comps["family"] != "exploratory"]
+    assert set(confirmatory["family"]) == {"adversarial_vs_standard", "task_vs_baseline"}
+    assert confirmatory["p_adj"].between(0, 1).all() and (confirmatory["language"] == "avg-xx").all()
+    assert comps.loc[comps["family"] == "exploratory", "p_adj"].isna().all()
     html = tmp_path / "report.html"
     snakemake(workdir, "--report", str(html))
     assert html.stat().st_size > 10_000

@@ -127,3 +127,31 @@ def variant_block(config: dict, variant: str) -> dict:
 
 def transfer_config(config: dict) -> dict:
     return canonical(config.get("transfer", {"keep_compatible_head": False}))
+
+
+REPORT_DEFAULTS = {"alpha": 0.05, "power": 0.8, "effect_of_interest": None,
+                   "confirmatory": ["adversarial_vs_standard", "task_vs_baseline"]}
+
+
+def report_config(config: dict) -> dict:
+    """The statistics settings (alpha, power, effect of interest, confirmatory families)."""
+    block = config.get("report", {})
+    return canonical({k: block.get(k, v) for k, v in REPORT_DEFAULTS.items()})
+
+
+def language_groups(config: dict) -> dict[str, dict[str, list[str]]]:
+    """{model: {group: [languages]}} from report.language_groups[<the model's family>]."""
+    declared = config.get("report", {}).get("language_groups", {})
+    out = {}
+    for name in config["study"]["models"]:
+        family = config["models"][name].get("family")
+        if family in declared:
+            out[name] = canonical(declared[family]["groups"])
+    return out
+
+
+def study_language_groups(config: dict) -> dict | None:
+    """The language-group block ({source, groups}) of the study models' family, for the summary."""
+    declared = config.get("report", {}).get("language_groups", {})
+    families = [config["models"][m].get("family") for m in config["study"]["models"]]
+    return canonical(declared[families[0]]) if families and families[0] in declared else None

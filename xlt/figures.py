@@ -53,7 +53,8 @@ def language_bars(comps: pd.DataFrame, agg: pd.DataFrame, target: str, languages
     best = pool.loc[pool["delta"].idxmax()] if len(pool) else avg.iloc[0]
     picks = [(best["intermediate"], best["variant"]), (best["intermediate"], "standard"), (BASELINE, "standard")]
     picks = list(dict.fromkeys(picks))
-    cols = [*languages, AVG]
+    groups = sorted(c for c in systems["language"].unique() if str(c).startswith("avg:"))  # exploratory
+    cols = [*languages, AVG, *groups]
     fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(cols), 3.6))
     width = 0.8 / len(picks)
     for k, (inter, variant) in enumerate(picks):
@@ -62,7 +63,7 @@ def language_bars(comps: pd.DataFrame, agg: pd.DataFrame, target: str, languages
         x = np.arange(len(cols)) + (k - (len(picks) - 1) / 2) * width
         err = np.vstack([rows["delta"] - rows["ci_low"], rows["ci_high"] - rows["delta"]])
         ax.bar(x, rows["delta"], width, yerr=err, capsize=2, label=f"{inter} / {variant}")
-    ax.set_xticks(range(len(cols)), cols)
+    ax.set_xticks(range(len(cols)), [c.replace("avg:", "avg\n") for c in cols], fontsize=8)
     ax.set_ylabel(f"{PRIMARY[target]} (points)")
     ax.set_title(f"{target}: best adversarial run vs standard vs no intermediate (95% CI)", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))

@@ -36,21 +36,31 @@ def example_scores(runs: list[dict], languages: dict[str, list[str]], test_data:
 
 
 def statistics(scores_path: str, matrix_path: str, replicates: int, seed: int, out_aggregate: str,
-               out_comparisons: str) -> None:
-    """Seed aggregates and paired-bootstrap comparisons (primary metric of each target)."""
+               out_comparisons: str, report_cfg: dict | None = None, groups: dict | None = None) -> None:
+    """Seed aggregates and two-level-bootstrap comparisons (primary metric of each target), per model.
+    `groups`: {model: {group: [languages]}} (exploratory language-group averages)."""
     import time
 
-    from xlt.report import PRIMARY, aggregate, comparisons
+    from xlt.comparisons import comparisons
+    from xlt.report import PRIMARY, aggregate
+    from xlt.tasks import get_task
 
+    cfg, groups = report_cfg or {}, groups or {}
     scores = pd.read_parquet(scores_path)
     frames = []
-    for target, sub in scores.groupby("target"):
+    for (target, model), sub in scores.groupby(["target", "model"]):
         t0 = time.perf_counter()
-        comp = comparisons(sub[sub["metric"] == PRIMARY[target]], replicates, seed)
-        print(f"{target}: {replicates} bootstrap replicates over {sub['example_id'].nunique()} examples: "
+        comp = comparisons(sub[sub["metric"] == PRIMARY[target]], replicates, seed,
+                           parallel=get_task(target).parallel_test, groups=groups.get(model),
+                           confirmatory=cfg.get("confirmatory", ()), alpha=cfg.get("alpha", 0.05),
+                           power=cfg.get("power", 0.8), effect_of_interest=cfg.get("effect_of_interest"))
+        print(f"{target} / {model}: {replicates} two-level bootstrap replicates, {sub['example_id'].nunique()} "
+              f"examples, {sub[['intermediate', 'variant', 'seed']].drop_duplicates().shape[0]} runs: "
               f"{time.perf_counter() - t0:.2f} s")
         frames.append(comp.assign(target=target, metric=PRIMARY[target]))
-    for df, path in ((aggregate(pd.read_parquet(matrix_path)), out_aggregate), (pd.concat(frames), out_comparisons)):
+    matrix = pd.read_parquet(matrix_path)
+    agg = pd.concat([aggregate(m, groups.get(model)) for model, m in matrix.groupby("model")], ignore_index=True)
+    for df, path in ((agg, out_aggregate), (pd.concat(frames), out_comparisons)):
         with atomic_path(path) as tmp:
             df.to_csv(tmp, index=False)
 
@@ -79,10 +89,12 @@ def training_curves(runs: list[dict], logs: list[str], out: str) -> None:
 
 
 def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[str]], replicates: int,
-            demo: bool, out: str) -> None:
+            demo: bool, out: str, report_cfg: dict | None = None, groups: dict | None = None) -> None:
+    """`groups`: the language groups block of the study's model family ({source, groups}) or None."""
     from xlt.report import summary_markdown
 
     agg, comps = pd.read_csv(aggregate_path), pd.read_csv(comparisons_path)
-    text = summary_markdown(agg, {t: comps[comps["target"] == t] for t in targets}, targets, replicates, demo)
+    text = summary_markdown(agg, {t: comps[comps["target"] == t] for t in targets}, targets, replicates, demo,
+                            report_cfg, groups)
     with atomic_path(out) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")

@@ -43,6 +43,7 @@ class Task:
     score_options: dict = field(default_factory=dict)   # extra options for the format's score()
     extra_dev: dict[str, str] = field(default_factory=dict)  # split -> metric prefix, scored on the best checkpoint
     local_only: str = ""             # why there is no public download (then a local source is required)
+    parallel_test: bool = False      # test languages are translations of the same items (ids match up to the language)
 
     @property
     def splits(self) -> tuple[str, ...]:
