@@ -6,8 +6,12 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 CORES ?= 2
 
-.PHONY: setup demo test lint
-setup: $(VENV)/.installed
+.PHONY: setup profile demo test lint
+setup: $(VENV)/.installed profile
+
+# `snakemake --profile slurm` resolves to profiles/slurm (a link in ~/.config/snakemake; never overwrites)
+profile: $(VENV)/.installed
+	@$(PY) -m xlt.slurm_profile install
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)

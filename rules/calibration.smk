@@ -15,6 +15,7 @@ rule calibrate_point:
         metrics=plan.calibration_file("{model}", "{variant}", "{point}", "dev_metrics.json"),
         train_log=plan.calibration_file("{model}", "{variant}", "{point}", "train_log.jsonl"),
     params:
+        code=CODE["train.py"],
         tasks=[CALIBRATION["task"]] if CALIBRATION else [],
         training=calibration.training(config) if CALIBRATION else {},
         qa=qa_by_task([CALIBRATION["task"]]) if CALIBRATION else {},
@@ -46,6 +47,7 @@ rule calibrate:
     output:
         plan.calibration_result("{model}", "{variant}"),
     params:
+        code=CODE["calibrate.py"],
         grid=lambda wc: calibration.grid(config, wc.variant),
         block=lambda wc: variant_block(config, wc.variant),
         task=CALIBRATION["task"] if CALIBRATION else "",

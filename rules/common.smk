@@ -5,11 +5,13 @@ import re
 from snakemake.exceptions import WorkflowError
 
 import xlt.calibration as calibration
+import xlt.fingerprint as fingerprint
 import xlt.cluster as cluster
 import xlt.plan as plan
 from xlt.config import (ConfigError, canonical, dataset_source, feature_config, language_groups, mixing_config,
                         qa_options, report_config, study_language_groups, training_config, transfer_config,
                         validate_config, variant_block)
+from xlt.gpus import visible_gpus
 from xlt.plan import data_file as data, features_file as features, model_dir
 from xlt.tasks import REGISTRY
 
@@ -18,7 +20,17 @@ try:
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
+# Local runs: at most one GPU job per visible GPU unless the user set --resources gpu=N (xlt/gpus.py);
+# CPU-only machines and cluster executors are left alone.
+if workflow.local_exec and not workflow.remote_exec and "gpu" not in workflow.global_resources:
+    _gpus = visible_gpus()
+    if _gpus:
+        workflow.register_resource("gpu", len(_gpus))
+
 STUDY = config["study"]
+# per workflow script, a hash of the xlt sources it can run: a `code` param of every rule, so editing
+# the package re-runs exactly the jobs whose code changed (xlt/fingerprint.py)
+CODE = fingerprint.rule_fingerprints(workflow.basedir)
 MODELS = config["models"]
 MULTITASK_TASKS = plan.multitask_tasks(config)
 

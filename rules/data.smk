@@ -13,6 +13,7 @@ rule build_demo_fixtures:
     output:
         DEMO_FIXTURES,
     params:
+        code=CODE["build_demo_fixtures.py"],
         seed=config.get("demo_fixtures_seed", 0),
     log:
         logs("build_demo_fixtures", "all")["log"],
@@ -30,6 +31,7 @@ rule prepare_dataset:
     output:
         data("{task}", "{split}"),
     params:
+        code=CODE["prepare_dataset.py"],
         source=lambda wc: dataset_source(config, wc.task),
     log:
         logs("prepare_dataset", "{task}/{split}")["log"],
@@ -47,6 +49,7 @@ rule snapshot_model:
     wildcard_constraints:
         model=one_of(models_of_kind("hub")),
     params:
+        code=CODE["snapshot_model.py"],
         repo=lambda wc: MODELS[wc.model]["hub"],
         revision=lambda wc: MODELS[wc.model].get("revision"),
     log:
@@ -65,6 +68,7 @@ rule copy_local_model:
     wildcard_constraints:
         model=one_of(models_of_kind("local")),
     params:
+        code=CODE["copy_local_model.py"],
         source=lambda wc: MODELS[wc.model]["local"],
     log:
         logs("copy_local_model", "{model}")["log"],
@@ -82,6 +86,7 @@ rule build_demo_model:
     wildcard_constraints:
         model=one_of(models_of_kind("demo")),
     params:
+        code=CODE["build_demo_model.py"],
         spec=lambda wc: canonical(MODELS[wc.model]["demo"]),
         corpus_seed=config.get("demo_fixtures_seed", 0),
     log:
@@ -100,6 +105,7 @@ rule featurize:
     output:
         features("{model}", "{task}", "{split}"),
     params:
+        code=CODE["featurize.py"],
         features=lambda wc: feature_config(config, wc.task),
     log:
         logs("featurize", "{model}/{task}/{split}")["log"],

@@ -14,6 +14,7 @@ for _target, _langs in STUDY["targets"].items():
             predictions=[plan.eval_file("{model}", "{inter}", "{variant}", _target, "{seed}", lang, "predictions") for lang in _langs],
             metrics=[plan.eval_file("{model}", "{inter}", "{variant}", _target, "{seed}", lang, "metrics") for lang in _langs],
         params:
+            code=CODE["evaluate.py"],
             target=_target,
             languages=_langs,
             qa=qa_options(config, _target),

@@ -12,6 +12,7 @@ rule train_intermediate:
         metrics=plan.intermediate_file(*INTER, "dev_metrics.json"),
         train_log=plan.intermediate_file(*INTER, "train_log.jsonl"),
     params:
+        code=CODE["train.py"],
         tasks=lambda wc: [wc.task],
         training=lambda wc: training_config(config, "intermediate", wc.task),
         qa=lambda wc: qa_by_task([wc.task]),
@@ -42,6 +43,7 @@ rule train_multitask:
         metrics=plan.intermediate_file(*MULTI, "dev_metrics.json"),
         train_log=plan.intermediate_file(*MULTI, "train_log.jsonl"),
     params:
+        code=CODE["train.py"],
         tasks=MULTITASK_TASKS,
         training=training_config(config, "intermediate", plan.MULTITASK),
         mixing=mixing_config(config),

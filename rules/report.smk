@@ -8,6 +8,8 @@ rule matrix:
     output:
         parquet="results/matrix.parquet",
         csv="results/matrix.csv",
+    params:
+        code=CODE["build_matrix.py"],
     log:
         logs("matrix", "all")["log"],
     benchmark:
@@ -25,6 +27,7 @@ rule example_scores:
     output:
         "results/report/example_scores.parquet",
     params:
+        code=CODE["example_scores.py"],
         runs=plan.target_runs(config),
         languages=STUDY["targets"],
     log:
@@ -45,6 +48,7 @@ rule statistics:
         aggregate=report("results/report/aggregate.csv", caption="../report/aggregate.rst", category="Tables"),
         comparisons=report("results/report/comparisons.csv", caption="../report/comparisons.rst", category="Tables"),
     params:
+        code=CODE["statistics.py"],
         bootstrap=canonical(config.get("bootstrap", {"replicates": 10000, "seed": 0})),
         report=report_config(config),
         groups=language_groups(config),
@@ -69,6 +73,7 @@ rule figures:
                                     category="Figures", subcategory=t) for t in STUDY["targets"]},
         gap=report("results/report/figures/gap.png", caption="../report/gap.rst", category="Figures"),
     params:
+        code=CODE["figures.py"],
         targets=STUDY["targets"],
     log:
         logs("figures", "all")["log"],
@@ -87,6 +92,7 @@ rule training_curves:
         report("results/report/figures/training_curves.png", caption="../report/training_curves.rst",
                category="Figures"),
     params:
+        code=CODE["training_curves.py"],
         runs=plan.intermediate_runs(config),
     log:
         logs("training_curves", "all")["log"],
@@ -105,6 +111,7 @@ rule summary:
     output:
         report("results/report/summary.md", caption="../report/summary.rst", category="Answer"),
     params:
+        code=CODE["summary.py"],
         targets=STUDY["targets"],
         replicates=config.get("bootstrap", {}).get("replicates", 10000),
         demo=any("demo" in MODELS[m] for m in STUDY["models"]),

@@ -13,6 +13,7 @@ rule train_target:
         metrics=plan.target_file(*TARGET, "dev_metrics.json"),
         train_log=plan.target_file(*TARGET, "train_log.jsonl"),
     params:
+        code=CODE["train.py"],
         tasks=lambda wc: [wc.target],
         training=lambda wc: training_config(config, "target", wc.target),
         qa=lambda wc: qa_by_task([wc.target]),

@@ -20,8 +20,9 @@ TRAINING_RULES = {"train_intermediate", "train_multitask", "train_target"}  # tr
 CALIBRATION_RULES = {"calibrate_point", "calibrate"}  # budget selection on an intermediate task's English dev
 
 
-def snakemake(workdir, *args, configfile=ROOT / "config" / "demo.yaml", check=True):
-    cmd = [*SNAKEMAKE, "-d", str(workdir), "--configfile", str(configfile), *args]
+def snakemake(workdir, *args, configfile=ROOT / "config" / "demo.yaml", check=True, snakefile=None):
+    cmd = [*(SNAKEMAKE if snakefile is None else [sys.executable, "-m", "snakemake", "-s", str(snakefile)]),
+           "-d", str(workdir), "--configfile", str(configfile), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}")
@@ -101,14 +102,79 @@ def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path)
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
     counts.pop("total", None)
     n_targets, n_seeds, n_var = len(cfg["study"]["targets"]), len(cfg["study"]["seeds"]), len(cfg["study"]["variants"])
-    assert counts == {"train_intermediate": str(n_var * n_seeds), "train_target": str(n_var * n_targets * n_seeds),
-                      "evaluate_paws_x": str(n_var * n_seeds), "evaluate_tydiqa": str(n_var * n_seeds),
+    # MNLI's runs (every variant), and — because the budget calibration trains on MNLI with MNLI's
+    # hyperparameters — the calibration and every run of the calibrated variant (freelb) on the other tasks
+    calibrated = [v for v in cfg["study"]["variants"] if cfg["variants"][v].get("budget") == "calibrated"]
+    others = len(cfg["study"]["intermediate"]) - 1 + 1  # the other single tasks and the multi-task mix
+    n_grid = sum(len(cfg["study"]["calibration"]["grid"][cfg["variants"][v]["method"]]) for v in calibrated)
+    per_inter = n_var * n_seeds + len(calibrated) * n_seeds * (others - 1)
+    assert counts == {"calibrate_point": str(n_grid), "calibrate": str(len(calibrated)),
+                      "train_intermediate": str(per_inter), "train_multitask": str(len(calibrated) * n_seeds),
+                      "train_target": str((per_inter + len(calibrated) * n_seeds) * n_targets),
+                      "evaluate_paws_x": str(per_inter + len(calibrated) * n_seeds),
+                      "evaluate_tydiqa": str(per_inter + len(calibrated) * n_seeds),
                       "matrix": "1", "example_scores": "1", "statistics": "1", "figures": "1", "summary": "1",
-                      "training_curves": "1",
-                      "all": "1"}, out
+                      "training_curves": "1", "all": "1"}, out
     reasons = snakemake(workdir, "-n", configfile=edited).stdout
-    jobs = re.findall(r"rule (train_intermediate|train_target|evaluate_\w+):.*?wildcards: ([^\n]+)", reasons, re.S)
-    assert jobs and all("mnli" in wc for _, wc in jobs), jobs
+    jobs = re.findall(r"rule (train_\w+|evaluate_\w+|calibrate\w*):.*?wildcards: ([^\n]+)", reasons, re.S)
+    assert jobs and all("mnli" in wc or any(v in wc for v in calibrated) for _, wc in jobs), jobs
+    assert not [wc for _, wc in jobs if "mnli" not in wc and "standard" in wc]  # other tasks' standard runs stay
+
+
+TRAINING_AND_DOWNSTREAM = {"calibrate_point", "calibrate", "train_intermediate", "train_multitask", "train_target",
+                           "evaluate_paws_x", "evaluate_tydiqa", "matrix", "example_scores", "statistics", "figures",
+                           "summary", "training_curves", "all"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("edited,expected", [
+    ("xlt/adversarial.py", TRAINING_AND_DOWNSTREAM),
+    ("xlt/figures.py", {"figures", "training_curves", "all"}),
+    ("README.md", set()),
+], ids=["adversarial", "figures", "readme"])
+def test_editing_package_code_reruns_exactly_the_jobs_it_can_change(demo_run, tmp_path, edited, expected):
+    """A copy of the workflow with one file edited, dry-run on the finished demo. Snakemake's own `code`
+    trigger is left out: it sees the copy's new script paths; the package edit reaches the jobs through
+    their `code` params (xlt/fingerprint.py), which is what is tested."""
+    workdir, _ = demo_run
+    code = tmp_path / "code"
+    for name in ("Snakefile", "rules", "workflow_scripts", "xlt", "config", "report", "README.md"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, code / name)
+    with open(code / edited, "a") as fh:
+        fh.write("\n# an edit\n")
+    out = snakemake(workdir, "-n", "--quiet", "rules", "--rerun-triggers", "mtime", "params", "input", "software-env",
+                    snakefile=code / "Snakefile").stdout
+    counts = {k for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M)} - {"total"}
+    assert counts == expected, out
+    if not expected:
+        assert "Nothing to be done" in out
+
+
+@pytest.mark.slow
+def test_local_gpu_jobs_never_outnumber_the_gpus_and_each_sees_its_own(demo_run, tmp_path):
+    """A workstation with 2 (simulated) GPUs, `--cores 4` and no --resources: the 14 evaluation jobs run at
+    most 2 at a time, and jobs that overlap hold different devices (CUDA_VISIBLE_DEVICES per job)."""
+    workdir = tmp_path / "demo"
+    shutil.copytree(demo_run[0], workdir, symlinks=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "XLT_VISIBLE_GPUS": "2", "XLT_GPU_SLOTS": str(tmp_path / "slots")}
+    rules = ["evaluate_paws_x", "evaluate_tydiqa"]
+    proc = subprocess.run([*SNAKEMAKE, "-d", str(workdir), "--configfile", str(ROOT / "config" / "demo.yaml"),
+                           "--cores", "4", "--forcerun", *rules, "--until", *rules],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    spans = []
+    for log in (workdir / "results" / "logs").glob("evaluate_*/**/*.log"):
+        text = log.read_text()
+        (dev_a, start), = re.findall(r"gpu-slot acquire device=(\d+) t=([\d.]+)", text)
+        (dev_r, end), = re.findall(r"gpu-slot release device=(\d+) t=([\d.]+)", text)
+        assert dev_a == dev_r
+        spans.append((float(start), float(end), dev_a))
+    assert len(spans) == 14
+    overlapping = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] < b[1] and b[0] < a[1]]
+    assert overlapping, "the two GPUs were never used at the same time"
+    assert all(a[2] != b[2] for a, b in overlapping)  # concurrent jobs hold different devices
+    for t, _, _ in spans:  # never more than 2 jobs hold a GPU at once
+        assert sum(s <= t < e for s, e, _ in spans) <= 2
 
 
 @pytest.mark.slow
@@ -268,19 +334,36 @@ def slurm_cluster():
     return True
 
 
-def slurm_profile(tmp_path) -> Path:
-    """The project's SLURM profile with a test overlay: fast polling, no GPUs, jobs that fit a 2-CPU node."""
-    profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
-    rules = ["build_demo_fixtures", "build_demo_model", "featurize", "train_intermediate", "train_multitask",
-             "train_target", "evaluate_paws_x", "evaluate_tydiqa", "matrix", "example_scores", "statistics",
-             "figures", "summary"]
-    profile.update({"jobs": 2, "latency-wait": 5, "slurm-init-seconds-before-status-checks": 2,
-                    "default-resources": {"mem_mb": 1000, "runtime": 10, "slurm_account": "root"},
-                    "set-resources": {r: {"gpu": 0, "cpus_per_task": 1, "mem_mb": 1000} for r in rules}})
-    out = tmp_path / "profile"
-    out.mkdir()
-    (out / "config.yaml").write_text(yaml.safe_dump(profile))
-    return out
+def slurm_overrides() -> list[str]:
+    """Command-line settings over the real profile for a 2-CPU test node: fast polling, no GPUs, small jobs
+    (command-line values replace the profile's)."""
+    gpu_rules = ["train_intermediate", "train_multitask", "train_target", "calibrate_point", "evaluate_paws_x",
+                 "evaluate_tydiqa"]
+    sized = gpu_rules + ["featurize"]
+    return ["--jobs", "2", "--latency-wait", "5", "--slurm-init-seconds-before-status-checks", "2",
+            "--default-resources", "mem_mb=1000", "runtime=10", "slurm_account=root",
+            "--set-resources", *[f"{r}:gpu=0" for r in gpu_rules], *[f"{r}:cpus_per_task=1" for r in sized],
+            *[f"{r}:mem_mb=1000" for r in sized]]
+
+
+def test_profile_resolves_by_name_after_setup(study_workdir, tmp_path):
+    """`snakemake --profile slurm` as users type it: the set-up links the profile into the user's Snakemake
+    config directory (here a temporary XDG_CONFIG_HOME), and a dry run of the study then uses it."""
+    from xlt.slurm_profile import install
+
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    subprocess.run([sys.executable, "-m", "xlt.slurm_profile", "install"], env=env, check=True, capture_output=True)
+    link = tmp_path / "xdg" / "snakemake" / "slurm"
+    assert link.is_symlink() and link.resolve() == (ROOT / "profiles" / "slurm").resolve()
+    install("slurm", link.parent)  # idempotent
+    proc = subprocess.run([*SNAKEMAKE, "--profile", "slurm", "-n", "--quiet", "rules"], cwd=study_workdir, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "train_intermediate" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # a different profile of the same name is never replaced
+    other = tmp_path / "other"
+    (other / "slurm").mkdir(parents=True)
+    install("slurm", other)
+    assert not (other / "slurm").is_symlink()
 
 
 @pytest.mark.slow
@@ -288,10 +371,13 @@ def slurm_profile(tmp_path) -> Path:
 def test_demo_on_real_slurm_matches_local_run_and_retries_a_preempted_job(slurm_cluster, demo_run, tmp_path):
     workdir = tmp_path / "slurm-demo"
     workdir.mkdir()
+    # the profile by name, as the README's set-up installs it (into a temporary config directory here)
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "HF_HUB_OFFLINE": "1",
+           # the multi-task jobs get SIGTERM (as on preemption) at step 2 of their first attempt
+           "XLT_SIGNAL_AT_STEP": "2:TERM@intermediate/tiny-bloom/multitask"}
+    subprocess.run([sys.executable, "-m", "xlt.slurm_profile", "install"], env=env, check=True, capture_output=True)
     cmd = [*SNAKEMAKE, "-d", str(workdir), "--configfile", str(ROOT / "config" / "demo.yaml"),
-           "--profile", str(slurm_profile(tmp_path))]
-    # the multi-task jobs get SIGTERM (as on preemption) at step 2 of their first attempt
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "XLT_SIGNAL_AT_STEP": "2:TERM@intermediate/tiny-bloom/multitask"}
+           "--profile", "slurm", *slurm_overrides()]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]

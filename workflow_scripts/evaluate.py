@@ -1,8 +1,9 @@
 from xlt.steps import evaluate
+from xlt.gpus import gpu_slot
 from xlt.runlog import logging_to
 from xlt.training import use_threads
 
-with logging_to(snakemake.log[0]):
+with logging_to(snakemake.log[0]), gpu_slot():  # one GPU of the machine, held for the job
     use_threads(snakemake.threads)
     w = snakemake.wildcards
     run = {"model": w.model, "intermediate": w.inter, "variant": w.variant, "target": snakemake.params.target,
