@@ -9,7 +9,7 @@ import xlt.fingerprint as fingerprint
 import xlt.cluster as cluster
 import xlt.plan as plan
 from xlt.config import (ConfigError, canonical, dataset_source, feature_config, language_groups, mixing_config,
-                        qa_options, report_config, study_language_groups, training_config, transfer_config,
+                        model_revision, qa_options, report_config, study_language_groups, training_config, transfer_config,
                         validate_config, variant_block)
 from xlt.gpus import visible_gpus
 from xlt.plan import data_file as data, features_file as features, model_dir

@@ -4,6 +4,7 @@ localrules:
     snapshot_model,
     copy_local_model,
     prepare_dataset,
+    download,
 
 
 DEMO_FIXTURES = [f"results/demo/fixtures/{t}/{s}.parquet" for t, task in REGISTRY.items() for s in task.parts]
@@ -51,7 +52,7 @@ rule snapshot_model:
     params:
         code=CODE["snapshot_model.py"],
         repo=lambda wc: MODELS[wc.model]["hub"],
-        revision=lambda wc: MODELS[wc.model].get("revision"),
+        revision=lambda wc: model_revision(config, wc.model),
     log:
         logs("snapshot_model", "{model}")["log"],
     benchmark:
@@ -115,3 +116,10 @@ rule featurize:
         "../envs/training.yaml"
     script:
         "../workflow_scripts/featurize.py"
+
+
+# On a login node with internet: `snakemake --cores 1 download` fetches every dataset split and model
+# snapshot the config needs (all localrules); the cluster run after it needs no network.
+rule download:
+    input:
+        plan.download_files(config),

@@ -1,5 +1,6 @@
 import json
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -8,6 +9,8 @@ from xlt.hub import HubUnavailable
 from xlt.schemas import SchemaError
 from xlt.sources import SourceError, prepare_split
 from xlt.tasks import get_task
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_paws_x_local_files_drop_quirky_rows(tmp_path):
@@ -32,18 +35,180 @@ def test_paws_x_test_split_keeps_each_language(tmp_path):
         prepare_split(task, {"local": {"format": "json", "files": files}}, "test")
 
 
-def test_squad_local_json_and_offset_check(tmp_path):
-    rows = [{"id": "1", "title": "T", "context": "Paris is in France.", "question": "Where?",
-             "answers": {"text": ["France"], "answer_start": [12]}}]
+def _squad_rows(n, bad=0, shifted=0):
+    """n SQuAD-shaped rows; `bad` have an answer text absent from the context, `shifted` an offset 3 off."""
+    rows = []
+    for i in range(n):
+        start = 12 - 3 * (i < shifted)
+        text = "Germany" if shifted <= i < shifted + bad else "France"
+        rows.append({"id": str(i), "title": "T", "context": "Paris is in France.", "question": "Where?",
+                     "answers": {"text": [text], "answer_start": [start]}})
+    rows.append({"id": "no-answer", "title": "T", "context": "Paris is in France.", "question": "Why?",
+                 "answers": {"text": [], "answer_start": []}})
+    return rows
+
+
+def _squad_source(tmp_path, rows):
     p = tmp_path / "train.jsonl"
-    p.write_text(json.dumps(rows[0]))
-    src = {"local": {"format": "json", "files": {"train": str(p)}}}
-    df = prepare_split(get_task("squad"), src, "train")
-    assert list(df.loc[0, "answer_texts"]) == ["France"]
-    rows[0]["answers"]["answer_start"] = [10]
-    p.write_text(json.dumps(rows[0]))
-    with pytest.raises(SchemaError, match=r"example '1': context\[10:\] starts with 'n Fran'"):
-        prepare_split(get_task("squad"), src, "train")
+    p.write_text("\n".join(json.dumps(r) for r in rows))
+    return {"local": {"format": "json", "files": {"train": str(p)}}}
+
+
+def test_squad_offsets_are_repaired_near_their_answer_else_dropped_and_counted(tmp_path, capsys):
+    df = prepare_split(get_task("squad_v2"), _squad_source(tmp_path, _squad_rows(200, bad=1, shifted=5)), "train")
+    assert len(df) == 200  # 201 rows, the one whose answer is nowhere near its offset dropped
+    assert all(int(s[0]) == 12 for s in df["answer_starts"] if len(s))  # the 5 shifted offsets repaired
+    assert "no-answer" in set(df["id"])  # unanswerable questions stay
+    log = capsys.readouterr().out
+    assert "5 repaired (text found within 50 characters), 1 answer(s) dropped, 1 of 201 examples dropped" in log
+    assert df.attrs["provenance"]["source"] == "local"
+
+
+def test_squad_offsets_fail_the_split_above_one_percent(tmp_path):
+    with pytest.raises(SchemaError, match=r"3 of 201 examples \(1.5%, more than 1%\).*example '0': context\[12:\] "
+                                          r"starts with 'France.', not the answer 'Germany'.*bytes rather than"):
+        prepare_split(get_task("squad"), _squad_source(tmp_path, _squad_rows(200, bad=3)), "train")
+
+
+def test_duplicate_ids_fall_back_to_stable_row_ids_with_a_warning(tmp_path, capsys):
+    raw = pd.DataFrame({"ind": [7, 7, 8], "ctx": ["a", "b", "c"], "endings": [["x", "y"]] * 3, "label": ["0", "1", "0"]})
+    raw.to_parquet(tmp_path / "hs.parquet")
+    df = prepare_split(get_task("hellaswag"), {"local": {"format": "parquet", "files": {"train": str(tmp_path / "hs.parquet")}}},
+                       "train")
+    assert df["id"].tolist() == ["train-row0", "train-row1", "train-row2"]
+    assert "1 duplicate id(s) (e.g. '7') in raw part 'train'; using row positions" in capsys.readouterr().out
+
+
+def test_cosmos_qa_reads_a_pinned_commit_as_text_from_a_warm_cache(tmp_path, monkeypatch):
+    """Answers that are literally None/NA stay strings; the file comes from the xlt cache offline."""
+    from xlt.sources import url_cache
+
+    monkeypatch.setenv("XLT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    task = get_task("cosmos_qa")
+    part = task.hub["validation"]
+    assert "/b6eb99cca4e2a51dd28a9a6f562534872d851639/data/valid.csv" in part.url_at()  # not a moving branch
+    csv = ("id,context,question,answer0,answer1,answer2,answer3,label\n"
+           "q1,ctx,Why?,None,NA,,null,0\nq2,ctx2,How?,a,b,c,d,3\n")
+    cached = url_cache(part.url_at())
+    cached.parent.mkdir(parents=True)
+    cached.write_text(csv)
+    df = prepare_split(task, {"hub": {}}, "dev")
+    assert list(df.loc[0, "choices"]) == ["None", "NA", "", "null"] and df["label"].tolist() == [0, 3]
+    assert df.attrs["provenance"] == {"source": "hub", "revisions": {"github:wilburOne/cosmosqa": part.revision}}
+    with pytest.raises(HubUnavailable, match=r"valid.csv: HF_HUB_OFFLINE is set, and the cache has no copy"):
+        prepare_split(task, {"hub": {"revisions": {"github:wilburOne/cosmosqa": "0" * 40}}}, "dev")
+
+
+def _warm_datasets_cache(root, repo, config, split, frame):
+    """The layout datasets 5 reads offline: <cache>/<ns>___<name>/<config>/0.0.0/<hash>/{<name>-<split>.arrow,
+    dataset_info.json} (what an online load_dataset leaves behind)."""
+    import datasets
+    from datasets.arrow_writer import ArrowWriter
+
+    name = repo.split("/")[1]
+    folder = root / repo.replace("/", "___") / config / "0.0.0" / "0123456789abcdef"
+    folder.mkdir(parents=True)
+    table = datasets.Dataset.from_pandas(frame, preserve_index=False)
+    with ArrowWriter(path=str(folder / f"{name}-{split}.arrow")) as writer:
+        writer.write_table(table.data.table)
+        writer.finalize()
+    splits = datasets.SplitDict.from_split_dict([{"name": split, "num_examples": len(frame), "num_bytes": 0,
+                                                  "dataset_name": name}])
+    datasets.DatasetInfo(features=table.features, config_name=config, dataset_name=name, builder_name=name,
+                         splits=splits).write_to_directory(str(folder))
+
+
+def test_offline_hub_datasets_load_from_a_warm_cache(tmp_path, monkeypatch):
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _warm_datasets_cache(tmp_path / "hf", "nyu-mll/glue", "mnli", "train",
+                         pd.DataFrame({"premise": ["p1", "p2"], "hypothesis": ["h1", "h2"], "label": [0, 2],
+                                       "idx": [0, 1]}))
+    t0 = time.monotonic()
+    df = prepare_split(get_task("mnli"), {"hub": {}}, "train")
+    assert df["text_a"].tolist() == ["p1", "p2"] and df["label"].tolist() == [0, 2]
+    assert df.attrs["provenance"]["revisions"] == {"nyu-mll/glue": "main (offline cache, unverified)"}
+    # a part the cache does not hold still fails fast, naming the cache
+    with pytest.raises(HubUnavailable, match=r"nyu-mll/glue.*local cache .* holds no copy.*validation_matched"):
+        prepare_split(get_task("mnli"), {"hub": {}}, "dev")
+    assert time.monotonic() - t0 < 15
+
+
+def test_offline_model_snapshot_copies_from_a_warm_hub_cache(tmp_path, monkeypatch, tiny_model_dir):
+    import shutil
+
+    import huggingface_hub
+
+    from xlt.io import read_json
+    from xlt.steps.data import snapshot_model
+
+    cache = tmp_path / "hub"
+    sha = "a" * 40
+    snap = cache / "models--org--tiny" / "snapshots" / sha
+    shutil.copytree(tiny_model_dir, snap)
+    (cache / "models--org--tiny" / "refs").mkdir()
+    (cache / "models--org--tiny" / "refs" / "main").write_text(sha)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    snapshot_model("org/tiny", None, str(tmp_path / "m"))
+    assert (tmp_path / "m" / "config.json").exists()
+    assert read_json(tmp_path / "m" / "xlt_provenance.json")["commit"] == f"{sha} (offline cache)"
+
+
+def test_revisions_are_pinned_per_repository(tmp_path):
+    import yaml
+
+    from xlt.config import ConfigError, dataset_source, model_revision, validate_config
+    from xlt.sources import part_revision
+
+    study = yaml.safe_load((ROOT / "config.yaml").read_text())
+    anli = dataset_source(study, "anli_plus")["hub"]["revisions"]
+    assert set(anli) == {"facebook/anli", "nyu-mll/glue", "stanfordnlp/snli"}  # one commit per repository
+    assert model_revision(study, "bloom-560m") == study["hub_revisions"]["bigscience/bloom-560m"]
+    task = get_task("anli_plus")
+    assert part_revision(task, task.hub["snli.train"], {"revisions": anli}) == anli["stanfordnlp/snli"]
+    hs = get_task("hellaswag")
+    assert part_revision(hs, hs.hub["train"], {}) == "refs/convert/parquet"  # its parquet conversion
+    assert part_revision(hs, hs.hub["train"], {"revision": "b" * 40}) == "b" * 40  # a commit of that branch
+    with pytest.raises(SourceError, match=r"Rowan/hellaswag must be read at refs/convert/parquet"):
+        part_revision(hs, hs.hub["train"], {"revision": "main"})
+    bad = yaml.safe_load((ROOT / "config.yaml").read_text())
+    bad["datasets"]["anli_plus"] = {"hub": {"revision": "c" * 40}}
+    with pytest.raises(ConfigError, match=r"datasets.anli_plus.hub.revision: anli_plus is read from 3 repositories"):
+        validate_config(bad)
+
+
+def test_pins_refresh_rewrites_only_its_block(tmp_path):
+    from types import SimpleNamespace
+
+    from xlt import pins
+
+    config = tmp_path / "config.yaml"
+    config.write_text((ROOT / "config.yaml").read_text())
+    before = config.read_text()
+
+    class FakeApi:
+        def dataset_info(self, repo, revision):
+            return SimpleNamespace(sha=("d" if revision == "main" else "e") * 40)
+
+        def model_info(self, repo, revision):
+            return SimpleNamespace(sha="f" * 40)
+
+    got = pins.refresh(config, api=FakeApi(), ls_remote=lambda repo, branch: "1" * 40)
+    assert got["Rowan/hellaswag"] == "e" * 40  # resolved on refs/convert/parquet
+    assert got["nyu-mll/glue"] == "d" * 40 and got["bigscience/bloom-560m"] == "f" * 40
+    assert got["github:wilburOne/cosmosqa"] == "1" * 40 and "rajpurkar/squad" in got
+    after = config.read_text()
+    import yaml
+
+    assert yaml.safe_load(after)["hub_revisions"] == got
+    strip = lambda t: t.split(pins.BEGIN)[0] + t.split(pins.END)[1]  # noqa: E731
+    assert strip(after) == strip(before)  # comments and everything else untouched
 
 
 def test_missing_local_file_is_named(tmp_path):

@@ -83,6 +83,18 @@ def test_demo_end_to_end_matrix(demo_run):
     data = yaml.safe_load(preds.read_text())
     assert isinstance(data, dict) and all(isinstance(v, str) for v in data.values())
     assert all(k.startswith("tydiqa-test-ar-") for k in data)
+    # every row can be traced to what made it: model, data, code per stage, variant blocks
+    from xlt.matrix import PROVENANCE
+
+    assert set(PROVENANCE) <= set(full.columns)
+    row = full[(full["stage"] == "target") & (full["intermediate"] == "mnli") & (full["variant"] == "freelb")].iloc[0]
+    code = json.loads(row["code"])
+    assert set(code) == {"intermediate", "target", "evaluate"} and all(len(v) == 16 for v in code.values())
+    assert json.loads(row["variant_blocks"])["intermediate"]["method"] == "freelb"
+    assert json.loads(row["variant_blocks"])["intermediate"]["max_norm"] in (0.03, 0.1)  # the calibrated radius
+    data = json.loads(row["dataset_revisions"])
+    assert {"mnli/train", "mnli/dev", "paws_x/train", "paws_x/dev", "test"} <= set(data)
+    assert row["model_commit"] == "demo"
     # every intermediate run leaves a safetensors checkpoint and dev metrics
     for ckpt in (workdir / "results" / "intermediate").rglob("checkpoint"):
         assert (ckpt / "model.safetensors").exists()
@@ -138,6 +150,7 @@ def test_editing_package_code_reruns_exactly_the_jobs_it_can_change(demo_run, tm
     their `code` params (xlt/fingerprint.py), which is what is tested."""
     workdir, _ = demo_run
     code = tmp_path / "code"
+    code.mkdir()
     for name in ("Snakefile", "rules", "workflow_scripts", "xlt", "config", "report", "README.md"):
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, code / name)
     with open(code / edited, "a") as fh:
@@ -247,6 +260,14 @@ def test_study_dry_run_lists_the_full_matrix(study_workdir):
     # data: 9 intermediate tasks x (train, dev) + MNLI mismatched + 2 targets x (train, dev, test)
     assert counts["prepare_dataset"] == counts["featurize"] == 9 * 2 + 1 + 2 * 3
     print("\nstudy jobs per rule:", {k: v for k, v in counts.items() if k != "total"}, "total", counts["total"])
+
+
+def test_download_target_fetches_every_dataset_and_model_and_nothing_else(study_workdir):
+    """`snakemake --cores 1 download` on a login node: all normalised splits and the model snapshot."""
+    out = snakemake(study_workdir, "-n", "--quiet", "rules", "--", "download", configfile=ROOT / "config.yaml").stdout
+    counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M)}
+    assert set(counts) == {"prepare_dataset", "snapshot_model", "download", "total"}
+    assert counts["prepare_dataset"] == 9 * 2 + 1 + 2 * 3 and counts["snapshot_model"] == 1
 
 
 def test_lint_is_clean(study_workdir):

@@ -11,4 +11,4 @@ with logging_to(snakemake.log[0]), gpu_slot():  # one GPU of the machine, held f
     outputs = dict(zip(snakemake.params.languages, zip(snakemake.output.predictions, snakemake.output.metrics)))
     evaluate.evaluate_languages(snakemake.params.target, snakemake.input.checkpoint, snakemake.input.features,
                                 snakemake.input.data, run, dict(snakemake.params.qa), snakemake.params.batch_size,
-                                outputs)
+                                outputs, code=snakemake.params.code)

@@ -16,4 +16,7 @@ with logging_to(snakemake.log[0]), gpu_slot():  # one GPU of the machine, held f
                     mixing=p.get("mixing"),
                     keep_compatible_head=p.get("transfer", {}).get("keep_compatible_head", False),
                     variant=p.variant["name"], variant_block=p.variant["block"],
-                    calibration=calibration[0] if calibration else None)
+                    calibration=calibration[0] if calibration else None,
+                    stage="target" if snakemake.rule == "train_target" else
+                    "calibration" if snakemake.rule == "calibrate_point" else "intermediate",
+                    code=p.code)

@@ -61,6 +61,11 @@ def _cross_checks(config: dict) -> list[str]:
             out.append(f"study.variants: {v!r} has no block under variants; defined: {', '.join(config['variants'])}")
     for task in dict.fromkeys([*study["intermediate"], *study.get("multitask_tasks", []), *study["targets"]]):
         source = dataset_source(config, task)
+        repos = get_task(task).repos
+        if (config.get("datasets", {}).get(task, {}).get("hub") or {}).get("revision") and len(repos) > 1:
+            out.append(f"datasets.{task}.hub.revision: {task} is read from {len(repos)} repositories "
+                       f"({', '.join(repos)}); one revision cannot be a commit of all of them — use "
+                       f"hub.revisions: {{<repository>: <commit>}} (or the top-level hub_revisions)")
         if get_task(task).local_only and "hub" in source:
             out.append(f"datasets.{task}: {get_task(task).local_only}")
         for key, paths in source.get("local", {}).get("files", {}).items():
@@ -103,7 +108,25 @@ def training_config(config: dict, stage: str, task: str) -> dict:
 
 
 def dataset_source(config: dict, task: str) -> dict:
-    return canonical(config.get("datasets", {}).get(task, {"hub": {}}))
+    """The task's source; a Hub source carries the pinned commit of each of the task's repositories
+    (hub_revisions, overridden per task by datasets.<task>.hub.revisions), so a new pin re-runs exactly
+    the datasets that read that repository."""
+    source = config.get("datasets", {}).get(task, {"hub": {}})
+    if "hub" not in source:
+        return canonical(source)
+    hub = dict(source["hub"] or {})
+    pins = config.get("hub_revisions") or {}
+    revisions = {repo: pins[repo] for repo in get_task(task).repos if repo in pins}
+    revisions.update(hub.pop("revisions", None) or {})
+    if revisions:
+        hub["revisions"] = revisions
+    return canonical({"hub": hub})
+
+
+def model_revision(config: dict, name: str) -> str | None:
+    """models.<name>.revision, else the pin of its repository in hub_revisions."""
+    spec = config["models"][name]
+    return spec.get("revision") or (config.get("hub_revisions") or {}).get(spec.get("hub"))
 
 
 def feature_config(config: dict, task: str) -> dict:

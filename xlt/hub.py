@@ -15,17 +15,33 @@ def _endpoint() -> tuple[str, int]:
     return url.hostname or "huggingface.co", url.port or (443 if url.scheme != "http" else 80)
 
 
+def offline_reason(timeout: float = 3.0) -> str | None:
+    """Why the Hub cannot be used right now (HF_HUB_OFFLINE, or no connection within `timeout` s), or None."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+        return "HF_HUB_OFFLINE is set"
+    host, port = _endpoint()
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return None
+    except OSError as err:
+        return f"cannot reach {host}:{port} ({err.__class__.__name__}: {err})"
+
+
+def go_offline() -> None:
+    """From here on, Hugging Face libraries read only their local caches (and fail fast otherwise)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import sys
+
+    if "datasets" in sys.modules:  # the flag is read at import; correct it if datasets came first
+        sys.modules["datasets"].config.HF_HUB_OFFLINE = True
+    if "huggingface_hub" in sys.modules:
+        sys.modules["huggingface_hub"].constants.HF_HUB_OFFLINE = True
+
+
 def ensure_hub_reachable(what: str, fix: str, timeout: float = 3.0) -> None:
     """Raise HubUnavailable within `timeout` seconds if the Hub cannot be used.
 
     `what` names the thing being fetched, `fix` says how to provide it locally instead."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
-        reason = "HF_HUB_OFFLINE is set"
-    else:
-        host, port = _endpoint()
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            return
-        except OSError as err:
-            reason = f"cannot reach {host}:{port} ({err.__class__.__name__}: {err})"
-    raise HubUnavailable(f"Cannot download {what} from the Hugging Face Hub: {reason}. {fix}")
+    reason = offline_reason(timeout)
+    if reason:
+        raise HubUnavailable(f"Cannot download {what} from the Hugging Face Hub: {reason}. {fix}")

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import pandas as pd
 
+from xlt.provenance import matrix_columns
+
 RUN_KEYS = ["model", "intermediate", "variant", "target", "seed", "language"]
+PROVENANCE = ["model_commit", "dataset_revisions", "code", "variant_blocks"]
 
 
 def matrix_from_records(records: list[dict]) -> pd.DataFrame:
-    """records: {model, intermediate, variant, target, seed, language, n_examples, metrics, [stage]}."""
+    """records: {model, intermediate, variant, target, seed, language, n_examples, metrics, [stage],
+    [provenance]}; provenance becomes the columns of xlt.provenance.matrix_columns."""
     rows = [{**{k: r[k] for k in RUN_KEYS}, "stage": r.get("stage", "target"), "metric": m, "value": float(v),
-             "n_examples": r.get("n_examples")}
+             "n_examples": r.get("n_examples"), **matrix_columns(r.get("provenance", {}))}
             for r in records for m, v in r["metrics"].items()]
-    df = pd.DataFrame(rows, columns=RUN_KEYS + ["stage", "metric", "value", "n_examples"])
+    df = pd.DataFrame(rows, columns=RUN_KEYS + ["stage", "metric", "value", "n_examples", *PROVENANCE])
     return df.sort_values(["stage", *RUN_KEYS, "metric"]).reset_index(drop=True)
 
 
@@ -25,10 +29,10 @@ def intermediate_records(path: str) -> list[dict]:
 
     parts = Path(path).parts
     model, inter, variant, seed = parts[-5], parts[-4], parts[-3], int(parts[-2].removeprefix("seed"))
-    metrics = read_json(path)["metrics"]
+    record = read_json(path)
     return [{"model": model, "intermediate": inter, "variant": variant, "target": task, "seed": seed,
-             "language": "en", "stage": "intermediate",
-             "metrics": {k: v for k, v in m.items() if k != "step"}} for task, m in metrics.items()]
+             "language": "en", "stage": "intermediate", "provenance": record.get("provenance", {}),
+             "metrics": {k: v for k, v in m.items() if k != "step"}} for task, m in record["metrics"].items()]
 
 
 def pivot(matrix: pd.DataFrame, target: str) -> pd.DataFrame:

@@ -51,15 +51,31 @@ def task_inputs(model, task) -> dict:
     """What training on `task` reads: English train/dev features, dev examples, extra dev splits."""
     extra = {split: [features_file(model, task, split), data_file(task, split)] for split in get_task(task).extra_dev}
     return {"name": task, "train": features_file(model, task, "train"), "dev": features_file(model, task, "dev"),
-            "dev_data": data_file(task, "dev"), "extra": extra}
+            "train_data": data_file(task, "train"), "dev_data": data_file(task, "dev"), "extra": extra}
 
 
 def task_input_files(model, tasks) -> list[str]:
     files = []
     for t in tasks:
         spec = task_inputs(model, t)
-        files += [spec["train"], spec["dev"], spec["dev_data"], *(p for pair in spec["extra"].values() for p in pair)]
+        files += [spec["train"], spec["dev"], spec["train_data"], spec["dev_data"],
+                  *(p for pair in spec["extra"].values() for p in pair)]
     return files
+
+
+def study_tasks(config: dict) -> list[str]:
+    """Every dataset the study reads: intermediate tasks, the multi-task mix, targets, calibration."""
+    s = config["study"]
+    tasks = [*s["intermediate"], *(multitask_tasks(config) if s.get("multitask") else []), *s["targets"]]
+    if s.get("calibration"):
+        tasks.append(s["calibration"]["task"])
+    return list(dict.fromkeys(tasks))
+
+
+def download_files(config: dict) -> list[str]:
+    """What `snakemake download` makes on a node with internet: every normalised split and model snapshot."""
+    data = [data_file(t, split) for t in study_tasks(config) for split in get_task(t).parts]
+    return data + [model_dir(m) for m in config["study"]["models"]]
 
 
 def multitask_tasks(config: dict) -> list[str]:

@@ -1,21 +1,28 @@
 """Where a dataset comes from: the Hub (default), local raw files, or already-normalised parquet.
 
 Config (`datasets.<task>` in config.yaml), one of:
-  {hub: {revision: main}}                         # the task's Hub repos (needs internet)
+  {hub: {revisions: {<repo>: <commit>}}}          # the task's Hub repos (needs internet, or a warm cache);
+                                                  #   commits per repository (config: hub_revisions pins
+                                                  #   them all; `revision` only for single-repo tasks)
   {local: {format: parquet|json|csv|squad_json|ccg_tsv,   # raw files with the Hub's columns
            files: {<raw key>: path or [paths]}}}  #   raw keys: Task.hub in xlt/tasks (README lists them)
   {normalised: <dir>}                             # <dir>/<split>.parquet in the normalised schema
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 from pathlib import Path
 
 import pandas as pd
 
-from xlt.hub import ensure_hub_reachable
+from xlt.hub import HubUnavailable, go_offline, offline_reason
 from xlt.schemas import check_frame
-from xlt.tasks import Task, UrlPart
+from xlt.tasks import HubPart, Task, UrlPart
+
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
 class SourceError(ValueError):
@@ -23,7 +30,8 @@ class SourceError(ValueError):
 
 
 def prepare_split(task: Task, source: dict, split: str) -> pd.DataFrame:
-    """Load one normalised split of `task` from `source` and check it against the schema."""
+    """Load one normalised split of `task` from `source` and check it against the schema. The frame's
+    attrs["provenance"] say where it came from (source kind, commits read or files and their hashes)."""
     if split not in task.parts:
         raise SourceError(f"task {task.name!r} has no split {split!r}; it has {list(task.parts)}")
     where = f"dataset {task.name!r}, split {split!r}"
@@ -33,51 +41,114 @@ def prepare_split(task: Task, source: dict, split: str) -> pd.DataFrame:
             raise SourceError(f"{where}: {path} does not exist; datasets.{task.name}.normalised must be "
                               f"a folder holding {', '.join(s + '.parquet' for s in task.parts)}")
         df = pd.read_parquet(path)
+        provenance = {"source": "normalised", "files": {split: file_digest(path)}}
     else:
         keys = task.parts[split]
-        raw = load_local(task, source["local"], keys) if "local" in source else load_hub(task, source.get("hub") or {}, keys)
+        if "local" in source:
+            raw = load_local(task, source["local"], keys)
+            provenance = {"source": "local", "files": {k: file_digest(p) for k in keys
+                                                       for p in _paths(source["local"]["files"][k])}}
+        else:
+            commits = {}
+            raw = load_hub(task, source.get("hub") or {}, keys, commits)
+            provenance = {"source": "hub", "revisions": commits}
         df = task.normalise(raw, split)
     df = check_frame(df, task.format, where)
+    df.attrs["provenance"] = provenance
     if split != "test" and (df["language"] != "en").any():
         raise SourceError(f"{where}: training and model-selection splits must be English only (strict "
                           f"zero-shot), found languages {sorted(set(df['language']) - {'en'})}")
     return df
 
 
-def load_hub(task: Task, hub_cfg: dict, keys: list[str]) -> dict[str, pd.DataFrame]:
-    """Download the raw parts from where the task is published (the Hub, or a URL)."""
+def part_revision(task: Task, part, hub_cfg: dict) -> str | None:
+    """The revision a raw part is read at: a pin for its repository (hub.revisions), else `hub.revision`
+    (single-repository tasks), else the task's own default (a branch such as refs/convert/parquet for
+    script-only repos, or the pinned commit of a URL part)."""
+    pinned = (hub_cfg.get("revisions") or {}).get(part.repo) or hub_cfg.get("revision")
+    if pinned and part.revision and not COMMIT.match(pinned) and pinned != part.revision:
+        raise SourceError(f"datasets.{task.name}: {part.repo} must be read at {part.revision} (its loadable "
+                          f"copy); pin a 40-hex commit of that branch, not {pinned!r}")
+    return pinned or part.revision
+
+
+def load_hub(task: Task, hub_cfg: dict, keys: list[str], provenance: dict | None = None) -> dict[str, pd.DataFrame]:
+    """Download the raw parts from where the task is published (the Hub, or a URL), or — offline — read them
+    from the local caches those downloads fill. `provenance` collects {repo: commit read}."""
     if task.local_only:
         raise SourceError(task.local_only)
-    fix = (f"Download them where you have internet, or set datasets.{task.name}.local in the config "
-           f"to files on disk (raw keys: {', '.join(keys)}).")
+    fix = (f"Download them where you have internet (`snakemake --cores 1 download`), or set datasets.{task.name}"
+           f".local in the config to files on disk (raw keys: {', '.join(keys)}).")
+    offline = offline_reason()
+    if offline:
+        go_offline()
     frames = {}
     for key in keys:
         part = task.hub[key]
+        revision = part_revision(task, part, hub_cfg)
         if isinstance(part, UrlPart):
-            frames[key] = fetch_url(part, fix)
-            continue
-        ensure_hub_reachable(f"dataset {part.repo}", fix)
-        import datasets  # heavy import, only when actually downloading
-
-        revision = hub_cfg.get("revision") or part.revision
-        frames[key] = datasets.load_dataset(part.repo, part.config, split=part.split, revision=revision).to_pandas()
+            frames[key] = fetch_url(part, revision, fix, offline)
+            commit = revision
+        else:
+            frames[key], commit = load_hub_part(part, revision, fix, offline)
+        if provenance is not None:
+            provenance[part.repo] = commit
     return frames
 
 
-def fetch_url(part: UrlPart, fix: str, timeout: float = 3.0) -> pd.DataFrame:
+def load_hub_part(part: HubPart, revision: str | None, fix: str, offline: str | None) -> tuple[pd.DataFrame, str]:
+    """One Hub split; online at the commit `revision` resolves to now (recorded), offline from the datasets
+    cache (the commit it was made from cannot be checked then: recorded as such)."""
+    import datasets  # heavy import, only when actually downloading
+
+    if offline:
+        try:
+            ds = datasets.load_dataset(part.repo, part.config, split=part.split, revision=revision)
+        except Exception as err:  # noqa: BLE001 — whatever the cache lookup raised, the fix is the same
+            raise HubUnavailable(
+                f"Cannot download dataset {part.repo} from the Hugging Face Hub: {offline}, and the local cache "
+                f"({datasets.config.HF_DATASETS_CACHE}) holds no copy of {part.repo} {part.config or ''} "
+                f"{part.split} ({err.__class__.__name__}). {fix}") from None
+        print(f"{part.repo} {part.config or ''} {part.split}: read from the local cache ({offline})", flush=True)
+        return ds.to_pandas(), f"{revision or 'main'} (offline cache, unverified)"
+    from huggingface_hub import HfApi
+
+    commit = HfApi().dataset_info(part.repo, revision=revision).sha  # load exactly what gets recorded
+    ds = datasets.load_dataset(part.repo, part.config, split=part.split, revision=commit)
+    return ds.to_pandas(), commit
+
+
+def url_cache(url: str) -> Path:
+    root = Path(os.environ.get("XLT_CACHE") or Path.home() / ".cache" / "xlt")
+    return root / "urls" / (hashlib.sha256(url.encode()).hexdigest()[:24] + Path(url).suffix)
+
+
+def fetch_url(part: UrlPart, revision: str | None, fix: str, offline: str | None, timeout: float = 3.0) -> pd.DataFrame:
+    """A raw file at a pinned commit, downloaded once into the xlt cache (XLT_CACHE, ~/.cache/xlt) and read
+    from there — offline too. CSVs are read as text: no NA parsing ("None" and "NA" are answers)."""
     import socket
     import urllib.request
     from urllib.parse import urlparse
 
-    from xlt.hub import HubUnavailable
+    from xlt.io import atomic_path
 
-    host = urlparse(part.url).hostname
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-    except OSError as err:
-        raise HubUnavailable(f"Cannot download {part.url}: cannot reach {host} ({err}). {fix}") from None
-    with urllib.request.urlopen(part.url, timeout=60) as response:
-        return pd.read_csv(response) if part.format == "csv" else pd.read_json(response, lines=True)
+    url = part.url_at(revision)
+    cached = url_cache(url)
+    if not cached.exists():
+        host = urlparse(url).hostname
+        reason = offline
+        if not reason:
+            try:
+                socket.create_connection((host, 443), timeout=timeout).close()
+            except OSError as err:
+                reason = f"cannot reach {host} ({err})"
+        if reason:
+            raise HubUnavailable(f"Cannot download {url}: {reason}, and the cache has no copy ({cached}). {fix}")
+        with urllib.request.urlopen(url, timeout=60) as response, atomic_path(cached) as tmp:
+            tmp.write_bytes(response.read())
+    if part.format == "csv":
+        return pd.read_csv(cached, dtype=str, keep_default_na=False, na_filter=False)
+    return pd.read_json(cached, lines=True, dtype=False)
 
 
 def load_local(task: Task, local: dict, keys: list[str]) -> dict[str, pd.DataFrame]:
@@ -107,6 +178,19 @@ def load_local(task: Task, local: dict, keys: list[str]) -> dict[str, pd.DataFra
             raise SourceError(f"datasets.{task.name}.local.format is {fmt!r}; "
                               f"use one of parquet, json, csv, squad_json, ccg_tsv")
     return frames
+
+
+def _paths(value) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def file_digest(path) -> str:
+    """`<path>@sha256:<first 16 hex>`: which local file, and which bytes of it."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return f"{path}@sha256:{h.hexdigest()[:16]}"
 
 
 def read_squad_json(path: str | Path) -> pd.DataFrame:

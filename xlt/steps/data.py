@@ -25,20 +25,42 @@ def build_demo_model(out_dir: str, spec: dict, corpus_seed: int) -> None:
     from xlt.demo.fixtures import pretraining_corpus
     from xlt.demo.tiny_model import build_tiny_bloom
 
+    from xlt.io import write_json
+
     build_tiny_bloom(pretraining_corpus(corpus_seed), out_dir, **spec)
+    write_json({"source": "demo", "spec": spec, "corpus_seed": corpus_seed}, Path(out_dir) / "xlt_provenance.json")
 
 
 def snapshot_model(repo: str, revision: str | None, out_dir: str) -> None:
-    """Download a Hub model once (login node) so training jobs read it from disk."""
-    from huggingface_hub import snapshot_download
+    """Download a Hub model once (login node) so training jobs read it from disk; offline, copy it from the
+    Hugging Face cache if a snapshot is there. xlt_provenance.json records the commit."""
+    import shutil
 
-    from xlt.hub import ensure_hub_reachable
+    from huggingface_hub import HfApi, snapshot_download
 
-    ensure_hub_reachable(f"model {repo}", "Download it where you have internet and set "
-                         "models.<name>.local to its folder, or run this rule on a node with internet.")
+    from xlt.hub import HubUnavailable, go_offline, offline_reason
+    from xlt.io import write_json
+
+    patterns = ["*.json", "*.safetensors", "*.model", "*.txt"]
+    offline = offline_reason()
     with atomic_path(out_dir) as tmp:
-        snapshot_download(repo, revision=revision, local_dir=tmp,
-                          allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"])
+        if offline:
+            go_offline()
+            try:
+                cached = Path(snapshot_download(repo, revision=revision, allow_patterns=patterns, local_files_only=True))
+            except Exception as err:  # noqa: BLE001 — not in the cache, whatever the library says
+                raise HubUnavailable(
+                    f"Cannot download model {repo} from the Hugging Face Hub: {offline}, and the local cache holds "
+                    f"no snapshot of it ({err.__class__.__name__}). Download it where you have internet "
+                    f"(`snakemake --cores 1 download`) and set models.<name>.local to its folder, or run this rule "
+                    f"on a node with internet.") from None
+            shutil.copytree(cached, tmp)
+            commit = f"{cached.name} (offline cache)"
+        else:
+            commit = HfApi().model_info(repo, revision=revision).sha  # download exactly what gets recorded
+            snapshot_download(repo, revision=commit, local_dir=tmp, allow_patterns=patterns)
+        write_json({"source": "hub", "repo": repo, "requested": revision or "main", "commit": commit},
+                   tmp / "xlt_provenance.json")
 
 
 def copy_local_model(src: str, out_dir: str) -> None:
@@ -48,8 +70,12 @@ def copy_local_model(src: str, out_dir: str) -> None:
     if not (Path(src) / "config.json").exists():
         raise FileNotFoundError(f"local model folder {src} has no config.json; point models.<name>.local "
                                 "at a folder written by save_pretrained or snapshot_download")
+    from xlt.io import write_json
+
     with atomic_path(out_dir) as tmp:
         shutil.copytree(src, tmp)
+        if not (tmp / "xlt_provenance.json").exists():
+            write_json({"source": "local", "path": str(src)}, tmp / "xlt_provenance.json")
 
 
 def featurize(task_name: str, data: str, model_dir: str, feature_cfg: dict, out: str,

@@ -9,11 +9,15 @@ from xlt.training import device_and_autocast, evaluate
 
 
 def evaluate_languages(task_name: str, checkpoint: str, test_features: str, test_data: str, run: dict,
-                       qa_options: dict, batch_size: int, outputs: dict[str, tuple[str, str]]) -> None:
+                       qa_options: dict, batch_size: int, outputs: dict[str, tuple[str, str]],
+                       code: str | None = None) -> None:
     """Zero-shot evaluation: for each language, write {id: prediction} and its metrics.
 
     `outputs` maps language -> (predictions path, metrics path)."""
+    from xlt import provenance
     from xlt.modeling import load_model, load_tokenizer
+
+    prov = {**provenance.of_dir(checkpoint), "eval_code": code, "eval_data": {"test": provenance.data(test_data)}}
 
     features, examples = pd.read_parquet(test_features), pd.read_parquet(test_data)
     model, tokenizer = load_model(checkpoint), load_tokenizer(checkpoint)
@@ -26,4 +30,5 @@ def evaluate_languages(task_name: str, checkpoint: str, test_features: str, test
         preds, metrics = evaluate(model, features[features["language"] == lang], ex, spec,
                                   tokenizer.pad_token_id, batch_size)
         write_json(preds, pred_path)
-        write_json({**run, "language": lang, "n_examples": len(ex), "metrics": metrics}, metrics_path)
+        write_json({**run, "language": lang, "n_examples": len(ex), "metrics": metrics, "provenance": prov},
+                   metrics_path)

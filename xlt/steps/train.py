@@ -1,6 +1,8 @@
 """Steps of rules/intermediate.smk and rules/target.smk: fine-tuning runs."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from xlt.io import write_json
@@ -51,7 +53,8 @@ def load_task_data(spec: dict) -> TaskData:
 
 def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoint: str, metrics_out: str,
               log: str, mixing: dict | None = None, keep_compatible_head: bool = False,
-              variant: str = "standard", variant_block: dict | None = None, calibration: str | None = None) -> None:
+              variant: str = "standard", variant_block: dict | None = None, calibration: str | None = None,
+              stage: str = "intermediate", code: str | None = None) -> None:
     """Fine-tune `init` (a model snapshot or an earlier stage's checkpoint) on one or more tasks.
 
     The body carries over; each task gets a fresh head (Phang et al. 2020) unless `keep_compatible_head`
@@ -97,5 +100,12 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
                 _, metrics = evaluate(model, features, examples, d.spec, tokenizer.pad_token_id,
                                       train_cfg.get("eval_batch_size", 64), d.name)
                 best[d.name].update({f"{prefix}_{k}": v for k, v in metrics.items()})
-    write_json({"seed": seed, "init": str(init), "variant": variant, "reused_heads": reused, "metrics": best},
-               metrics_out)
+    from xlt import provenance
+
+    prov = provenance.after_stage(init, {
+        "stage": stage, "tasks": [d.name for d in data], "variant": variant, "variant_block": block, "code": code,
+        "data": {t["name"]: {s: provenance.data(t[k]) for s, k in (("train", "train_data"), ("dev", "dev_data"))
+                             if t.get(k)} for t in tasks}})
+    write_json(prov, Path(checkpoint) / provenance.FILE)
+    write_json({"seed": seed, "init": str(init), "variant": variant, "reused_heads": reused, "metrics": best,
+                "provenance": prov}, metrics_out)

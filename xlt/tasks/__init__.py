@@ -21,9 +21,15 @@ class HubPart:
 
 @dataclass(frozen=True)
 class UrlPart:
-    """A raw file published outside the Hub (the Hub copy is script-only), fetched over HTTP."""
+    """A raw file published outside the Hub (the Hub copy is script-only), fetched over HTTP from a pinned
+    commit of its repository: `url` has a {revision} placeholder, `repo` names it for pins (hub_revisions)."""
     url: str
-    format: str  # csv | json
+    format: str     # csv | json
+    repo: str       # e.g. github:wilburOne/cosmosqa
+    revision: str   # the commit the study reads (refresh: python -m xlt.pins refresh)
+
+    def url_at(self, revision: str | None = None) -> str:
+        return self.url.format(revision=revision or self.revision)
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,11 @@ class Task:
     @property
     def splits(self) -> tuple[str, ...]:
         return tuple(self.parts)
+
+    @property
+    def repos(self) -> list[str]:
+        """The repositories the task's raw parts come from (what pins are keyed by)."""
+        return list(dict.fromkeys(part.repo for part in self.hub.values()))
 
     @property
     def dev_splits(self) -> list[str]:

@@ -27,3 +27,15 @@ def span_frame(df: pd.DataFrame, language) -> pd.DataFrame:
         "answer_texts": list(texts),
         "answer_starts": list(starts),
     })
+
+
+def unique_ids(ids, key: str, where: str) -> list[str]:
+    """`{key}-{id}` per row; if the source repeats ids (one bad row in hundreds of thousands must not stop a
+    study), every row gets a stable row-position id `{key}-row{i}` instead, with a warning."""
+    ids = [str(i) for i in ids]
+    if len(set(ids)) == len(ids):
+        return [f"{key}-{i}" for i in ids]
+    dup = next(i for i in ids if ids.count(i) > 1)
+    print(f"warning: {where}: {len(ids) - len(set(ids))} duplicate id(s) (e.g. {dup!r}) in raw part {key!r}; "
+          f"using row positions as ids ({key}-row<i>) for this part", flush=True)
+    return [f"{key}-row{i}" for i in range(len(ids))]

@@ -4,10 +4,11 @@ from __future__ import annotations
 import pandas as pd
 
 from xlt.tasks import HubPart, Task, UrlPart, register
+from xlt.tasks.common import unique_ids
 
 
 def _frame(key: str, ids, contexts, choices, labels) -> pd.DataFrame:
-    return pd.DataFrame({"id": [f"{key}-{i}" for i in ids], "language": "en", "context": list(contexts),
+    return pd.DataFrame({"id": unique_ids(ids, key, "multiple choice"), "language": "en", "context": list(contexts),
                          "choices": [list(map(str, c)) for c in choices], "label": list(labels)})
 
 
@@ -26,6 +27,8 @@ def commonsense_qa(raw: dict[str, pd.DataFrame], split: str) -> pd.DataFrame:
 
 
 def cosmos_qa(raw: dict[str, pd.DataFrame], split: str) -> pd.DataFrame:
+    """The authors' CSVs are read as text (xlt.sources: no NA parsing), so an answer that is literally
+    "None" or "NA" stays that string instead of becoming NaN."""
     (key, df), = raw.items()
     contexts = df["context"].astype(str) + " " + df["question"].astype(str)
     choices = df[["answer0", "answer1", "answer2", "answer3"]].astype(str).values.tolist()
@@ -48,11 +51,14 @@ register(Task(
     normalise=commonsense_qa, selection_metric="accuracy",
 ))
 
-COSMOS = "https://raw.githubusercontent.com/wilburOne/cosmosqa/master/data/{}.csv"
+# the authors' repository at a fixed commit (its default branch moves): github.com/wilburOne/cosmosqa
+COSMOS = "https://raw.githubusercontent.com/wilburOne/cosmosqa/{revision}/data/%s.csv"
+COSMOS_REPO, COSMOS_COMMIT = "github:wilburOne/cosmosqa", "b6eb99cca4e2a51dd28a9a6f562534872d851639"
 register(Task(
     name="cosmos_qa", format="multiple_choice", role="intermediate",
     description="Cosmos QA: commonsense reading comprehension, 4 answers (authors' CSV files; the Hub copy is script-only)",
-    hub={"train": UrlPart(COSMOS.format("train"), "csv"), "validation": UrlPart(COSMOS.format("valid"), "csv")},
+    hub={"train": UrlPart(COSMOS % "train", "csv", COSMOS_REPO, COSMOS_COMMIT),
+         "validation": UrlPart(COSMOS % "valid", "csv", COSMOS_REPO, COSMOS_COMMIT)},
     parts={"train": ["train"], "dev": ["validation"]},
     normalise=cosmos_qa, selection_metric="accuracy",
 ))
