@@ -28,7 +28,8 @@ rule calibrate_point:
         gpu=1,
         runtime=lambda wc, attempt: cluster.runtime_minutes(
             config, CALIBRATION["task"], calibration.training(config),
-            calibration.point_block(config, wc.variant, wc.point), attempt),
+            calibration.point_block(config, wc.variant, wc.point), attempt,
+            {CALIBRATION["task"]: cluster.feature_stats(features(wc.model, CALIBRATION["task"], "train"))}),
         mem_mb=job_mem_mb,
     log:
         logs("calibrate_point", "{model}/{variant}/{point}")["log"],

@@ -114,14 +114,18 @@ def maybe_temp(path):
 
 
 def job_runtime(stage):
-    """runtime (minutes) of a training job: from its task's size and variant cost, growing per attempt."""
+    """runtime (minutes) of a training job: from the tokens in its tasks' featurised training splits (read
+    when the job is scheduled; published sizes before they exist) and its variant's cost, per attempt."""
     def runtime(wc, attempt):
         if stage == "target":
-            return cluster.runtime_minutes(config, wc.target, training_config(config, "target", wc.target),
-                                           cluster.target_variant_block(config, wc.variant), attempt)
-        task = getattr(wc, "task", plan.MULTITASK)
-        return cluster.runtime_minutes(config, task, training_config(config, "intermediate", task),
-                                       config["variants"][wc.variant], attempt)
+            task, block = wc.target, cluster.target_variant_block(config, wc.variant)
+            training = training_config(config, "target", task)
+        else:
+            task = getattr(wc, "task", plan.MULTITASK)
+            block, training = config["variants"][wc.variant], training_config(config, "intermediate", task)
+        tasks = MULTITASK_TASKS if task == plan.MULTITASK else [task]
+        stats = {t: cluster.feature_stats(features(wc.model, t, "train")) for t in tasks}
+        return cluster.runtime_minutes(config, task, training, block, attempt, stats)
     return runtime
 
 

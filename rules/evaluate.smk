@@ -19,6 +19,7 @@ for _target, _langs in STUDY["targets"].items():
             languages=_langs,
             qa=qa_options(config, _target),
             batch_size=training_config(config, "target", _target)["eval_batch_size"],
+            attention=training_config(config, "target", _target).get("attention", "sdpa"),
         resources:
             gpu=1,
             mem_mb=job_mem_mb,

@@ -118,3 +118,54 @@ def test_heads_work_for_any_auto_model(arch, fmt, tmp_path):
     assert out.shape == {"classification": (2, 3), "span_qa": (2, 3, 2), "multiple_choice": (2, 1),
                          "tagging": (2, 3, 3)}[fmt]
     torch.testing.assert_close(out, emb)  # perturbation-ready: inputs_embeds gives the same result
+
+
+def _reference_span_predictions(features, logits, examples, allow_no_answer=False, n_best=20, max_answer_length=30):
+    """The nested-loop n-best search the vectorised one replaced (HF utils_qa style), as the spec."""
+    per_feature = [row for chunk in logits for row in chunk.float().cpu().numpy()]
+    contexts = dict(zip(examples["id"], examples["context"]))
+    best, null_best = {}, {}
+    for feat, lg in zip(features.itertuples(index=False), per_feature):
+        start_lg, end_lg = lg[:, 0], lg[:, 1]
+        n_ctx = len(feat.offsets) // 2
+        offs = np.asarray(feat.offsets).reshape(n_ctx, 2)
+        lo = feat.context_offset
+        null = lo + n_ctx
+        null_best[feat.example_id] = min(null_best.get(feat.example_id, np.inf), float(start_lg[null] + end_lg[null]))
+        ctx_start, ctx_end = start_lg[lo:lo + n_ctx], end_lg[lo:lo + n_ctx]
+        for s in np.argsort(ctx_start)[::-1][:n_best]:
+            for e in np.argsort(ctx_end)[::-1][:n_best]:
+                if e < s or e - s + 1 > max_answer_length:
+                    continue
+                score = float(ctx_start[s] + ctx_end[e])
+                if score > best.get(feat.example_id, (-np.inf, ""))[0]:
+                    best[feat.example_id] = (score, span_qa.span_text(contexts[feat.example_id], offs, s, e))
+    out = {}
+    for ex_id in contexts:
+        score, text = best.get(ex_id, (-np.inf, ""))
+        if allow_no_answer and null_best.get(ex_id, np.inf) > score:
+            text = ""
+        out[ex_id] = text
+    return out
+
+
+def test_vectorised_n_best_equals_the_nested_loop_in_any_feature_order(tokenizer):
+    rng = np.random.default_rng(0)
+    long = " ".join(f"word{i}" for i in range(120))
+    examples = pd.DataFrame({"id": [f"q{i}" for i in range(12)], "language": "en", "title": "",
+                             "context": [long] * 12, "question": ["which word?"] * 12,
+                             "answer_texts": [[]] * 12, "answer_starts": [[]] * 12})
+    feats = span_qa.featurize(examples, tokenizer, max_length=48, doc_stride=16, max_query_length=8)
+    assert feats["example_id"].duplicated().any()  # several windows per example
+    for trial in range(20):
+        width = max(map(len, feats["input_ids"]))
+        lg = rng.normal(size=(len(feats), width, 2)).astype(np.float32)
+        if trial % 2:  # plenty of exact ties: few distinct logit values
+            lg = np.round(lg).astype(np.float32)
+        logits = [torch.from_numpy(lg[i:i + 5]) for i in range(0, len(feats), 5)]
+        for options in ({}, {"allow_no_answer": True, "n_best": 5, "max_answer_length": 3}):
+            ref = _reference_span_predictions(feats, logits, examples, **options)
+            assert span_qa.predictions(feats, logits, examples, **options) == ref
+            order = rng.permutation(len(feats))  # evaluation reorders features by length
+            shuffled = [torch.from_numpy(lg[order][i:i + 5]) for i in range(0, len(feats), 5)]
+            assert span_qa.predictions(feats.iloc[order], shuffled, examples, **options) == ref

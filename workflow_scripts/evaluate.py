@@ -1,9 +1,11 @@
-from xlt.steps import evaluate
 from xlt.gpus import gpu_slot
 from xlt.runlog import logging_to
-from xlt.training import use_threads
 
-with logging_to(snakemake.log[0]), gpu_slot():  # one GPU of the machine, held for the job
+# the GPU slot is taken first: the job holds its device for all of its run, imports included
+with logging_to(snakemake.log[0]), gpu_slot():
+    from xlt.steps import evaluate
+    from xlt.training import use_threads
+
     use_threads(snakemake.threads)
     w = snakemake.wildcards
     run = {"model": w.model, "intermediate": w.inter, "variant": w.variant, "target": snakemake.params.target,
@@ -11,4 +13,4 @@ with logging_to(snakemake.log[0]), gpu_slot():  # one GPU of the machine, held f
     outputs = dict(zip(snakemake.params.languages, zip(snakemake.output.predictions, snakemake.output.metrics)))
     evaluate.evaluate_languages(snakemake.params.target, snakemake.input.checkpoint, snakemake.input.features,
                                 snakemake.input.data, run, dict(snakemake.params.qa), snakemake.params.batch_size,
-                                outputs, code=snakemake.params.code)
+                                outputs, code=snakemake.params.code, attention=snakemake.params.attention)

@@ -1,11 +1,13 @@
 # Shared by train_intermediate, train_multitask, train_target and calibrate_point.
-from xlt import plan
-from xlt.steps import train
 from xlt.gpus import gpu_slot
 from xlt.runlog import logging_to
-from xlt.training import use_threads
 
-with logging_to(snakemake.log[0]), gpu_slot():  # one GPU of the machine, held for the job
+# the GPU slot is taken first: the job holds its device for all of its run, imports included
+with logging_to(snakemake.log[0]), gpu_slot():
+    from xlt import plan
+    from xlt.steps import train
+    from xlt.training import use_threads
+
     use_threads(snakemake.threads)
     w, p = snakemake.wildcards, snakemake.params
     tasks = [{**plan.task_inputs(w.model, t), "qa": p.qa[t]} for t in p.tasks]

@@ -84,8 +84,14 @@ class TaskModel(nn.Module):
     def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, task: str | None = None) -> torch.Tensor:
         if task is None:
             (task,) = self.heads  # a single-task model needs no name
-        out = self.body(input_ids=None if inputs_embeds is not None else input_ids,
-                        inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False)
+        from xlt.compiling import compiled, run_compiled
+
+        fn = compiled(self)
+        if fn is not None:
+            out = run_compiled(fn, inputs_embeds, input_ids, attention_mask)
+        else:
+            out = self.body(input_ids=None if inputs_embeds is not None else input_ids,
+                            inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False)
         hidden = out.last_hidden_state
         # heads in fp32 even under bf16 autocast: they are tiny, and the KL regularisers (SMART, R3F)
         # compare logits that small perturbations move by far less than bf16's 2^-8 relative rounding

@@ -5,6 +5,7 @@ One loop serves single- and multi-task training: each micro-batch comes from one
 probability ~ min(size, cap)^(1/temperature) (a single task is always drawn)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -18,9 +19,10 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from transformers import get_linear_schedule_with_warmup
 
 from xlt.adversarial import Standard, StepContext
+from xlt.batching import BatchPlanner, Prefetcher
+from xlt.compiling import BUCKET, compile_body
 from xlt.budgets import measure_embedding_scale, ratio_record
 from xlt.formats import get_format
 from xlt.io import atomic_path
@@ -46,6 +48,8 @@ class TrainConfig:
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% more time
     lora: dict | None = None            # {r, alpha, dropout, target_modules}: train adapters, not the body
     group_by_length: bool = False       # length-grouped batches: much less padding, same randomness of order
+    attention: str = "sdpa"             # Bloom attention: sdpa (fused ALiBi, xlt/attention.py) or eager (transformers')
+    compile: bool = False               # torch.compile the body; batches padded to length buckets (one graph each)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -68,6 +72,17 @@ class TaskData:
     dev: pd.DataFrame
     dev_examples: pd.DataFrame
     extra_dev: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = field(default_factory=dict)  # scored at the end
+
+
+def linear_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
+    """Linear warmup from 0, then linear decay to 0 at `total_steps` — transformers'
+    get_linear_schedule_with_warmup, written out: importing transformers.optimization pulls in peft and
+    costs every training and evaluation job ~2.5 s of start-up."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return step / max(1, warmup_steps)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def set_seed(seed: int) -> None:
@@ -98,26 +113,37 @@ def sampling_weights(sizes: dict[str, int], cap: int | None = None, temperature:
     return {t: w / total for t, w in raw.items()}
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def infer(model: TaskModel, features: pd.DataFrame, fmt: str, pad_id: int, batch_size: int,
           task: str | None = None) -> list[torch.Tensor]:
-    """Logits for every feature, in feature order."""
+    """Logits for every feature, in feature order (one chunk per batch). Call with features sorted by
+    length (evaluate() does) so each batch pads little."""
     device, autocast = device_and_autocast()
     module = get_format(fmt)
+    arrays = module.arrays(features)
     model.eval()
     out = []
     for i in range(0, len(features), batch_size):
-        batch = to_device(module.collate(features.iloc[i:i + batch_size], pad_id), device)
+        batch = to_device(module.collate_arrays(arrays, np.arange(i, min(i + batch_size, len(features))), pad_id),
+                          device)
         with autocast:
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], task=task)
         out.append(logits.float().cpu())
     return out
 
 
+def by_length(features: pd.DataFrame, fmt: str) -> pd.DataFrame:
+    """Features sorted by token length, longest first (stable; the index keeps the original order)."""
+    lengths = get_format(fmt).lengths(get_format(fmt).arrays(features))
+    return features.iloc[np.argsort(-lengths, kind="stable")]
+
+
 def evaluate(model: TaskModel, features: pd.DataFrame, examples: pd.DataFrame, spec: TaskSpec, pad_id: int,
              batch_size: int, task: str | None = None) -> tuple[dict, dict]:
-    """(predictions {id: prediction}, metrics) for `examples`."""
+    """(predictions {id: prediction}, metrics) for `examples`; features are scored longest first so each
+    batch pads little (predictions are keyed by example, ties broken by the original feature order)."""
     module = get_format(spec.format)
+    features = by_length(features.reset_index(drop=True), spec.format)
     logits = infer(model, features, spec.format, pad_id, batch_size, task)
     preds = module.predictions(features, logits, examples, **spec.options)
     return preds, module.score(preds, examples, **spec.options)
@@ -135,11 +161,12 @@ def step_context(model: TaskModel, batch: dict, task: str, fmt: str, scale: floa
 SCALE_FEATURES = 64  # the first features of each task's train split measure the embedding scale
 
 
-def embedding_scale(model: TaskModel, train_sets: dict[str, pd.DataFrame], modules: dict, pad_id: int, device) -> dict:
+def embedding_scale(model: TaskModel, arrays: dict[str, dict], modules: dict, pad_id: int, device) -> dict:
     """budgets.measure_embedding_scale on the first SCALE_FEATURES features of each task (file order,
     no RNG draw: measuring must not change the run)."""
-    batches = [to_device(modules[name].collate(df.iloc[:SCALE_FEATURES], pad_id), device)
-               for name, df in train_sets.items()]
+    batches = [to_device(modules[name].collate_arrays(a, np.arange(min(SCALE_FEATURES, len(modules[name].lengths(a)))),
+                                                       pad_id), device)
+               for name, a in arrays.items()]
     return measure_embedding_scale(model, batches)
 
 
@@ -150,12 +177,6 @@ def selection_score(metrics: dict[str, dict], tasks: list[TaskData]) -> float:
         value = metrics[t.name][t.spec.selection_metric]
         scores.append(value * 100 if t.spec.selection_metric == "accuracy" else value)
     return float(np.mean(scores))
-
-
-def feature_lengths(features: pd.DataFrame) -> np.ndarray:
-    """Tokens per feature (multiple choice: its longest choice), for length grouping."""
-    return np.array([max(map(len, ids)) if len(ids) and not np.isscalar(ids[0]) else len(ids)
-                     for ids in features["input_ids"]])
 
 
 class Preempted(RuntimeError):
@@ -196,18 +217,23 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}],
                                   lr=cfg.learning_rate, fused=device.type == "cuda")
-    scheduler = get_linear_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * total_steps), total_steps)
+    scheduler = linear_schedule(optimizer, round(cfg.warmup_ratio * total_steps), total_steps)
     generator = torch.Generator().manual_seed(seed)
     by_name = {t.name: t for t in tasks}
     names = list(by_name)
     probs = torch.tensor([weights[n] for n in names])
-    streams = {t.name: BatchStream(len(train_sets[t.name]), cfg.batch_size, generator,
-                                   feature_lengths(train_sets[t.name]) if cfg.group_by_length else None)
-               for t in tasks}
     modules = {t.name: get_format(t.spec.format) for t in tasks}
+    arrays = {name: modules[name].arrays(df) for name, df in train_sets.items()}  # batch-ready, built once
+    streams = {t.name: BatchStream(len(train_sets[t.name]), cfg.batch_size, generator,
+                                   modules[t.name].lengths(arrays[t.name]) if cfg.group_by_length else None)
+               for t in tasks}
+    planner = BatchPlanner(names, probs, streams, generator, ahead=2 * cfg.grad_accum)
+    bucket = BUCKET if cfg.compile else None
+    if cfg.compile:
+        compile_body(model)
 
-    def next_batch(name):
-        return modules[name].collate(train_sets[name].iloc[streams[name].next_indices()], pad_id)
+    def collate(name, idx):
+        return modules[name].collate_arrays(arrays[name], idx, pad_id, multiple_of=bucket)
 
     start, best_score, best, skipped, log_bytes = 1, -math.inf, {}, 0, 0
     adversarial = type(strategy) is not Standard
@@ -219,17 +245,19 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
         restore_rng(state["rng"], generator)
         for name, s in state["streams"].items():
             streams[name].load_state_dict(s)
+        planner.load_state_dict(state.get("planner"))
         strategy.load_state_dict(state["strategy"], model)
         start, best_score, best, skipped, log_bytes = (state["step"] + 1, state["best_score"], state["best"],
                                                        state["skipped"], state["log_bytes"])
         scale = state["embedding_scale"]
     else:  # measured on the model as the run starts, kept for the whole run (and across resumes)
-        scale = embedding_scale(model, train_sets, modules, pad_id, device)
+        scale = embedding_scale(model, arrays, modules, pad_id, device)
 
     log_file = work / "train_log.jsonl"
     if state is None:
         log_file.write_text("")
-    with open(log_file, "r+", encoding="utf-8") as log, TerminationFlag() as term, \
+    prefetch = Prefetcher(planner, collate, pin=device.type == "cuda")
+    with open(log_file, "r+", encoding="utf-8") as log, TerminationFlag() as term, contextlib.closing(prefetch), \
             tqdm(total=total_steps, initial=start - 1, desc="train", mininterval=5) as bar:
         log.truncate(log_bytes)  # drop what was logged after the saved state
         log.seek(log_bytes)
@@ -242,6 +270,7 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
             save_state(work, {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                               "scheduler": scheduler.state_dict(), "rng": rng_state(generator),
                               "streams": {n: s.state_dict() for n, s in streams.items()},
+                              "planner": planner.state_dict(),
                               "strategy": strategy.state_dict(), "best_score": best_score, "best": best,
                               "skipped": skipped, "log_bytes": log.tell(), "embedding_scale": scale})
 
@@ -255,8 +284,8 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
             model.train()
             step_loss, drawn, ratios = 0.0, [], None
             for _ in range(cfg.grad_accum):
-                name = names[int(torch.multinomial(probs, 1, generator=generator))] if len(names) > 1 else names[0]
-                batch = to_device(next_batch(name), device)
+                name, batch = prefetch.get()
+                batch = to_device(batch, device)
                 ctx = step_context(model, batch, name, by_name[name].spec.format, 1 / cfg.grad_accum, autocast,
                                    scale["token_l2_rms"], monitor=adversarial)
                 step_loss += strategy.step(ctx) / cfg.grad_accum

@@ -5,7 +5,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from xlt.formats import pad_batch, separator_ids
+import numpy as np
+
+from xlt.formats import Ragged, separator_ids
 from xlt.metrics import accuracy, binary_f1
 
 
@@ -25,9 +27,22 @@ def featurize(examples: pd.DataFrame, tokenizer, max_length: int, **_) -> pd.Dat
                          "input_ids": input_ids, "label": examples["label"].astype(int).values})
 
 
+def arrays(features: pd.DataFrame) -> dict:
+    return {"input_ids": Ragged.from_lists(features["input_ids"]), "label": features["label"].to_numpy(np.int64)}
+
+
+def collate_arrays(a: dict, idx, pad_id: int, padding_side: str = "right", multiple_of: int | None = None) -> dict:
+    ids, mask = a["input_ids"].pad(idx, pad_id, padding_side, multiple_of)
+    return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask),
+            "labels": torch.from_numpy(a["label"][np.asarray(idx)])}
+
+
 def collate(features: pd.DataFrame, pad_id: int, padding_side: str = "right") -> dict[str, torch.Tensor]:
-    ids, mask = pad_batch(features["input_ids"].tolist(), pad_id, padding_side)
-    return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor(features["label"].values)}
+    return collate_arrays(arrays(features), np.arange(len(features)), pad_id, padding_side)
+
+
+def lengths(a: dict) -> np.ndarray:
+    return a["input_ids"].lengths
 
 
 def loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:

@@ -6,7 +6,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from xlt.formats import pad_batch, separator_ids
+import numpy as np
+
+from xlt.formats import Ragged, separator_ids
 from xlt.metrics import accuracy
 
 
@@ -25,14 +27,34 @@ def featurize(examples: pd.DataFrame, tokenizer, max_length: int, **_) -> pd.Dat
                          "input_ids": input_ids, "label": examples["label"].astype(int).values})
 
 
-def collate(features: pd.DataFrame, pad_id: int, padding_side: str = "right") -> dict[str, torch.Tensor]:
-    n_choices = {len(c) for c in features["input_ids"]}
+def arrays(features: pd.DataFrame) -> dict:
+    """Every (context, choice) sequence in one Ragged; example i owns sequences first[i]:first[i]+n[i]."""
+    n = features["input_ids"].map(len).to_numpy(np.int64)
+    first = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
+    seqs = Ragged.from_lists([seq for choices in features["input_ids"] for seq in choices])
+    return {"sequences": seqs, "first": first, "n": n, "label": features["label"].to_numpy(np.int64)}
+
+
+def collate_arrays(a: dict, idx, pad_id: int, padding_side: str = "right", multiple_of: int | None = None) -> dict:
+    idx = np.asarray(idx)
+    n_choices = set(a["n"][idx].tolist())
     if len(n_choices) != 1:
         raise ValueError(f"examples in one batch have different numbers of choices: {sorted(n_choices)}")
-    flat = [list(seq) for choices in features["input_ids"] for seq in choices]
-    ids, mask = pad_batch(flat, pad_id, padding_side)
-    return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor(features["label"].values),
-            "num_choices": torch.tensor(n_choices.pop())}
+    k = n_choices.pop()
+    rows = (a["first"][idx][:, None] + np.arange(k)[None, :]).ravel()
+    ids, mask = a["sequences"].pad(rows, pad_id, padding_side, multiple_of)
+    return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask),
+            "labels": torch.from_numpy(a["label"][idx]), "num_choices": torch.tensor(k)}
+
+
+def collate(features: pd.DataFrame, pad_id: int, padding_side: str = "right") -> dict[str, torch.Tensor]:
+    return collate_arrays(arrays(features), np.arange(len(features)), pad_id, padding_side)
+
+
+def lengths(a: dict) -> np.ndarray:
+    """Per example, its longest choice sequence (what its rows are padded to)."""
+    seq = a["sequences"].lengths
+    return np.maximum.reduceat(seq, a["first"]) if len(seq) else np.zeros(0, np.int64)
 
 
 def choice_scores(logits: torch.Tensor, num_choices: int) -> torch.Tensor:

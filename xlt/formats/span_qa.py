@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from xlt.formats import pad_batch, separator_ids
+from xlt.formats import Ragged, separator_ids
 from xlt.metrics import squad_scores, squad_v2_scores
 
 
@@ -72,11 +72,26 @@ def featurize(examples: pd.DataFrame, tokenizer, max_length: int, doc_stride: in
     return pd.DataFrame(rows)
 
 
+def arrays(features: pd.DataFrame) -> dict:
+    return {"input_ids": Ragged.from_lists(features["input_ids"]),
+            "start": features["start_position"].to_numpy(np.int64), "end": features["end_position"].to_numpy(np.int64)}
+
+
+def collate_arrays(a: dict, idx, pad_id: int, padding_side: str = "right", multiple_of: int | None = None) -> dict:
+    if padding_side != "right":
+        raise ValueError("span QA positions index from the left: right padding only")
+    idx = np.asarray(idx)
+    ids, mask = a["input_ids"].pad(idx, pad_id, "right", multiple_of)
+    return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask),
+            "start_positions": torch.from_numpy(a["start"][idx]), "end_positions": torch.from_numpy(a["end"][idx])}
+
+
 def collate(features: pd.DataFrame, pad_id: int) -> dict[str, torch.Tensor]:
-    ids, mask = pad_batch(features["input_ids"].tolist(), pad_id)
-    return {"input_ids": ids, "attention_mask": mask,
-            "start_positions": torch.tensor(features["start_position"].values),
-            "end_positions": torch.tensor(features["end_position"].values)}
+    return collate_arrays(arrays(features), np.arange(len(features)), pad_id)
+
+
+def lengths(a: dict) -> np.ndarray:
+    return a["input_ids"].lengths
 
 
 def loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:
@@ -84,35 +99,48 @@ def loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:
             + F.cross_entropy(logits[..., 1], batch["end_positions"])) / 2
 
 
+def best_span(start_lg: np.ndarray, end_lg: np.ndarray, n_best: int, max_answer_length: int) -> tuple[float, int, int] | None:
+    """(score, start, end) of the best valid span among the n_best start x n_best end candidates, or None.
+    Vectorised over the n_best^2 pairs; ties go to the first pair in (start rank, end rank) order."""
+    s_idx = np.argsort(start_lg)[::-1][:n_best]
+    e_idx = np.argsort(end_lg)[::-1][:n_best]
+    span = e_idx[None, :] - s_idx[:, None] + 1
+    scores = np.where((span >= 1) & (span <= max_answer_length), start_lg[s_idx][:, None] + end_lg[e_idx][None, :],
+                      -np.inf)
+    k = int(np.argmax(scores))
+    if not np.isfinite(scores.flat[k]):
+        return None
+    i, j = divmod(k, scores.shape[1])
+    return float(scores.flat[k]), int(s_idx[i]), int(e_idx[j])
+
+
 def predictions(features: pd.DataFrame, logits: list[torch.Tensor], examples: pd.DataFrame, *,
                 allow_no_answer: bool = False, n_best: int = 20, max_answer_length: int = 30, **_) -> dict:
-    """{example id: answer text} by n-best span search over all windows of each example.
+    """{example id: answer text} by n-best span search over all windows of each example; features may come
+    in any order (evaluation sorts them by length): ties between windows go to the window that comes first
+    in the original order (the features' index).
 
     With `allow_no_answer` the answer is "" when the null score beats the best span (SQuAD 2.0)."""
     per_feature = [row for chunk in logits for row in chunk.float().cpu().numpy()]
     contexts = dict(zip(examples["id"], examples["context"]))
-    best: dict[str, tuple[float, str]] = {}
+    best: dict[str, tuple[float, int, str]] = {}  # example id -> (score, original feature position, text)
     null_best: dict[str, float] = {}
-    for feat, lg in zip(features.itertuples(index=False), per_feature):
-        start_lg, end_lg = lg[:, 0], lg[:, 1]
+    for position, feat, lg in zip(features.index, features.itertuples(index=False), per_feature):
         n_ctx = len(feat.offsets) // 2
-        offs = np.asarray(feat.offsets).reshape(n_ctx, 2)
         lo = feat.context_offset
         null = lo + n_ctx
-        null_score = float(start_lg[null] + end_lg[null])
-        null_best[feat.example_id] = min(null_best.get(feat.example_id, np.inf), null_score)
-        ctx_start, ctx_end = start_lg[lo:lo + n_ctx], end_lg[lo:lo + n_ctx]
-        for s in np.argsort(ctx_start)[::-1][:n_best]:
-            for e in np.argsort(ctx_end)[::-1][:n_best]:
-                if e < s or e - s + 1 > max_answer_length:
-                    continue
-                score = float(ctx_start[s] + ctx_end[e])
-                if score > best.get(feat.example_id, (-np.inf, ""))[0]:
-                    text = span_text(contexts[feat.example_id], offs, s, e)
-                    best[feat.example_id] = (score, text)
+        null_best[feat.example_id] = min(null_best.get(feat.example_id, np.inf), float(lg[null, 0] + lg[null, 1]))
+        found = best_span(lg[lo:lo + n_ctx, 0], lg[lo:lo + n_ctx, 1], n_best, max_answer_length)
+        if found is None:
+            continue
+        score, s, e = found
+        previous = best.get(feat.example_id)
+        if previous is None or score > previous[0] or (score == previous[0] and position < previous[1]):
+            offs = np.asarray(feat.offsets).reshape(n_ctx, 2)
+            best[feat.example_id] = (score, position, span_text(contexts[feat.example_id], offs, s, e))
     out = {}
     for ex_id in contexts:
-        score, text = best.get(ex_id, (-np.inf, ""))
+        score, _, text = best.get(ex_id, (-np.inf, -1, ""))
         if allow_no_answer and null_best.get(ex_id, np.inf) > score:
             text = ""
         out[ex_id] = text

@@ -8,7 +8,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from xlt.formats import pad_batch
+import numpy as np
+
+from xlt.formats import Ragged
 from xlt.metrics import token_accuracy
 
 IGNORE = -100  # non-first sub-tokens and truncated words carry no label
@@ -41,12 +43,25 @@ def featurize(examples: pd.DataFrame, tokenizer, max_length: int, labels: list[s
     return out
 
 
+def arrays(features: pd.DataFrame) -> dict:
+    return {"input_ids": Ragged.from_lists(features["input_ids"]), "label_ids": Ragged.from_lists(features["label_ids"])}
+
+
+def collate_arrays(a: dict, idx, pad_id: int, padding_side: str = "right", multiple_of: int | None = None) -> dict:
+    if padding_side != "right":
+        raise ValueError("tag positions index from the left: right padding only")
+    ids, mask = a["input_ids"].pad(idx, pad_id, "right", multiple_of)
+    labels, _ = a["label_ids"].pad(idx, IGNORE, "right", width=ids.shape[1])
+    return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask),
+            "labels": torch.from_numpy(labels)}
+
+
 def collate(features: pd.DataFrame, pad_id: int) -> dict[str, torch.Tensor]:
-    ids, mask = pad_batch(features["input_ids"].tolist(), pad_id)
-    labels = torch.full(ids.shape, IGNORE, dtype=torch.long)
-    for i, lab in enumerate(features["label_ids"]):
-        labels[i, :len(lab)] = torch.tensor(list(lab), dtype=torch.long)
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    return collate_arrays(arrays(features), np.arange(len(features)), pad_id)
+
+
+def lengths(a: dict) -> np.ndarray:
+    return a["input_ids"].lengths
 
 
 def loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:

@@ -10,7 +10,7 @@ from xlt.training import device_and_autocast, evaluate
 
 def evaluate_languages(task_name: str, checkpoint: str, test_features: str, test_data: str, run: dict,
                        qa_options: dict, batch_size: int, outputs: dict[str, tuple[str, str]],
-                       code: str | None = None) -> None:
+                       code: str | None = None, attention: str = "sdpa") -> None:
     """Zero-shot evaluation: for each language, write {id: prediction} and its metrics.
 
     `outputs` maps language -> (predictions path, metrics path)."""
@@ -20,8 +20,11 @@ def evaluate_languages(task_name: str, checkpoint: str, test_features: str, test
     prov = {**provenance.of_dir(checkpoint), "eval_code": code, "eval_data": {"test": provenance.data(test_data)}}
 
     features, examples = pd.read_parquet(test_features), pd.read_parquet(test_data)
+    from xlt.attention import use_attention
+
     model, tokenizer = load_model(checkpoint), load_tokenizer(checkpoint)
     model.to(device_and_autocast()[0])
+    use_attention(model.body, attention)
     spec = task_spec(task_name, qa_options, features.attrs.get("labels"))
     for lang, (pred_path, metrics_path) in outputs.items():
         ex = examples[examples["language"] == lang]

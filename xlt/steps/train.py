@@ -76,6 +76,9 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
                 reused[name] = match[0]
         load_heads(model, init, reused)
     cfg = TrainConfig.from_dict(train_cfg)
+    from xlt.attention import use_attention
+
+    use_attention(model.body, cfg.attention)
     if cfg.gradient_checkpointing:
         from xlt.modeling import enable_activation_checkpointing
 
@@ -93,7 +96,10 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
     if any(d.extra_dev for d in data):  # e.g. MNLI mismatched, scored once on the selected checkpoint
         from xlt.training import device_and_autocast
 
+        from xlt.attention import use_attention
+
         model = load_model(checkpoint).to(device_and_autocast()[0])
+        use_attention(model.body, cfg.attention)
         for d in data:
             for split, (features, examples) in d.extra_dev.items():
                 prefix = get_task(d.name).extra_dev[split]
