@@ -193,9 +193,13 @@ class FGM(Standard):
 
     def step(self, ctx: StepContext) -> float:
         embeds = ctx.embeds()
+        if not embeds.is_leaf:
+            embeds.retain_grad()
         clean = ctx.loss(ctx.run(embeds))
-        grad, = torch.autograd.grad(clean, embeds, retain_graph=True)
+        # one backward gives the parameter gradients and the input gradient (its positive scale drops out
+        # in the normalisation): no second backward through a retained graph
         (clean * ctx.scale / 2).backward()
+        grad = embeds.grad
         r = self.example_size(ctx, self.epsilon) * l2_normalize(grad.detach() * ctx.token_mask) * ctx.token_mask
         ctx.record(r)
         adv = ctx.loss(ctx.run(ctx.embeds() + r))
@@ -229,10 +233,12 @@ class PGD(Standard):
             delta = project(torch.empty_like(embeds).uniform_(-1, 1) * eps, eps, self.norm) * mask
         clean_value, first_grad = None, None
         if self.include_clean:
+            if not embeds.is_leaf:
+                embeds.retain_grad()
             clean = ctx.loss(ctx.run(embeds))
-            if not self.random_start and self.steps > 0:  # the clean gradient is the first ascent direction
-                first_grad, = torch.autograd.grad(clean, embeds, retain_graph=True)
             (clean * ctx.scale / 2).backward()
+            if not self.random_start and self.steps > 0:  # the clean gradient is the first ascent direction
+                first_grad = embeds.grad  # (scaled: the ascent normalises it)
             clean_value = clean.item()
         for k in range(self.steps):
             if k == 0 and first_grad is not None:

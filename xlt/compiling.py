@@ -23,9 +23,6 @@ _compiled: "weakref.WeakKeyDictionary[torch.nn.Module, object]" = weakref.WeakKe
 
 def compile_body(model: torch.nn.Module, backend=None) -> None:
     backend = backend or os.environ.get("XLT_COMPILE_BACKEND", "inductor")
-    # FGM and PGD take the input gradient with retain_graph=True before the parameter backward; donated
-    # backward buffers (an inductor memory optimisation) forbid that
-    torch._functorch.config.donated_buffer = False
     _compiled[model] = torch.compile(model.body, backend=backend, dynamic=False)
 
 
