@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("XLT_WARM_IDLE_S", "30")  # warm servers started by tests exit soon after them
 
 ROOT = Path(__file__).resolve().parents[1]
 TYDIQA = ROOT.parent / "shared" / "data" / "tydiqa-goldp"

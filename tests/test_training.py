@@ -1,5 +1,6 @@
 import json
 
+import pandas as pd
 import pytest
 import torch
 
@@ -99,3 +100,36 @@ def test_multitask_shares_one_body_and_transfer_can_keep_a_compatible_head(fixtu
     fresh = build_model(out / "ckpt", {"tydiqa": {"format": "span_qa", "num_labels": 0}})
     load_heads(fresh, out / "ckpt", {"tydiqa": "squad"})
     torch.testing.assert_close(fresh.heads["tydiqa"].out.weight, model.heads["squad"].out.weight)
+
+
+def test_fast_evaluation_predicts_what_the_plain_loop_predicted(fixtures_dir, tiny_model_dir, tmp_path, tokenizer):
+    """Length-sorted, inference-mode, array-batched evaluation with the vectorised n-best gives the same
+    predictions as scoring the features in file order, batch by batch, with the nested n-best loop."""
+    import torch
+
+    from test_formats import _reference_span_predictions
+    from xlt.formats import get_format, pad_batch
+    from xlt.modeling import build_model, head_spec
+    from xlt.steps import data
+    from xlt.steps.train import task_spec
+    from xlt.training import evaluate
+
+    for task, fmt, fcfg in (("paws_x", "classification", {"max_length": 48}),
+                            ("tydiqa", "span_qa", {"max_length": 64, "doc_stride": 16, "max_query_length": 16})):
+        path = tmp_path / f"{task}.parquet"
+        data.featurize(task, str(fixtures_dir / task / "test.parquet"), str(tiny_model_dir), fcfg, str(path))
+        feats, examples = pd.read_parquet(path), pd.read_parquet(fixtures_dir / task / "test.parquet")
+        model = build_model(tiny_model_dir, {"t": head_spec(fmt, 2 if fmt == "classification" else 0)}, seed=1)
+        spec = task_spec(task, {"n_best": 10, "max_answer_length": 16} if fmt == "span_qa" else {})
+        fast, _ = evaluate(model, feats, examples, spec, tokenizer.pad_token_id, batch_size=16)
+        model.eval()
+        chunks = []
+        with torch.no_grad():  # the plain path: file order, padded per batch from the rows
+            for i in range(0, len(feats), 16):
+                ids, mask = pad_batch(feats["input_ids"].iloc[i:i + 16].tolist(), tokenizer.pad_token_id)
+                chunks.append(model(input_ids=ids, attention_mask=mask, task="t").float())
+        if fmt == "span_qa":
+            plain = _reference_span_predictions(feats, chunks, examples, n_best=10, max_answer_length=16)
+        else:
+            plain = dict(zip(feats["example_id"], torch.cat(chunks).argmax(-1).tolist()))
+        assert fast == plain and len(fast) == len(examples)

@@ -1,8 +1,7 @@
 from pathlib import Path
 
-from xlt.steps import data
-from xlt.runlog import logging_to
+from xlt import warm
 
-with logging_to(snakemake.log[0]):
-    # outputs are results/demo/fixtures/<task>/<split>.parquet
-    data.build_demo_fixtures(str(Path(snakemake.output[0]).parent.parent), snakemake.params.seed)
+# outputs are results/demo/fixtures/<task>/<split>.parquet
+warm.run(snakemake.config, "xlt.steps.data", "build_demo_fixtures",
+         {"out_dir": str(Path(snakemake.output[0]).parent.parent), "seed": snakemake.params.seed}, snakemake.log[0])

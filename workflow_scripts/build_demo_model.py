@@ -1,5 +1,5 @@
-from xlt.steps import data
-from xlt.runlog import logging_to
+from xlt import warm
 
-with logging_to(snakemake.log[0]):
-    data.build_demo_model(snakemake.output[0], dict(snakemake.params.spec), snakemake.params.corpus_seed)
+warm.run(snakemake.config, "xlt.steps.data", "build_demo_model",
+         {"out_dir": snakemake.output[0], "spec": dict(snakemake.params.spec),
+          "corpus_seed": snakemake.params.corpus_seed}, snakemake.log[0])

@@ -1,6 +1,5 @@
-from xlt.steps import report
-from xlt.runlog import logging_to
+from xlt import warm
 
-with logging_to(snakemake.log[0]):
-    report.build_matrix(list(snakemake.input.target), list(snakemake.input.intermediate),
-                        snakemake.output.parquet, snakemake.output.csv)
+warm.run(snakemake.config, "xlt.steps.report", "build_matrix",
+         {"metric_files": list(snakemake.input.target), "intermediate_files": list(snakemake.input.intermediate),
+          "out_parquet": snakemake.output.parquet, "out_csv": snakemake.output.csv}, snakemake.log[0])

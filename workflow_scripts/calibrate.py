@@ -1,7 +1,6 @@
-from xlt.runlog import logging_to
-from xlt.steps import calibration
+from xlt import warm
 
-with logging_to(snakemake.log[0]):
-    p = snakemake.params
-    calibration.select(list(snakemake.input.points), list(p.grid), snakemake.wildcards.variant, dict(p.block),
-                       p.task, snakemake.output[0])
+p = snakemake.params
+warm.run(snakemake.config, "xlt.steps.calibration", "select",
+         {"point_metrics": list(snakemake.input.points), "grid": list(p.grid), "variant": snakemake.wildcards.variant,
+          "block": dict(p.block), "task": p.task, "out": snakemake.output[0]}, snakemake.log[0])

@@ -1,5 +1,4 @@
-from xlt.steps import data
-from xlt.runlog import logging_to
+from xlt import warm
 
-with logging_to(snakemake.log[0]):
-    data.copy_local_model(snakemake.params.source, snakemake.output[0])
+warm.run(snakemake.config, "xlt.steps.data", "copy_local_model",
+         {"src": snakemake.params.source, "out_dir": snakemake.output[0]}, snakemake.log[0])

@@ -1,16 +1,11 @@
-from xlt.gpus import gpu_slot
-from xlt.runlog import logging_to
+from xlt import warm
 
-# the GPU slot is taken first: the job holds its device for all of its run, imports included
-with logging_to(snakemake.log[0]), gpu_slot():
-    from xlt.steps import evaluate
-    from xlt.training import use_threads
-
-    use_threads(snakemake.threads)
-    w = snakemake.wildcards
-    run = {"model": w.model, "intermediate": w.inter, "variant": w.variant, "target": snakemake.params.target,
-           "seed": int(w.seed)}
-    outputs = dict(zip(snakemake.params.languages, zip(snakemake.output.predictions, snakemake.output.metrics)))
-    evaluate.evaluate_languages(snakemake.params.target, snakemake.input.checkpoint, snakemake.input.features,
-                                snakemake.input.data, run, dict(snakemake.params.qa), snakemake.params.batch_size,
-                                outputs, code=snakemake.params.code, attention=snakemake.params.attention)
+w, p = snakemake.wildcards, snakemake.params
+run = {"model": w.model, "intermediate": w.inter, "variant": w.variant, "target": p.target, "seed": int(w.seed)}
+outputs = {lang: [pred, metrics] for lang, pred, metrics
+           in zip(p.languages, snakemake.output.predictions, snakemake.output.metrics)}
+warm.run(snakemake.config, "xlt.steps.evaluate", "evaluate_languages",
+         {"task_name": p.target, "checkpoint": snakemake.input.checkpoint, "test_features": snakemake.input.features,
+          "test_data": snakemake.input.data, "run": run, "qa_options": dict(p.qa), "batch_size": p.batch_size,
+          "outputs": outputs, "code": p.code, "attention": p.attention},
+         snakemake.log[0], threads=snakemake.threads, gpu=True)

@@ -1,7 +1,6 @@
-from xlt import plan
-from xlt.runlog import logging_to
-from xlt.steps import report
+from xlt import plan, warm
 
-with logging_to(snakemake.log[0]):
-    tests = {t: plan.data_file(t, "test") for t in snakemake.params.languages}
-    report.example_scores(list(snakemake.params.runs), dict(snakemake.params.languages), tests, snakemake.output[0])
+warm.run(snakemake.config, "xlt.steps.report", "example_scores",
+         {"runs": list(snakemake.params.runs), "languages": dict(snakemake.params.languages),
+          "test_data": {t: plan.data_file(t, "test") for t in snakemake.params.languages},
+          "out": snakemake.output[0]}, snakemake.log[0])

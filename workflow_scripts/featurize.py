@@ -1,6 +1,6 @@
-from xlt.steps import data
-from xlt.runlog import logging_to
+from xlt import warm
 
-with logging_to(snakemake.log[0]):
-    data.featurize(snakemake.wildcards.task, snakemake.input.data, snakemake.input.model,
-                   dict(snakemake.params.features), snakemake.output[0], snakemake.input.get("train_data"))
+warm.run(snakemake.config, "xlt.steps.data", "featurize",
+         {"task_name": snakemake.wildcards.task, "data": snakemake.input.data, "model_dir": snakemake.input.model,
+          "feature_cfg": dict(snakemake.params.features), "out": snakemake.output[0],
+          "train_data": snakemake.input.get("train_data")}, snakemake.log[0])

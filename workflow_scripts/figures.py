@@ -1,6 +1,5 @@
-from xlt.runlog import logging_to
-from xlt.steps import report
+from xlt import warm
 
-with logging_to(snakemake.log[0]):
-    outputs = {name: path for name, path in snakemake.output.items()}
-    report.figures(snakemake.input.aggregate, snakemake.input.comparisons, dict(snakemake.params.targets), outputs)
+warm.run(snakemake.config, "xlt.steps.report", "figures",
+         {"aggregate_path": snakemake.input.aggregate, "comparisons_path": snakemake.input.comparisons,
+          "targets": dict(snakemake.params.targets), "outputs": dict(snakemake.output.items())}, snakemake.log[0])

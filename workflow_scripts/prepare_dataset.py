@@ -1,10 +1,10 @@
 from pathlib import Path
 
-from xlt.steps import data
-from xlt.runlog import logging_to
+from xlt import warm
 
-with logging_to(snakemake.log[0]):
-    source = dict(snakemake.params.source)
-    if "demo" in source:  # generated fixtures are already normalised
-        source = {"normalised": str(Path(snakemake.input[0]).parent)}
-    data.prepare_dataset(snakemake.wildcards.task, source, snakemake.wildcards.split, snakemake.output[0])
+source = dict(snakemake.params.source)
+if "demo" in source:  # generated fixtures are already normalised
+    source = {"normalised": str(Path(snakemake.input[0]).parent)}
+warm.run(snakemake.config, "xlt.steps.data", "prepare_dataset",
+         {"task_name": snakemake.wildcards.task, "source": source, "split": snakemake.wildcards.split,
+          "out": snakemake.output[0]}, snakemake.log[0])

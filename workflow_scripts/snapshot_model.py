@@ -1,5 +1,5 @@
-from xlt.steps import data
-from xlt.runlog import logging_to
+from xlt import warm
 
-with logging_to(snakemake.log[0]):
-    data.snapshot_model(snakemake.params.repo, snakemake.params.revision, snakemake.output[0])
+warm.run(snakemake.config, "xlt.steps.data", "snapshot_model",
+         {"repo": snakemake.params.repo, "revision": snakemake.params.revision, "out_dir": snakemake.output[0]},
+         snakemake.log[0])

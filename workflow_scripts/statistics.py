@@ -1,7 +1,8 @@
-from xlt.runlog import logging_to
-from xlt.steps import report
+from xlt import warm
 
-with logging_to(snakemake.log[0]):
-    b, p = snakemake.params.bootstrap, snakemake.params
-    report.statistics(snakemake.input.scores, snakemake.input.matrix, int(b["replicates"]), int(b["seed"]),
-                      snakemake.output.aggregate, snakemake.output.comparisons, dict(p.report), dict(p.groups))
+b, p = snakemake.params.bootstrap, snakemake.params
+warm.run(snakemake.config, "xlt.steps.report", "statistics",
+         {"scores_path": snakemake.input.scores, "matrix_path": snakemake.input.matrix,
+          "replicates": int(b["replicates"]), "seed": int(b["seed"]), "out_aggregate": snakemake.output.aggregate,
+          "out_comparisons": snakemake.output.comparisons, "report_cfg": dict(p.report), "groups": dict(p.groups)},
+         snakemake.log[0], threads=snakemake.threads)

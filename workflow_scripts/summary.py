@@ -1,7 +1,7 @@
-from xlt.runlog import logging_to
-from xlt.steps import report
+from xlt import warm
 
-with logging_to(snakemake.log[0]):
-    p = snakemake.params
-    report.summary(snakemake.input.aggregate, snakemake.input.comparisons, dict(p.targets), int(p.replicates),
-                   bool(p.demo), snakemake.output[0], dict(p.report), dict(p.groups) if p.groups else None)
+p = snakemake.params
+warm.run(snakemake.config, "xlt.steps.report", "summary",
+         {"aggregate_path": snakemake.input.aggregate, "comparisons_path": snakemake.input.comparisons,
+          "targets": dict(p.targets), "replicates": int(p.replicates), "demo": bool(p.demo), "out": snakemake.output[0],
+          "report_cfg": dict(p.report), "groups": dict(p.groups) if p.groups else None}, snakemake.log[0])

@@ -1,5 +1,5 @@
-from xlt.runlog import logging_to
-from xlt.steps import report
+from xlt import warm
 
-with logging_to(snakemake.log[0]):
-    report.training_curves(list(snakemake.params.runs), list(snakemake.input.logs), snakemake.output[0])
+warm.run(snakemake.config, "xlt.steps.report", "training_curves",
+         {"runs": list(snakemake.params.runs), "logs": list(snakemake.input.logs), "out": snakemake.output[0]},
+         snakemake.log[0])

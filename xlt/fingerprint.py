@@ -3,9 +3,10 @@
 Snakemake re-runs a job when its script changes, but not when the package the script calls changes.
 So every rule carries a `code` param: a hash of the sources its script can reach, found statically
 (no import, milliseconds per DAG build):
-  * a workflow script reaches the `xlt` modules it imports; where it calls functions of a step module
-    (xlt/steps/*: one function per rule, heavy imports inside the functions), only those functions and
-    the module-level functions they call count, with the imports inside them;
+  * a workflow script reaches the `xlt` modules it imports and the step it hands to xlt.warm.run (module
+    and function named as strings); for a step module (xlt/steps/*: one function per rule, heavy imports
+    inside the functions) only the functions it calls and the module-level functions they call count,
+    with the imports inside them;
   * any other module counts whole: every `xlt` import in it, at any depth (lazy ones too), transitively;
   * package __init__ files on the way count (importing xlt.a.b runs xlt/__init__ and xlt/a/__init__).
 Editing xlt/adversarial.py therefore re-runs the training jobs (and, through their outputs, everything
@@ -101,6 +102,13 @@ def script_modules(script: Path, root: Path, source: _Source | None = None) -> s
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bound:
             called.setdefault(bound[node.value.id], set()).add(node.attr)
+        # warm.run(config, "xlt.steps.<module>", "<function>", ...): the step the script runs (xlt/warm.py)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "run"
+                and isinstance(node.func.value, ast.Name) and bound.get(node.func.value.id) == "xlt.warm"
+                and len(node.args) >= 3 and all(isinstance(a, ast.Constant) for a in node.args[1:3])):
+            module, function = node.args[1].value, node.args[2].value
+            modules.add(module)
+            called.setdefault(module, set()).add(function)
     out = set()
     for m in modules:
         out |= source.step_closure(m, called.get(m, set())) if m.startswith(STEPS) else source.module_closure(m)

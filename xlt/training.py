@@ -91,11 +91,6 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def use_threads(n: int) -> None:
-    """CPU threads for this job: the scheduler's `threads`, so concurrent jobs do not oversubscribe cores."""
-    torch.set_num_threads(max(1, int(n)))
-
-
 def device_and_autocast():
     if torch.cuda.is_available():
         return torch.device("cuda"), torch.autocast("cuda", dtype=torch.bfloat16)
