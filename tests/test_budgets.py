@@ -1,7 +1,6 @@
 """Perturbation budgets: sizes measured against the embeddings, SMART's ball, ascent directions,
 calibrated radii, the logged ratios and the README's budget table (issue 10)."""
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,12 +11,12 @@ import torch
 import yaml
 
 from xlt import calibration
-from xlt.adversarial import FGM, SMART, StepContext, kl, make_strategy
-from xlt.bench_adversarial import budget_points, budget_rows, budget_table
+from xlt.adversarial import FGM, StepContext, kl, make_strategy
+from xlt.bench_adversarial import budget_points, budget_rows
 from xlt.budgets import measure_embedding_scale, perturbation_ratios, with_radius
 from xlt.config import ConfigError, validate_config
 from xlt.formats import get_format
-from xlt.modeling import build_model, head_spec, load_tokenizer
+from xlt.modeling import build_model, head_spec
 from xlt.steps import data, train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,8 +3,6 @@ import multiprocessing as mp
 import os
 import time
 
-import pytest
-
 from xlt.gpus import gpu_slot, visible_gpus
 
 

@@ -171,7 +171,7 @@ def test_the_statistics_job_at_the_studys_shape_takes_well_under_a_minute(capsys
         times[name] = time.perf_counter() - t0
         assert len(_confirmatory(c, "adversarial_vs_standard")) == 5 and len(_confirmatory(c, "task_vs_baseline")) == 10
     with capsys.disabled():
-        print(f"\nstatistics at the study's shape, 10,000 replicates: "
+        print("\nstatistics at the study's shape, 10,000 replicates: "
               + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
     assert sum(times.values()) < 60
 

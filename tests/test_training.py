@@ -108,7 +108,7 @@ def test_fast_evaluation_predicts_what_the_plain_loop_predicted(fixtures_dir, ti
     import torch
 
     from test_formats import _reference_span_predictions
-    from xlt.formats import get_format, pad_batch
+    from xlt.formats import pad_batch
     from xlt.modeling import build_model, head_spec
     from xlt.steps import data
     from xlt.steps.train import task_spec

@@ -15,7 +15,6 @@ CPU) and on the demo's tiny Bloom. The README's budget table is this command's o
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
@@ -117,32 +116,10 @@ def budget_table(rows: list[dict]) -> str:
 
 
 def time_variant(model, block, batch, steps, warmup, device, autocast) -> float:
-    strategy = make_strategy(block)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, fused=device.type == "cuda")
-    fmt = get_format("classification")
+    """Seconds per optimizer step of `block` (xlt.bench times it the same way, on both attention paths)."""
+    from xlt.bench import time_train
 
-    def apply(m, embeds):
-        with autocast:
-            return m(inputs_embeds=embeds, attention_mask=batch["attention_mask"], task="t")
-
-    def one_step():
-        ctx = StepContext(model=model, batch=batch, task="t", fmt=fmt, apply=apply, scale=1.0)
-        strategy.step(ctx)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        strategy.after_optimizer_step(model)
-
-    for _ in range(warmup):
-        one_step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        one_step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / steps
+    return time_train(model, block, batch, steps, warmup, device, autocast)
 
 
 def main(argv=None) -> None:
