@@ -63,9 +63,10 @@ def language_bars(comps: pd.DataFrame, agg: pd.DataFrame, target: str, languages
         x = np.arange(len(cols)) + (k - (len(picks) - 1) / 2) * width
         err = np.vstack([rows["delta"] - rows["ci_low"], rows["ci_high"] - rows["delta"]])
         ax.bar(x, rows["delta"], width, yerr=err, capsize=2, label=f"{inter} / {variant}")
-    ax.set_xticks(range(len(cols)), [c.replace("avg:", "avg\n") for c in cols], fontsize=8)
+    ax.set_xticks(range(len(cols)), cols, fontsize=8, rotation=30, ha="right")
     ax.set_ylabel(f"{PRIMARY[target]} (points)")
-    ax.set_title(f"{target}: best adversarial run vs standard vs no intermediate (95% CI)", fontsize=10)
+    ax.set_title(f"{target}: adversarial run with the best non-English average (selected; exploratory) "
+                 "vs the same task trained standard vs no intermediate (95% CI)", fontsize=9)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
