@@ -6,59 +6,61 @@ CALIBRATION = calibration.settings(config)
 CALIBRATED = calibration.calibrated_variants(config)
 
 
-rule calibrate_point:
-    input:
-        init=model_dir("{model}"),
-        tasks=lambda wc: plan.task_input_files(wc.model, [CALIBRATION["task"]]),
-    output:
-        checkpoint=temp(directory(plan.calibration_file("{model}", "{variant}", "{point}", "checkpoint"))),
-        metrics=plan.calibration_file("{model}", "{variant}", "{point}", "dev_metrics.json"),
-        train_log=plan.calibration_file("{model}", "{variant}", "{point}", "train_log.jsonl"),
-    params:
-        code=CODE["train.py"],
-        tasks=[CALIBRATION["task"]] if CALIBRATION else [],
-        training=calibration.training(config) if CALIBRATION else {},
-        qa=qa_by_task([CALIBRATION["task"]]) if CALIBRATION else {},
-        seed=CALIBRATION["seed"] if CALIBRATION else 0,
-        variant=lambda wc: {"name": wc.variant, "block": calibration.point_block(config, wc.variant, wc.point)},
-    wildcard_constraints:
-        variant=one_of(CALIBRATED),
-        point=r"[0-9][0-9.e+-]*",
-    resources:
-        gpu=1,
-        runtime=lambda wc, attempt: cluster.runtime_minutes(
-            config, CALIBRATION["task"], calibration.training(config),
-            calibration.point_block(config, wc.variant, wc.point), attempt,
-            {CALIBRATION["task"]: cluster.feature_stats(features(wc.model, CALIBRATION["task"], "train"))}),
-        mem_mb=job_mem_mb,
-    log:
-        logs("calibrate_point", "{model}/{variant}/{point}")["log"],
-    benchmark:
-        logs("calibrate_point", "{model}/{variant}/{point}")["benchmark"]
-    conda:
-        "../envs/training.yaml"
-    script:
-        "../workflow_scripts/train.py"
+if CALIBRATION:  # no calibration stage: no rules (the config check refuses calibrated variants then)
+
+    rule calibrate_point:
+        input:
+            init=model_dir("{model}"),
+            tasks=lambda wc: plan.task_input_files(wc.model, [CALIBRATION["task"]]),
+        output:
+            checkpoint=temp(directory(plan.calibration_file("{model}", "{variant}", "{point}", "checkpoint"))),
+            metrics=plan.calibration_file("{model}", "{variant}", "{point}", "dev_metrics.json"),
+            train_log=plan.calibration_file("{model}", "{variant}", "{point}", "train_log.jsonl"),
+        params:
+            code=CODE["train.py"],
+            tasks=[CALIBRATION["task"]],
+            training=calibration.training(config),
+            qa=qa_by_task([CALIBRATION["task"]]),
+            seed=CALIBRATION["seed"],
+            variant=lambda wc: {"name": wc.variant, "block": calibration.point_block(config, wc.variant, wc.point)},
+        wildcard_constraints:
+            variant=one_of(CALIBRATED),
+            point=r"[0-9][0-9.e+-]*",
+        resources:
+            gpu=1,
+            runtime=lambda wc, attempt: cluster.runtime_minutes(
+                config, CALIBRATION["task"], calibration.training(config),
+                calibration.point_block(config, wc.variant, wc.point), attempt,
+                train_token_stats(wc.model, CALIBRATION["task"])),
+            mem_mb=job_mem_mb,
+        log:
+            logs("calibrate_point", "{model}/{variant}/{point}")["log"],
+        benchmark:
+            logs("calibrate_point", "{model}/{variant}/{point}")["benchmark"]
+        conda:
+            "../envs/training.yaml"
+        script:
+            "../workflow_scripts/train.py"
 
 
-rule calibrate:
-    input:
-        points=lambda wc: [plan.calibration_file(wc.model, wc.variant, calibration.point_label(r), "dev_metrics.json")
-                           for r in calibration.grid(config, wc.variant)],
-    output:
-        plan.calibration_result("{model}", "{variant}"),
-    params:
-        code=CODE["calibrate.py"],
-        grid=lambda wc: calibration.grid(config, wc.variant),
-        block=lambda wc: variant_block(config, wc.variant),
-        task=CALIBRATION["task"] if CALIBRATION else "",
-    wildcard_constraints:
-        variant=one_of(CALIBRATED),
-    log:
-        logs("calibrate", "{model}/{variant}")["log"],
-    benchmark:
-        logs("calibrate", "{model}/{variant}")["benchmark"]
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        "../workflow_scripts/calibrate.py"
+    rule calibrate:
+        input:
+            points=lambda wc: [plan.calibration_file(wc.model, wc.variant, calibration.point_label(r), "dev_metrics.json")
+                               for r in calibration.grid(config, wc.variant)],
+        output:
+            plan.calibration_result("{model}", "{variant}"),
+        params:
+            code=CODE["calibrate.py"],
+            grid=lambda wc: calibration.grid(config, wc.variant),
+            block=lambda wc: variant_block(config, wc.variant),
+            task=CALIBRATION["task"],
+        wildcard_constraints:
+            variant=one_of(CALIBRATED),
+        log:
+            logs("calibrate", "{model}/{variant}")["log"],
+        benchmark:
+            logs("calibrate", "{model}/{variant}")["benchmark"]
+        conda:
+            "../envs/analysis.yaml"
+        script:
+            "../workflow_scripts/calibrate.py"

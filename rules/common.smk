@@ -113,6 +113,12 @@ def maybe_temp(path):
     return path if STUDY.get("keep_target_checkpoints") else temp(path)
 
 
+def train_token_stats(model, task):
+    """Token counts of the training splits a job on `task` reads (xlt.cluster; None before featurisation)."""
+    tasks = MULTITASK_TASKS if task == plan.MULTITASK else [task]
+    return {t: cluster.feature_stats(features(model, t, "train")) for t in tasks}
+
+
 def job_runtime(stage):
     """runtime (minutes) of a training job: from the tokens in its tasks' featurised training splits (read
     when the job is scheduled; published sizes before they exist) and its variant's cost, per attempt."""
@@ -123,9 +129,7 @@ def job_runtime(stage):
         else:
             task = getattr(wc, "task", plan.MULTITASK)
             block, training = config["variants"][wc.variant], training_config(config, "intermediate", task)
-        tasks = MULTITASK_TASKS if task == plan.MULTITASK else [task]
-        stats = {t: cluster.feature_stats(features(wc.model, t, "train")) for t in tasks}
-        return cluster.runtime_minutes(config, task, training, block, attempt, stats)
+        return cluster.runtime_minutes(config, task, training, block, attempt, train_token_stats(wc.model, task))
     return runtime
 
 

@@ -167,7 +167,7 @@ class Standard:
         """An element size (L-inf bound, noise scale): absolute, or value * s / sqrt(d)."""
         if not self.relative:
             return value
-        return value * ctx.embedding_s() / math.sqrt(ctx.clean().shape[-1])
+        return value * ctx.embedding_s() / math.sqrt(ctx.model.hidden_size)
 
     def step(self, ctx: StepContext) -> float:
         loss = ctx.loss(ctx.run(ctx.embeds()))

@@ -29,12 +29,16 @@ import yaml
 
 from xlt.adversarial import StepContext, expected_cost, make_strategy
 from xlt.attention import use_attention
-from xlt.bench_adversarial import ARCHS
 from xlt.compiling import compile_body
 from xlt.formats import get_format
 from xlt.modeling import TaskModel, head_spec
 
 ROOT = Path(__file__).resolve().parents[1]
+# bigscience/bloom-560m's published config.json (no download needed), and the demo's shape
+ARCHS = {
+    "bloom-560m": dict(vocab_size=250880, hidden_size=1024, n_layer=24, n_head=16),
+    "tiny": dict(vocab_size=500, hidden_size=64, n_layer=2, n_head=4),
+}
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "GH200": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12,
              "L4": 121e12}
 
@@ -54,20 +58,22 @@ def step_flops(arch: dict, batch: int, seq: int, passes: float) -> float:
     return passes * per_token * batch * seq
 
 
-def build(arch: str, device, attention: str, compiled: bool) -> TaskModel:
+def build(arch: dict, device, attention: str = "eager", compiled: bool = False) -> TaskModel:
+    """A randomly initialised Bloom (BloomConfig kwargs `arch`, seed 0) with a classification head, training."""
     from transformers import BloomConfig, BloomModel
 
     torch.manual_seed(0)
-    model = TaskModel(BloomModel(BloomConfig(**ARCHS[arch])), {"t": head_spec("classification", 2)}).to(device)
+    model = TaskModel(BloomModel(BloomConfig(**arch)), {"t": head_spec("classification", 2)}).to(device)
     use_attention(model.body, attention)
     if compiled:
         compile_body(model)
     return model.train()
 
 
-def make_batch(arch: str, batch: int, seq: int, device) -> dict:
+def make_batch(vocab_size: int, batch: int, seq: int, device) -> dict:
+    """Random tokens (seed 0), a quarter of the rows padded as real batches are, random binary labels."""
     g = torch.Generator().manual_seed(0)
-    ids = torch.randint(5, ARCHS[arch]["vocab_size"], (batch, seq), generator=g)
+    ids = torch.randint(5, vocab_size, (batch, seq), generator=g)
     mask = torch.ones_like(ids)
     mask[: batch // 4, seq * 3 // 4:] = 0  # a quarter of the rows padded, as real batches are
     return {k: v.to(device) for k, v in {"input_ids": ids, "attention_mask": mask,
@@ -156,9 +162,9 @@ def run(arch: str, shapes: list[tuple[int, int]], variants: dict, steps: int, wa
     peak = peak_flops(device)
     rows = []
     for batch_size, seq in shapes:
-        batch = make_batch(arch, batch_size, seq, device)
+        batch = make_batch(ARCHS[arch]["vocab_size"], batch_size, seq, device)
         for path, (attention, comp) in paths.items():
-            model = build(arch, device, attention, comp)
+            model = build(ARCHS[arch], device, attention, comp)
             base = None
             for name, block in variants.items():
                 if device.type == "cuda":

@@ -73,10 +73,11 @@ def token_norms(embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def measure_embedding_scale(model, batches) -> dict:
     """The model's token-embedding scale from a few batches ({input_ids, attention_mask} on the model's
     device): RMS and median of the per-token L2 norm over real tokens, and the entry RMS (RMS / sqrt(d))."""
-    norms = torch.cat([token_norms(model.embed(b["input_ids"]), b["attention_mask"]).cpu() for b in batches])
+    embeds = [model.embed(b["input_ids"]) for b in batches]
+    norms = torch.cat([token_norms(e, b["attention_mask"]).cpu() for e, b in zip(embeds, batches)])
     if norms.numel() == 0:
         raise ValueError("no real tokens to measure the embedding scale on")
-    hidden = model.embed(batches[0]["input_ids"][:1, :1]).shape[-1]
+    hidden = embeds[0].shape[-1]
     rms = float(norms.pow(2).mean().sqrt())
     return {"token_l2_rms": rms, "token_l2_median": float(norms.median()), "element_rms": rms / math.sqrt(hidden),
             "hidden_size": int(hidden), "tokens": int(norms.numel())}

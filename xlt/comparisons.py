@@ -141,8 +141,6 @@ def _family(kind: str, system, column: str, confirmatory) -> str:
 def _adjust(out: pd.DataFrame, boot: Bootstrap, n_systems: int, alpha: float, power: float,
             effect: float | None) -> pd.DataFrame:
     """Holm within each confirmatory family (per model); MDE at the family's alpha / m; seeds needed."""
-    from xlt.stats import Contrast
-
     for col in ("p_adj", "family_size", "mde", "seeds_needed"):
         out[col] = np.nan
     conf = out["family"] != "exploratory"
@@ -153,7 +151,7 @@ def _adjust(out: pd.DataFrame, boot: Bootstrap, n_systems: int, alpha: float, po
         out.loc[idx, "family_size"] = m
         out.loc[idx, "mde"] = [mde(se, df, alpha / m, power) for se, df in zip(rows["se"], rows["df"])]
         if effect is not None and boot.run_df > 0:  # with one seed the run variance is unknown
-            need = [seeds_needed(effect, Contrast(r.delta, r.se, r.se_items ** 2, r.se_runs ** 2, r.df), int(r.seeds),
-                                 n_systems, boot.item_df, alpha / m, power) for r in rows.itertuples()]
+            need = [seeds_needed(effect, r.se_items ** 2, r.se_runs ** 2, int(r.seeds), n_systems, boot.item_df,
+                                 alpha / m, power) for r in rows.itertuples()]
             out.loc[idx, "seeds_needed"] = [np.nan if n is None else n for n in need]
     return out

@@ -15,16 +15,20 @@ def _endpoint() -> tuple[str, int]:
     return url.hostname or "huggingface.co", url.port or (443 if url.scheme != "http" else 80)
 
 
-def offline_reason(timeout: float = 3.0) -> str | None:
-    """Why the Hub cannot be used right now (HF_HUB_OFFLINE, or no connection within `timeout` s), or None."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
-        return "HF_HUB_OFFLINE is set"
-    host, port = _endpoint()
+def unreachable(host: str, port: int, timeout: float = 3.0) -> str | None:
+    """Why host:port cannot be reached within `timeout` seconds, or None if it can."""
     try:
         socket.create_connection((host, port), timeout=timeout).close()
         return None
     except OSError as err:
         return f"cannot reach {host}:{port} ({err.__class__.__name__}: {err})"
+
+
+def offline_reason(timeout: float = 3.0) -> str | None:
+    """Why the Hub cannot be used right now (HF_HUB_OFFLINE, or no connection within `timeout` s), or None."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+        return "HF_HUB_OFFLINE is set"
+    return unreachable(*_endpoint(), timeout=timeout)
 
 
 def go_offline() -> None:

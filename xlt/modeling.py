@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
+from xlt.compiling import compiled, run_compiled
 from xlt.io import atomic_path, read_json, write_json
 
 
@@ -75,7 +76,7 @@ class TaskModel(nn.Module):
     def __init__(self, body: nn.Module, specs: dict[str, dict]):
         super().__init__()
         self.body, self.specs = body, dict(specs)
-        hidden = body.get_input_embeddings().embedding_dim
+        hidden = self.hidden_size = body.get_input_embeddings().embedding_dim
         self.heads = nn.ModuleDict({task: make_head(spec, hidden) for task, spec in specs.items()})
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -84,8 +85,6 @@ class TaskModel(nn.Module):
     def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, task: str | None = None) -> torch.Tensor:
         if task is None:
             (task,) = self.heads  # a single-task model needs no name
-        from xlt.compiling import compiled, run_compiled
-
         fn = compiled(self)
         if fn is not None:
             out = run_compiled(fn, inputs_embeds, input_ids, attention_mask)
@@ -155,10 +154,15 @@ def load_heads(model: TaskModel, path: str | Path, mapping: dict[str, str] | Non
         model.heads[task].load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
 
 
-def load_model(path: str | Path) -> TaskModel:
-    """A checkpoint written by save_checkpoint, heads included."""
+def load_model(path: str | Path, attention: str | None = None) -> TaskModel:
+    """A checkpoint written by save_checkpoint, heads included; `attention` switches a Bloom body's
+    attention implementation (xlt/attention.py)."""
     model = build_model(path, saved_heads(path))
     load_heads(model, path)
+    if attention is not None:
+        from xlt.attention import use_attention
+
+        use_attention(model.body, attention)
     return model
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xlt.hub import HubUnavailable, go_offline, offline_reason
+from xlt.hub import HubUnavailable, go_offline, offline_reason, unreachable
 from xlt.schemas import check_frame
 from xlt.tasks import HubPart, Task, UrlPart
 
@@ -126,7 +126,6 @@ def url_cache(url: str) -> Path:
 def fetch_url(part: UrlPart, revision: str | None, fix: str, offline: str | None, timeout: float = 3.0) -> pd.DataFrame:
     """A raw file at a pinned commit, downloaded once into the xlt cache (XLT_CACHE, ~/.cache/xlt) and read
     from there — offline too. CSVs are read as text: no NA parsing ("None" and "NA" are answers)."""
-    import socket
     import urllib.request
     from urllib.parse import urlparse
 
@@ -135,13 +134,7 @@ def fetch_url(part: UrlPart, revision: str | None, fix: str, offline: str | None
     url = part.url_at(revision)
     cached = url_cache(url)
     if not cached.exists():
-        host = urlparse(url).hostname
-        reason = offline
-        if not reason:
-            try:
-                socket.create_connection((host, 443), timeout=timeout).close()
-            except OSError as err:
-                reason = f"cannot reach {host} ({err})"
+        reason = offline or unreachable(urlparse(url).hostname, 443, timeout)
         if reason:
             raise HubUnavailable(f"Cannot download {url}: {reason}, and the cache has no copy ({cached}). {fix}")
         with urllib.request.urlopen(url, timeout=60) as response, atomic_path(cached) as tmp:

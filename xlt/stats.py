@@ -174,15 +174,15 @@ def mde(se: float, df: float, alpha: float, power: float = 0.8) -> float:
     return float((st.t.ppf(1 - alpha / 2, df) + st.t.ppf(power, df)) * se)
 
 
-def seeds_needed(effect: float, c: Contrast, seeds: int, systems: int, item_df: int, alpha: float,
-                 power: float = 0.8, max_seeds: int = 100) -> int | None:
-    """Runs per system for which `effect` becomes detectable (the run part of the variance scales with
-    1 / runs; the item part does not); None if test items alone make it undetectable."""
-    if c.var_runs <= 0:
-        return None if mde(np.sqrt(c.var_items), item_df, alpha, power) > effect else seeds
+def seeds_needed(effect: float, var_items: float, var_runs: float, seeds: int, systems: int, item_df: int,
+                 alpha: float, power: float = 0.8, max_seeds: int = 100) -> int | None:
+    """Runs per system for which `effect` becomes detectable (the run part of a contrast's variance scales
+    with 1 / runs; the item part does not); None if test items alone make it undetectable."""
+    if var_runs <= 0:
+        return None if mde(np.sqrt(var_items), item_df, alpha, power) > effect else seeds
     for r in range(2, max_seeds + 1):
-        var_runs = c.var_runs * seeds / r
-        df = float(satterthwaite(c.var_items, var_runs, item_df, systems * (r - 1)))
-        if mde(np.sqrt(c.var_items + var_runs), df, alpha, power) <= effect:
+        scaled = var_runs * seeds / r
+        df = float(satterthwaite(var_items, scaled, item_df, systems * (r - 1)))
+        if mde(np.sqrt(var_items + scaled), df, alpha, power) <= effect:
             return r
     return None

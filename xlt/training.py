@@ -109,38 +109,32 @@ def sampling_weights(sizes: dict[str, int], cap: int | None = None, temperature:
 
 
 @torch.inference_mode()
-def infer(model: TaskModel, features: pd.DataFrame, fmt: str, pad_id: int, batch_size: int,
+def infer(model: TaskModel, arrays: dict, order: np.ndarray, fmt: str, pad_id: int, batch_size: int,
           task: str | None = None) -> list[torch.Tensor]:
-    """Logits for every feature, in feature order (one chunk per batch). Call with features sorted by
-    length (evaluate() does) so each batch pads little."""
+    """Logits of the features `order` picks from `arrays` (xlt/formats), in that order, one chunk per batch."""
     device, autocast = device_and_autocast()
     module = get_format(fmt)
-    arrays = module.arrays(features)
     model.eval()
     out = []
-    for i in range(0, len(features), batch_size):
-        batch = to_device(module.collate_arrays(arrays, np.arange(i, min(i + batch_size, len(features))), pad_id),
-                          device)
+    for i in range(0, len(order), batch_size):
+        batch = to_device(module.collate_arrays(arrays, order[i:i + batch_size], pad_id), device)
         with autocast:
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], task=task)
         out.append(logits.float().cpu())
     return out
 
 
-def by_length(features: pd.DataFrame, fmt: str) -> pd.DataFrame:
-    """Features sorted by token length, longest first (stable; the index keeps the original order)."""
-    lengths = get_format(fmt).lengths(get_format(fmt).arrays(features))
-    return features.iloc[np.argsort(-lengths, kind="stable")]
-
-
 def evaluate(model: TaskModel, features: pd.DataFrame, examples: pd.DataFrame, spec: TaskSpec, pad_id: int,
              batch_size: int, task: str | None = None) -> tuple[dict, dict]:
     """(predictions {id: prediction}, metrics) for `examples`; features are scored longest first so each
-    batch pads little (predictions are keyed by example, ties broken by the original feature order)."""
+    batch pads little (predictions are keyed by example, ties broken by the original feature order, which
+    the reordered frame's index keeps)."""
     module = get_format(spec.format)
-    features = by_length(features.reset_index(drop=True), spec.format)
-    logits = infer(model, features, spec.format, pad_id, batch_size, task)
-    preds = module.predictions(features, logits, examples, **spec.options)
+    features = features.reset_index(drop=True)
+    arrays = module.arrays(features)
+    order = np.argsort(-module.lengths(arrays), kind="stable")
+    logits = infer(model, arrays, order, spec.format, pad_id, batch_size, task)
+    preds = module.predictions(features.iloc[order], logits, examples, **spec.options)
     return preds, module.score(preds, examples, **spec.options)
 
 
@@ -156,11 +150,11 @@ def step_context(model: TaskModel, batch: dict, task: str, fmt: str, scale: floa
 SCALE_FEATURES = 64  # the first features of each task's train split measure the embedding scale
 
 
-def embedding_scale(model: TaskModel, arrays: dict[str, dict], modules: dict, pad_id: int, device) -> dict:
+def embedding_scale(model: TaskModel, arrays: dict[str, dict], sizes: dict[str, int], modules: dict, pad_id: int,
+                    device) -> dict:
     """budgets.measure_embedding_scale on the first SCALE_FEATURES features of each task (file order,
     no RNG draw: measuring must not change the run)."""
-    batches = [to_device(modules[name].collate_arrays(a, np.arange(min(SCALE_FEATURES, len(modules[name].lengths(a)))),
-                                                       pad_id), device)
+    batches = [to_device(modules[name].collate_arrays(a, np.arange(min(SCALE_FEATURES, sizes[name])), pad_id), device)
                for name, a in arrays.items()]
     return measure_embedding_scale(model, batches)
 
@@ -246,7 +240,7 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
                                                        state["skipped"], state["log_bytes"])
         scale = state["embedding_scale"]
     else:  # measured on the model as the run starts, kept for the whole run (and across resumes)
-        scale = embedding_scale(model, arrays, modules, pad_id, device)
+        scale = embedding_scale(model, arrays, sizes, modules, pad_id, device)
 
     log_file = work / "train_log.jsonl"
     if state is None:

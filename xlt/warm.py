@@ -82,19 +82,22 @@ def _recv(conn: socket.socket):
 
 # ------------------------------------------------------------------ what a job runs (child or in-process)
 
-def execute(module: str, function: str, kwargs: dict, log: str, threads: int, gpu: bool) -> None:
-    """Run xlt step `module.function(**kwargs)` with the job's log, thread count and (if gpu) GPU slot."""
+def execute(module: str, function: str, kwargs: dict, log: str, threads: int | None, gpu: bool) -> None:
+    """Run xlt step `module.function(**kwargs)` with the job's log, (if given) torch thread count and (if
+    gpu) GPU slot. Only steps that run models pass `threads`: the others never import torch."""
     from xlt.gpus import gpu_slot
     from xlt.runlog import logging_to
 
     with logging_to(log), (gpu_slot() if gpu else contextlib.nullcontext()):
-        import torch
+        if threads is not None:
+            import torch
 
-        torch.set_num_threads(max(1, int(threads)))
+            torch.set_num_threads(max(1, int(threads)))
         getattr(importlib.import_module(module), function)(**kwargs)
 
 
-def run(config: dict, module: str, function: str, kwargs: dict, log: str, threads: int = 1, gpu: bool = False) -> None:
+def run(config: dict, module: str, function: str, kwargs: dict, log: str, threads: int | None = None,
+        gpu: bool = False) -> None:
     """A workflow script's step: in a warm child where enabled, else in this process."""
     if not enabled(config):
         execute(module, function, kwargs, log, threads, gpu)

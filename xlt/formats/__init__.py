@@ -1,7 +1,7 @@
 """Featurisation, batching, loss and prediction per task format.
 
 Batching works on arrays built once per split (`arrays(features)`: token sequences as one flat array
-plus offsets, labels as arrays), so a batch is a few numpy gathers — no per-batch pandas row access.
+plus offsets under `input_ids` — for multiple choice, every (context, choice) sequence — labels as arrays), so a batch is a few numpy gathers — no per-batch pandas row access.
 `collate(features, ...)` (DataFrame rows) and `collate_arrays(arrays, indices, ...)` give the same
 tensors; `multiple_of` pads the length up to a bucket (compiled bodies see few distinct shapes)."""
 from __future__ import annotations

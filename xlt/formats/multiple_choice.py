@@ -28,11 +28,12 @@ def featurize(examples: pd.DataFrame, tokenizer, max_length: int, **_) -> pd.Dat
 
 
 def arrays(features: pd.DataFrame) -> dict:
-    """Every (context, choice) sequence in one Ragged; example i owns sequences first[i]:first[i]+n[i]."""
+    """Every (context, choice) sequence in one Ragged (`input_ids`, as for the other formats); example i owns
+    sequences first[i]:first[i]+n[i]."""
     n = features["input_ids"].map(len).to_numpy(np.int64)
     first = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
     seqs = Ragged.from_lists([seq for choices in features["input_ids"] for seq in choices])
-    return {"sequences": seqs, "first": first, "n": n, "label": features["label"].to_numpy(np.int64)}
+    return {"input_ids": seqs, "first": first, "n": n, "label": features["label"].to_numpy(np.int64)}
 
 
 def collate_arrays(a: dict, idx, pad_id: int, padding_side: str = "right", multiple_of: int | None = None) -> dict:
@@ -42,7 +43,7 @@ def collate_arrays(a: dict, idx, pad_id: int, padding_side: str = "right", multi
         raise ValueError(f"examples in one batch have different numbers of choices: {sorted(n_choices)}")
     k = n_choices.pop()
     rows = (a["first"][idx][:, None] + np.arange(k)[None, :]).ravel()
-    ids, mask = a["sequences"].pad(rows, pad_id, padding_side, multiple_of)
+    ids, mask = a["input_ids"].pad(rows, pad_id, padding_side, multiple_of)
     return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask),
             "labels": torch.from_numpy(a["label"][idx]), "num_choices": torch.tensor(k)}
 
@@ -53,7 +54,7 @@ def collate(features: pd.DataFrame, pad_id: int, padding_side: str = "right") ->
 
 def lengths(a: dict) -> np.ndarray:
     """Per example, its longest choice sequence (what its rows are padded to)."""
-    seq = a["sequences"].lengths
+    seq = a["input_ids"].lengths
     return np.maximum.reduceat(seq, a["first"]) if len(seq) else np.zeros(0, np.int64)
 
 

@@ -90,8 +90,7 @@ def featurize(task_name: str, data: str, model_dir: str, feature_cfg: dict, out:
     if task.format == "tagging":
         extra["labels"] = module.tag_vocabulary(pd.read_parquet(train_data or data))
     features = module.featurize(pd.read_parquet(data), load_tokenizer(model_dir), **feature_cfg, **extra)
-    lengths = module.arrays(features)
-    seq = lengths["sequences"].lengths if "sequences" in lengths else lengths["input_ids"].lengths
+    seq = module.arrays(features)["input_ids"].lengths  # every sequence the model will read
     # read by xlt.cluster when sizing the jobs that train on this split
     features.attrs["token_stats"] = {"features": len(features), "sequences": int(len(seq)), "tokens": int(seq.sum())}
     write_parquet(features, out)

@@ -18,13 +18,9 @@ def evaluate_languages(task_name: str, checkpoint: str, test_features: str, test
     from xlt.modeling import load_model, load_tokenizer
 
     prov = {**provenance.of_dir(checkpoint), "eval_code": code, "eval_data": {"test": provenance.data(test_data)}}
-
     features, examples = pd.read_parquet(test_features), pd.read_parquet(test_data)
-    from xlt.attention import use_attention
-
-    model, tokenizer = load_model(checkpoint), load_tokenizer(checkpoint)
+    model, tokenizer = load_model(checkpoint, attention), load_tokenizer(checkpoint)
     model.to(device_and_autocast()[0])
-    use_attention(model.body, attention)
     spec = task_spec(task_name, qa_options, features.attrs.get("labels"))
     for lang, (pred_path, metrics_path) in outputs.items():
         ex = examples[examples["language"] == lang]

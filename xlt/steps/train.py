@@ -60,6 +60,7 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
     The body carries over; each task gets a fresh head (Phang et al. 2020) unless `keep_compatible_head`
     and `init` holds a head of the same format and size (e.g. SQuAD -> TyDiQA). A `budget: calibrated`
     variant takes its radius from `calibration` (results/calibration/<model>/<variant>.json)."""
+    from xlt.attention import use_attention
     from xlt.modeling import build_model, compatible, load_heads, load_model, load_tokenizer, saved_heads
 
     data = [load_task_data(t) for t in tasks]
@@ -76,8 +77,6 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
                 reused[name] = match[0]
         load_heads(model, init, reused)
     cfg = TrainConfig.from_dict(train_cfg)
-    from xlt.attention import use_attention
-
     use_attention(model.body, cfg.attention)
     if cfg.gradient_checkpointing:
         from xlt.modeling import enable_activation_checkpointing
@@ -96,10 +95,7 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
     if any(d.extra_dev for d in data):  # e.g. MNLI mismatched, scored once on the selected checkpoint
         from xlt.training import device_and_autocast
 
-        from xlt.attention import use_attention
-
-        model = load_model(checkpoint).to(device_and_autocast()[0])
-        use_attention(model.body, cfg.attention)
+        model = load_model(checkpoint, cfg.attention).to(device_and_autocast()[0])
         for d in data:
             for split, (features, examples) in d.extra_dev.items():
                 prefix = get_task(d.name).extra_dev[split]
