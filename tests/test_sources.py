@@ -8,7 +8,7 @@ import pytest
 from xlt.hub import HubUnavailable
 from xlt.schemas import SchemaError
 from xlt.sources import SourceError, prepare_split
-from xlt.tasks import get_task
+from xlt.tasks import REGISTRY, get_task
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -315,3 +315,115 @@ def test_ccg_tsv_reader(tmp_path, fixtures_dir):
         prepare_split(get_task("ccg"), {"local": {"format": "ccg_tsv", "files": {"train": str(bad)}}}, "train")
     with pytest.raises(SourceError, match="CCGbank is licensed"):
         prepare_split(get_task("ccg"), {"hub": {}}, "train")
+
+
+# ---- local files as a researcher has them: CSV text, raw keys, the source's own layout ----
+
+NA_LIKE_CSV = ("id,context,question,answer0,answer1,answer2,answer3,label\n"
+               "q1,ctx,Why?,None,NA,N/A,null,0\n"
+               "q2,ctx2,How?,,nan,#N/A,n/a,3\n")
+
+
+def test_local_csv_keeps_na_like_answers_exactly_as_the_url_path(tmp_path, monkeypatch):
+    """Cosmos QA answers that are literally None/NA/N/A/null/empty survive a local `format: csv` source
+    as they do the authors' CSV read over HTTP: one reader, no NA parsing."""
+    from xlt.sources import url_cache
+
+    task = get_task("cosmos_qa")
+    local = tmp_path / "valid.csv"
+    local.write_text(NA_LIKE_CSV)
+    from_disk = prepare_split(task, {"local": {"format": "csv", "files": {"validation": str(local)}}}, "dev")
+    assert [list(c) for c in from_disk["choices"]] == [["None", "NA", "N/A", "null"], ["", "nan", "#N/A", "n/a"]]
+    assert from_disk["label"].tolist() == [0, 3]
+    monkeypatch.setenv("XLT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cached = url_cache(task.hub["validation"].url_at())
+    cached.parent.mkdir(parents=True)
+    cached.write_text(NA_LIKE_CSV)
+    from_url = prepare_split(task, {"hub": {}}, "dev")
+    pd.testing.assert_frame_equal(from_disk.reset_index(drop=True), from_url.reset_index(drop=True))
+
+
+def test_local_csv_pairs_keep_text_and_numeric_labels(tmp_path):
+    """CSV is read as text; classification labels are still numbers (-1 still means unlabelled)."""
+    files = {}
+    for key in ("train", "validation_matched", "validation_mismatched"):
+        path = tmp_path / f"{key}.csv"
+        path.write_text("premise,hypothesis,label,idx\nNA,None,0,0\nnull,,2,1\np,h,-1,2\n")
+        files[key] = str(path)
+    df = prepare_split(get_task("mnli"), {"local": {"format": "csv", "files": files}}, "train")
+    assert df["text_a"].tolist() == ["NA", "null"] and df["text_b"].tolist() == ["None", ""]
+    assert df["label"].tolist() == [0, 2] and df["id"].tolist() == ["train-0", "train-1"]
+
+
+def test_raw_key_table_in_readme_lists_every_raw_key_a_split_needs():
+    """A local user follows this table: every raw key the task's splits are built from must be in it."""
+    import re
+
+    def expand(token):  # `anli.train_r{1,2,3}` -> anli.train_r1, anli.train_r2, anli.train_r3
+        m = re.search(r"\{([^}]+)\}", token)
+        return [token[:m.start()] + alt + token[m.end():] for alt in m.group(1).split(",")] if m else [token]
+
+    table = (ROOT / "README.md").read_text().split("Raw keys per task")[1].split("\n\n")[1]
+    seen = {}
+    for row in table.splitlines()[2:]:  # after the header and the rule
+        names, _, raw_keys, _ = (c.strip() for c in row.strip("|").split("|"))
+        keys = {k for token in re.findall(r"`([^`]+)`", raw_keys) for k in expand(token)}
+        seen.update({name: keys for name in re.findall(r"`([^`]+)`", names)})
+    for name, task in REGISTRY.items():
+        needed = {k for ks in task.parts.values() for k in ks}
+        listed = {k.replace("<lang>", lang) for k in seen[name] for lang in task.languages}
+        assert needed <= listed, f"README raw-key table, {name}: missing {sorted(needed - listed)}"
+
+
+def test_local_source_missing_a_needed_raw_key_fails_at_config_check(study_workdir):
+    """MNLI's dev_mismatched split needs validation_mismatched: the config check (DAG build) says so,
+    not a job at run time."""
+    import copy
+
+    import yaml
+
+    from xlt.config import ConfigError, validate_config
+
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    files = {}
+    for key in ("train", "validation_matched", "validation_mismached"):  # a typo'd key, as users make them
+        (study_workdir / f"{key}.jsonl").write_text('{"premise": "p", "hypothesis": "h", "label": 0, "idx": 0}\n')
+        files[key] = f"{key}.jsonl"
+    cfg["datasets"]["mnli"] = {"local": {"format": "json", "files": files}}
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg)
+    msg = str(err.value)
+    assert "datasets.mnli.local.files: no raw key 'validation_mismatched' (needed for split dev_mismatched)" in msg
+    assert "'validation_mismached' is not a raw key of mnli" in msg
+    fixed = copy.deepcopy(cfg)
+    fixed["datasets"]["mnli"]["local"]["files"]["validation_mismatched"] = files.pop("validation_mismached")
+    del fixed["datasets"]["mnli"]["local"]["files"]["validation_mismached"]
+    validate_config(fixed)
+
+
+# One real row of each source's own release (not the Hub's columns): CommonsenseQA's train_rand_split.jsonl
+# and MultiNLI 1.0's multinli_1.0_train.jsonl (parse trees left out).
+CSQA_OWN = {"answerKey": "A", "id": "075e483d21c29a511267ef62bedc0461",
+            "question": {"question_concept": "punishing",
+                         "choices": [{"label": "A", "text": "ignore"}, {"label": "B", "text": "enforce"},
+                                     {"label": "C", "text": "authoritarian"}, {"label": "D", "text": "yell at"},
+                                     {"label": "E", "text": "avoid"}],
+                         "stem": "The sanctions against the school were a punishing blow, and they seemed to what "
+                                 "the efforts the school had made to change?"}}
+MNLI_OWN = {"annotator_labels": ["neutral"], "genre": "government", "gold_label": "neutral", "pairID": "31193n",
+            "promptID": "31193", "sentence1": "Conceptually cream skimming has two basic dimensions - product and "
+                                              "geography.",
+            "sentence2": "Product and geography are what make cream skimming work. "}
+
+
+@pytest.mark.parametrize("task,row,missing", [("commonsense_qa", CSQA_OWN, "['choices']"),
+                                              ("mnli", MNLI_OWN, "['premise', 'hypothesis', 'label']")])
+def test_local_files_in_the_sources_own_layout_name_expected_and_found_columns(task, row, missing, tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(SourceError) as err:
+        prepare_split(get_task(task), {"local": {"format": "json", "files": {"train": str(path)}}}, "train")
+    msg = str(err.value)
+    assert f"dataset {task!r}, split 'train': raw part 'train' ({path}) lacks column(s) {missing}" in msg
+    assert "expects the Hub's columns" in msg and f"found {sorted(row)}" in msg

@@ -68,6 +68,8 @@ def _cross_checks(config: dict) -> list[str]:
                        f"hub.revisions: {{<repository>: <commit>}} (or the top-level hub_revisions)")
         if get_task(task).local_only and "hub" in source:
             out.append(f"datasets.{task}: {get_task(task).local_only}")
+        if "local" in source:
+            out += local_raw_key_problems(task, source["local"].get("files") or {})
         for key, paths in source.get("local", {}).get("files", {}).items():
             for path in [paths] if isinstance(paths, str) else paths:
                 if not Path(path).exists():
@@ -87,6 +89,24 @@ def _cross_checks(config: dict) -> list[str]:
     from xlt.calibration import cross_checks  # imports this module
 
     return out + cross_checks(config)
+
+
+def local_raw_key_problems(name: str, files: dict) -> list[str]:
+    """A local source names a file for every raw key the task's splits are built from (MNLI's dev_mismatched
+    needs validation_mismatched): caught when the DAG is built, not when a job reads the split. Keys the
+    task does not have are typos of one that it does."""
+    task = get_task(name)
+    raw_keys = list(dict.fromkeys(k for keys in task.parts.values() for k in keys))
+    listed = f"{name}'s raw keys: {', '.join(raw_keys)} (README: raw keys per task)"
+    out = []
+    for key in raw_keys:
+        if key not in files:
+            splits = [split for split, keys in task.parts.items() if key in keys]
+            out.append(f"datasets.{name}.local.files: no raw key {key!r} (needed for split {', '.join(splits)}); "
+                       f"{listed}")
+    out += [f"datasets.{name}.local.files: {key!r} is not a raw key of {name}; {listed}"
+            for key in files if key not in raw_keys]
+    return out
 
 
 # ---- config slices (rule params hold exactly these, so an edit re-runs only what depends on it) ----

@@ -52,6 +52,7 @@ def prepare_split(task: Task, source: dict, split: str) -> pd.DataFrame:
             commits = {}
             raw = load_hub(task, source.get("hub") or {}, keys, commits)
             provenance = {"source": "hub", "revisions": commits}
+        check_raw_columns(task, raw, where, source["local"]["files"] if "local" in source else None)
         df = task.normalise(raw, split)
     df = check_frame(df, task.format, where)
     df.attrs["provenance"] = provenance
@@ -59,6 +60,23 @@ def prepare_split(task: Task, source: dict, split: str) -> pd.DataFrame:
         raise SourceError(f"{where}: training and model-selection splits must be English only (strict "
                           f"zero-shot), found languages {sorted(set(df['language']) - {'en'})}")
     return df
+
+
+def check_raw_columns(task: Task, raw: dict[str, pd.DataFrame], where: str, files: dict | None) -> None:
+    """Every raw part has the columns the task's normaliser reads (the Hub copy's): a file in the source's
+    original layout (e.g. CommonsenseQA's own JSONL, MultiNLI's sentence1/gold_label) gets an error naming
+    the expected and the found columns instead of a KeyError from inside the normaliser."""
+    for key, df in raw.items():
+        missing = [c for c in task.columns if c not in df.columns]
+        if not missing:
+            continue
+        origin = f" ({', '.join(_paths(files[key]))})" if files else ""
+        fix = ("Local files must have the Hub copy's columns, not the original release's layout: convert them "
+               "(README: raw keys per task), or read the task from the Hub." if files else
+               "The Hub copy at this revision has other columns: pin the commit the study was written for "
+               "(hub_revisions in config.yaml).")
+        raise SourceError(f"{where}: raw part {key!r}{origin} lacks column(s) {missing}; {task.name} expects the "
+                          f"Hub's columns {list(task.columns)}, found {sorted(map(str, df.columns))}. {fix}")
 
 
 def part_revision(task: Task, part, hub_cfg: dict) -> str | None:
@@ -140,8 +158,15 @@ def fetch_url(part: UrlPart, revision: str | None, fix: str, offline: str | None
         with urllib.request.urlopen(url, timeout=60) as response, atomic_path(cached) as tmp:
             tmp.write_bytes(response.read())
     if part.format == "csv":
-        return pd.read_csv(cached, dtype=str, keep_default_na=False, na_filter=False)
+        return read_text_csv(cached)
     return pd.read_json(cached, lines=True, dtype=False)
+
+
+def read_text_csv(path) -> pd.DataFrame:
+    """A CSV as text, for local `format: csv` files and CSVs fetched by URL alike: no NA parsing and no type
+    guessing, so an answer that is literally "None", "NA", "N/A", "null" or empty stays that string (pandas'
+    defaults, and so `datasets`' csv loader, turn them into missing values). Normalisers convert labels."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
 
 
 def load_local(task: Task, local: dict, keys: list[str]) -> dict[str, pd.DataFrame]:
@@ -163,7 +188,9 @@ def load_local(task: Task, local: dict, keys: list[str]) -> dict[str, pd.DataFra
             from xlt.tasks.ccg import read_ccg_tsv
 
             frames[key] = pd.concat([read_ccg_tsv(p) for p in paths], ignore_index=True)
-        elif fmt in ("parquet", "json", "csv"):
+        elif fmt == "csv":
+            frames[key] = pd.concat([read_text_csv(p) for p in paths], ignore_index=True)
+        elif fmt in ("parquet", "json"):
             import datasets
 
             frames[key] = datasets.load_dataset(fmt, data_files=paths, split="train").to_pandas()

@@ -50,6 +50,7 @@ class Task:
     extra_dev: dict[str, str] = field(default_factory=dict)  # split -> metric prefix, scored on the best checkpoint
     local_only: str = ""             # why there is no public download (then a local source is required)
     parallel_test: bool = False      # test languages are translations of the same items (ids match up to the language)
+    columns: tuple[str, ...] = ()    # raw columns `normalise` needs (the Hub copy's); xlt.sources checks them first
 
     @property
     def splits(self) -> tuple[str, ...]:

@@ -44,5 +44,5 @@ register(Task(
     name="ccg", format="tagging", role="intermediate",
     description="CCG supertagging on CCGbank; metric: token accuracy",
     hub={}, parts={"train": ["train"], "dev": ["dev"]},
-    normalise=normalise, selection_metric="accuracy", local_only=NO_DOWNLOAD,
+    normalise=normalise, selection_metric="accuracy", local_only=NO_DOWNLOAD, columns=("tokens", "tags"),
 ))

@@ -5,6 +5,8 @@ import hashlib
 
 import pandas as pd
 
+from xlt.schemas import SchemaError
+
 
 def stable_bucket(text: str, buckets: int) -> int:
     """A bucket that depends only on `text` (not on row order or Python's hash seed)."""
@@ -27,6 +29,16 @@ def span_frame(df: pd.DataFrame, language) -> pd.DataFrame:
         "answer_texts": list(texts),
         "answer_starts": list(starts),
     })
+
+
+def int_labels(labels: pd.Series, key: str) -> pd.Series:
+    """Class labels as numbers whether the reader typed them (parquet, JSON) or not (CSV is read as text);
+    missing labels stay missing (NaN), so `>= 0` filters drop them as they drop -1."""
+    numbers = pd.to_numeric(labels, errors="coerce")
+    bad = labels[numbers.isna() & labels.notna() & (labels.astype(str).str.strip() != "")]
+    if len(bad):
+        raise SchemaError(f"raw part {key!r}: label {bad.iloc[0]!r} (row {bad.index[0]}) is not a number")
+    return numbers
 
 
 def unique_ids(ids, key: str, where: str) -> list[str]:

@@ -40,7 +40,7 @@ register(Task(
     description="HellaSwag: pick the plausible continuation of an activity description (4 endings)",
     hub={s: HubPart("Rowan/hellaswag", None, s, revision="refs/convert/parquet") for s in ("train", "validation")},
     parts={"train": ["train"], "dev": ["validation"]},
-    normalise=hellaswag, selection_metric="accuracy",
+    normalise=hellaswag, selection_metric="accuracy", columns=("ind", "ctx", "endings", "label"),
 ))
 
 register(Task(
@@ -48,7 +48,7 @@ register(Task(
     description="CommonsenseQA: 5-way commonsense question answering (answerKey letters)",
     hub={s: HubPart("tau/commonsense_qa", None, s) for s in ("train", "validation")},
     parts={"train": ["train"], "dev": ["validation"]},
-    normalise=commonsense_qa, selection_metric="accuracy",
+    normalise=commonsense_qa, selection_metric="accuracy", columns=("id", "question", "choices", "answerKey"),
 ))
 
 # the authors' repository at a fixed commit (its default branch moves): github.com/wilburOne/cosmosqa
@@ -61,4 +61,5 @@ register(Task(
          "validation": UrlPart(COSMOS % "valid", "csv", COSMOS_REPO, COSMOS_COMMIT)},
     parts={"train": ["train"], "dev": ["validation"]},
     normalise=cosmos_qa, selection_metric="accuracy",
+    columns=("id", "context", "question", "answer0", "answer1", "answer2", "answer3", "label"),
 ))

@@ -4,11 +4,13 @@ from __future__ import annotations
 import pandas as pd
 
 from xlt.tasks import HubPart, Task, register
+from xlt.tasks.common import int_labels
 
 GLUE = "nyu-mll/glue"
 
 
 def _pairs(df: pd.DataFrame, a: str, b: str, prefix: str) -> pd.DataFrame:
+    df = df.assign(label=int_labels(df["label"], prefix.rstrip("-")))
     df = df[df["label"] >= 0]  # GLUE/SNLI mark unlabelled or no-consensus rows with -1
     ids = df["uid"].astype(str) if "uid" in df else df.get("idx", pd.Series(range(len(df)), index=df.index)).astype(str)
     return pd.DataFrame({
@@ -27,6 +29,7 @@ def _pair_normaliser(a: str, b: str):
 
 
 nli = _pair_normaliser("premise", "hypothesis")
+PAIR_COLUMNS = ("premise", "hypothesis", "label")  # ids (uid / idx) are optional: SNLI has none
 
 
 register(Task(
@@ -37,7 +40,7 @@ register(Task(
          "validation_mismatched": HubPart(GLUE, "mnli", "validation_mismatched")},
     parts={"train": ["train"], "dev": ["validation_matched"], "dev_mismatched": ["validation_mismatched"]},
     extra_dev={"dev_mismatched": "mismatched"},
-    normalise=nli,
+    normalise=nli, columns=PAIR_COLUMNS,
     selection_metric="accuracy",
 ))
 
@@ -46,7 +49,7 @@ register(Task(
     description="Quora Question Pairs (GLUE): duplicate or not",
     hub={"train": HubPart(GLUE, "qqp", "train"), "validation": HubPart(GLUE, "qqp", "validation")},
     parts={"train": ["train"], "dev": ["validation"]},
-    normalise=_pair_normaliser("question1", "question2"),
+    normalise=_pair_normaliser("question1", "question2"), columns=("question1", "question2", "label"),
     score_options={"binary_f1_score": True},
     selection_metric="accuracy",
 ))
@@ -60,6 +63,6 @@ register(Task(
          "snli.train": HubPart("stanfordnlp/snli", None, "train")},
     parts={"train": ["anli.train_r1", "anli.train_r2", "anli.train_r3", "mnli.train", "snli.train"],
            "dev": ["anli.dev_r1", "anli.dev_r2", "anli.dev_r3"]},
-    normalise=nli,
+    normalise=nli, columns=PAIR_COLUMNS,
     selection_metric="accuracy",
 ))
