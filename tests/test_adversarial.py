@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from xlt.adversarial import FGM, PGD, R3F, SMART, FreeLB, Standard, StepContext, make_strategy, symmetric_kl
+from xlt.adversarial import FGM, PGD, R3F, SMART, FreeLB, Standard, StepContext, kl, make_strategy, symmetric_kl
 from xlt.formats import get_format
 from xlt.modeling import build_model, head_spec
 from xlt.steps import data, train
@@ -120,8 +120,17 @@ def test_smart_ascent_detaches_clean_logits_and_regulariser_is_symmetric():
     clean = torch.randn(4, 3, requires_grad=True)
     adv = torch.randn(4, 3, requires_grad=True)
     w = torch.ones(4)
-    g_clean, g_adv = torch.autograd.grad(SMART.ascent_loss(adv, clean, w), [clean, adv], allow_unused=True)
-    assert g_clean is None and g_adv is not None
+    for objective in ("symmetric", "kl"):
+        loss = SMART(ascent_objective=objective).ascent_loss(adv, clean, w)
+        g_clean, g_adv = torch.autograd.grad(loss, [clean, adv], allow_unused=True)
+        assert g_clean is None and g_adv is not None
+    # Algorithm 1 climbs l_s = KL(p || q) + KL(q || p); mt-dnn (`kl`) only KL(adv || clean)
+    torch.testing.assert_close(SMART().ascent_loss(adv, clean, w), symmetric_kl(adv, clean, w))
+    torch.testing.assert_close(SMART(ascent_objective="kl").ascent_loss(adv, clean, w), kl(adv, clean, w))
+    with pytest.raises(ValueError, match="ascent_objective"):
+        SMART(ascent_objective="js")
+    with pytest.raises(ValueError, match="dropout must be 'shared' or 'independent'"):
+        make_strategy({"method": "fgm", "dropout": "fresh"})
     a, b = torch.randn(5, 7), torch.randn(5, 7)
     torch.testing.assert_close(symmetric_kl(a, b, torch.ones(5)), symmetric_kl(b, a, torch.ones(5)))
     assert symmetric_kl(a, a, torch.ones(5)) == 0

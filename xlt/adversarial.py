@@ -13,16 +13,24 @@ same objective at twice the learning rate).
 Sizes follow one convention (xlt/budgets.py): each is an example-L2 or an element size, absolute by
 default or, with `scale: embedding`, relative to the embeddings' own size in that norm.
 
+`dropout: shared` (the default) gives every forward pass of a step the first pass's dropout masks
+(StepContext.run), so in training mode a step's passes differ by their perturbation only — Zhu et al.'s
+FreeLB code does this (`dp_masks`); without it SMART's and R3F's KL terms mostly measure the difference
+between two dropout draws. `dropout: independent` draws new masks in every pass.
+
 Methods and sources (defaults in config.yaml):
   fgm    Miyato et al. 2017: one ascent step r = eps * g / ||g||_2, the norm over each example.
   pgd    Madry et al. 2018: K ascent steps of size alpha, projected onto the eps-ball (L2 or Linf).
-  freelb Zhu et al. 2020 (and their code): K ascent steps on delta from a uniform start of size
-         init_mag, each adding grad(loss / K) to the parameters, per-example L2 projection to max_norm.
-  smart  Jiang et al. 2020, Algorithm 1: noise N(0, noise_std^2), T ascent steps on
-         KL(f(x + delta) || f(x)) of size step_size along g / ||g||_inf (per example), each projected onto
+  freelb Zhu et al. 2020 (and their code): K passes (K - 1 ascent updates, as `adv_steps` of their
+         run_glue_freelb.py) on delta from a uniform start of size init_mag, each adding grad(loss / K) to
+         the parameters, per-example L2 projection to max_norm.
+  smart  Jiang et al. 2020, Algorithm 1: noise N(0, noise_std^2), T ascent steps on the symmetric
+         l_s(f(x), f(x + delta)) (or mt-dnn's one-sided KL(f(x + delta) || f(x)): `ascent_objective: kl`)
+         of size step_size along g / ||g||_inf (per example), each projected onto
          the L-inf ball ||delta||_inf <= epsilon; loss = CE + lambda_s * symmetric KL; optional Bregman
          proximal point term against a momentum teacher.
-  r3f    Aghajanyan et al. 2021: random noise U(-eps, eps) or N(0, eps^2), symmetric KL, no ascent.
+  r3f    Aghajanyan et al. 2021 (fairseq examples/rxf): random noise U(-eps, eps) or N(0, eps^2) added to the
+         detached embeddings, symmetric KL, no ascent.
 """
 from __future__ import annotations
 
@@ -50,11 +58,33 @@ class StepContext:
     forwards: int = 0                             # forward passes run in this step (for benchmarks/tests)
     trace: list | None = None                     # when a list, every perturbation is appended (tests)
     ratios: torch.Tensor | None = None            # running max of budgets.perturbation_ratios over the step
+    shared_dropout: bool = False                  # every pass reuses the first pass's dropout masks (`dropout: shared`)
+    regulariser: torch.Tensor | None = None       # SMART's / R3F's KL term of this step, detached (benchmarks/tests)
     _clean: torch.Tensor | None = field(default=None, repr=False)
+    _rng: tuple | None = field(default=None, repr=False)
 
     def run(self, embeds: torch.Tensor, model: torch.nn.Module | None = None) -> torch.Tensor:
+        """One forward pass of the step's model (or of `model`: SMART's teacher, eval mode, no masks).
+
+        With shared dropout the first pass keeps the RNG state it started from and every later pass replays
+        it, so each dropout layer (eager, or inductor's, which draws its seeds from the same generators)
+        draws the first pass's masks again: the passes differ by their perturbation only, as in Zhu et al.'s
+        FreeLB (`dp_masks`). The replay runs inside fork_rng, so the step's own draws (noise) continue the
+        stream after the first pass — never the masks' numbers — and the step leaves the generators where
+        an eager step would: resumable states, saved between steps, are unaffected."""
         self.forwards += 1
-        return self.apply(model or self.model, embeds)
+        if model is not None or not self.shared_dropout:
+            return self.apply(model or self.model, embeds)
+        devices = [embeds.device] if embeds.device.type == "cuda" else []
+        if self._rng is None:
+            self._rng = (torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in devices])
+            return self.apply(self.model, embeds)
+        with torch.random.fork_rng(devices=devices, device_type="cuda"):
+            cpu, cuda = self._rng
+            torch.set_rng_state(cpu)
+            for d, state in zip(devices, cuda):
+                torch.cuda.set_rng_state(state, d)
+            return self.apply(self.model, embeds)
 
     def embeds(self) -> torch.Tensor:
         """Fresh input embeddings (a new graph each call, so several backward passes can run). With a
@@ -151,11 +181,14 @@ def symmetric_kl(a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor) -> tor
 class Standard:
     name = "standard"
     relative = False  # sizes relative to the embeddings (`scale: embedding`), see xlt/budgets.py
+    dropout = "shared"  # or "independent": each pass of a step draws its own dropout masks
 
-    def _set_scale(self, scale: str | None) -> None:
+    def _set_scale(self, scale: str | None, dropout: str = "shared") -> None:
         if scale not in (None, "absolute", "embedding"):
             raise ValueError(f"{self.name}: scale must be 'absolute' or 'embedding', got {scale!r}")
-        self.relative = scale == "embedding"
+        if dropout not in ("shared", "independent"):
+            raise ValueError(f"{self.name}: dropout must be 'shared' or 'independent', got {dropout!r}")
+        self.relative, self.dropout = scale == "embedding", dropout
 
     def example_size(self, ctx: StepContext, value: float):
         """An example-L2 size: absolute, or value * s * sqrt(L_b) per example (a [B, 1, 1] tensor)."""
@@ -170,6 +203,11 @@ class Standard:
         return value * ctx.embedding_s() / math.sqrt(ctx.model.hidden_size)
 
     def step(self, ctx: StepContext) -> float:
+        """Run the step's passes and backward passes (the optimizer step follows in the loop)."""
+        ctx.shared_dropout = self.dropout == "shared"
+        return self._step(ctx)
+
+    def _step(self, ctx: StepContext) -> float:
         loss = ctx.loss(ctx.run(ctx.embeds()))
         (loss * ctx.scale).backward()
         return loss.item()
@@ -187,11 +225,11 @@ class Standard:
 class FGM(Standard):
     name = "fgm"
 
-    def __init__(self, epsilon: float = 1.0, scale: str | None = None):
+    def __init__(self, epsilon: float = 1.0, scale: str | None = None, dropout: str = "shared"):
         self.epsilon = epsilon
-        self._set_scale(scale)
+        self._set_scale(scale, dropout)
 
-    def step(self, ctx: StepContext) -> float:
+    def _step(self, ctx: StepContext) -> float:
         embeds = ctx.embeds()
         if not embeds.is_leaf:
             embeds.retain_grad()
@@ -211,10 +249,11 @@ class PGD(Standard):
     name = "pgd"
 
     def __init__(self, epsilon: float = 1.0, alpha: float = 0.3, steps: int = 3, norm: str = "l2",
-                 random_start: bool = False, include_clean: bool = True, scale: str | None = None):
+                 random_start: bool = False, include_clean: bool = True, scale: str | None = None,
+                 dropout: str = "shared"):
         self.epsilon, self.alpha, self.steps, self.norm = epsilon, alpha, steps, norm
         self.random_start, self.include_clean = random_start, include_clean
-        self._set_scale(scale)
+        self._set_scale(scale, dropout)
 
     def _sizes(self, ctx):
         size = self.element_size if self.norm == "linf" else self.example_size
@@ -224,13 +263,14 @@ class PGD(Standard):
         step = torch.sign(grad) if self.norm == "linf" else l2_normalize(grad * mask)
         return project(delta + alpha * step * mask, eps, self.norm) * mask
 
-    def step(self, ctx: StepContext) -> float:
+    def _step(self, ctx: StepContext) -> float:
         mask = ctx.token_mask
         eps, alpha = self._sizes(ctx)
         embeds = ctx.embeds()
         delta = torch.zeros_like(embeds)
-        if self.random_start:
-            delta = project(torch.empty_like(embeds).uniform_(-1, 1) * eps, eps, self.norm) * mask
+        if self.random_start:  # uniform in the L-inf box (Madry et al.), or projected onto the L2 sphere; real tokens
+            # only, masked before the projection: the L2 norm on real tokens is then eps, not eps * sqrt(L / T)
+            delta = project(torch.empty_like(embeds).uniform_(-1, 1) * eps * mask, eps, self.norm)
         clean_value, first_grad = None, None
         if self.include_clean:
             if not embeds.is_leaf:
@@ -258,9 +298,9 @@ class FreeLB(Standard):
     name = "freelb"
 
     def __init__(self, adv_lr: float = 0.1, steps: int = 2, init_mag: float = 0.1, max_norm: float = 0.3,
-                 scale: str | None = None):
+                 scale: str | None = None, dropout: str = "shared"):
         self.adv_lr, self.steps, self.init_mag, self.max_norm = adv_lr, steps, init_mag, max_norm
-        self._set_scale(scale)
+        self._set_scale(scale, dropout)
 
     def init_delta(self, ctx: StepContext, like: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Uniform(-1, 1) on real tokens, scaled by init_mag / sqrt(L * d) with L = real tokens (L2)."""
@@ -268,18 +308,20 @@ class FreeLB(Standard):
         delta = torch.empty_like(like).uniform_(-1, 1) * mask
         return delta * self.example_size(ctx, self.init_mag) / dims.sqrt()
 
-    def step(self, ctx: StepContext) -> float:
+    def _step(self, ctx: StepContext) -> float:
         mask = ctx.token_mask
         adv_lr = self.example_size(ctx, self.adv_lr)
         max_norm = self.example_size(ctx, self.max_norm) if self.max_norm > 0 else None  # 0: unbounded
         delta = self.init_delta(ctx, ctx.embeds().detach(), mask)
         total = 0.0
-        for _ in range(self.steps):
+        for k in range(self.steps):  # K passes, K - 1 ascent updates (run_glue_freelb.py's adv_steps)
             delta.requires_grad_()
             ctx.record(delta)
             loss = ctx.loss(ctx.run(ctx.embeds() + delta)) / self.steps
             (loss * ctx.scale).backward()  # parameter gradients accumulate over the K steps
             total += loss.item()
+            if k == self.steps - 1:
+                break
             grad = delta.grad.detach()
             delta = delta.detach() + adv_lr * l2_normalize(grad * mask) * mask
             delta = project(delta, max_norm, "l2") if max_norm is not None else delta
@@ -294,19 +336,25 @@ class SMART(Standard):
     name = "smart"
 
     def __init__(self, epsilon: float = 1e-5, noise_std: float = 1e-5, step_size: float = 1e-3, steps: int = 1,
-                 lambda_s: float = 1.0, bregman: dict | None = None, scale: str | None = None):
+                 lambda_s: float = 1.0, bregman: dict | None = None, scale: str | None = None,
+                 ascent_objective: str = "symmetric", dropout: str = "shared"):
+        if ascent_objective not in ("symmetric", "kl"):
+            raise ValueError(f"smart: ascent_objective must be 'symmetric' or 'kl', got {ascent_objective!r}")
         self.epsilon, self.noise_std, self.step_size = epsilon, noise_std, step_size
-        self.steps, self.lambda_s = steps, lambda_s
+        self.steps, self.lambda_s, self.ascent_objective = steps, lambda_s, ascent_objective
         self.bregman = bregman  # {mu, beta}: proximal term against a momentum (EMA) teacher
         self.teacher = None
-        self._set_scale(scale)
+        self._set_scale(scale, dropout)
 
-    @staticmethod
-    def ascent_loss(adv_logits, clean_logits, weights):
-        """KL(adv || clean) with the clean side detached: the ascent moves the noise only."""
-        return kl(adv_logits, clean_logits.detach(), weights)
+    def ascent_loss(self, adv_logits, clean_logits, weights):
+        """What the ascent climbs, the clean side detached (the ascent moves the noise only): Algorithm 1's
+        symmetric l_s (`symmetric`), or mt-dnn's one-sided KL(adv || clean) (`kl`)."""
+        clean = clean_logits.detach()
+        if self.ascent_objective == "kl":
+            return kl(adv_logits, clean, weights)
+        return symmetric_kl(adv_logits, clean, weights)
 
-    def step(self, ctx: StepContext) -> float:
+    def _step(self, ctx: StepContext) -> float:
         mask = ctx.token_mask
         eps, sigma, eta = (self.element_size(ctx, v) for v in (self.epsilon, self.noise_std, self.step_size))
         embeds = ctx.embeds()
@@ -325,7 +373,9 @@ class SMART(Standard):
             delta = (delta.detach() + eta * linf_normalize(grad.detach() * mask)).clamp(-eps, eps) * mask
             ctx.record(delta)
         adv_d, _ = ctx.distributions(ctx.run(embeds + delta.detach()))
-        loss = ce + self.lambda_s * symmetric_kl(adv_d, clean_d, weights)
+        reg = symmetric_kl(adv_d, clean_d, weights)
+        ctx.regulariser = reg.detach()
+        loss = ce + self.lambda_s * reg
         if self.bregman:
             teacher = self._teacher(ctx.model)
             with torch.no_grad():
@@ -358,11 +408,12 @@ class R3F(Standard):
     name = "r3f"
 
     def __init__(self, epsilon: float = 1e-5, noise: str = "uniform", lambda_: float = 1.0,
-                 scale: str | None = None):
+                 scale: str | None = None, detach_noise_embeddings: bool = True, dropout: str = "shared"):
         self.epsilon, self.noise, self.lambda_ = epsilon, noise, lambda_
-        self._set_scale(scale)
+        self.detach_noise_embeddings = detach_noise_embeddings
+        self._set_scale(scale, dropout)
 
-    def step(self, ctx: StepContext) -> float:
+    def _step(self, ctx: StepContext) -> float:
         mask = ctx.token_mask
         eps = self.element_size(ctx, self.epsilon)
         embeds = ctx.embeds()
@@ -373,10 +424,15 @@ class R3F(Standard):
             z = torch.empty_like(embeds).uniform_(-eps, eps)
         z = z * mask
         ctx.record(z)
-        noisy = ctx.run(ctx.embeds() + z)
+        # fairseq's criterion perturbs `token_embeddings.detach().clone()`: the word embeddings get no gradient
+        # through the noisy branch (`detach_noise_embeddings: false` keeps it)
+        noisy_embeds = embeds.detach() if self.detach_noise_embeddings else ctx.embeds()
+        noisy = ctx.run(noisy_embeds + z)
         clean_d, weights = ctx.distributions(logits)
         noisy_d, _ = ctx.distributions(noisy)
-        loss = ctx.loss(logits) + self.lambda_ * symmetric_kl(clean_d, noisy_d, weights)
+        reg = symmetric_kl(clean_d, noisy_d, weights)
+        ctx.regulariser = reg.detach()
+        loss = ctx.loss(logits) + self.lambda_ * reg
         (loss * ctx.scale).backward()
         return loss.item()
 
