@@ -1,4 +1,5 @@
-"""Real TyDiQA-GoldP v1.1 (../shared/data/tydiqa-goldp): loading, carving, and token round trips."""
+"""Real TyDiQA-GoldP v1.1 (../shared/data/tydiqa-goldp or $XLT_TYDIQA_GOLDP; skipped without it, see the
+`tydiqa_source` fixture): loading, carving, and token round trips."""
 import numpy as np
 import pytest
 

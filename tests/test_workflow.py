@@ -346,16 +346,20 @@ def test_demo_ends_with_report_figures_and_html(demo_run, tmp_path):
     assert html.stat().st_size > 10_000
 
 
+START_SLURM = ROOT / "scripts" / "start-local-slurm.sh"
+
+
 @pytest.fixture(scope="module")
-def slurm_cluster():
-    """A real single-node SLURM: the running one, or started with ../shared/slurm/start-local-slurm.sh."""
-    # a fresh machine has no SLURM at all (no `sinfo` on PATH): start one rather than fail
-    if shutil.which("sinfo") is None or subprocess.run(["sinfo"], capture_output=True).returncode != 0:
-        script = ROOT.parent / "shared" / "slurm" / "start-local-slurm.sh"
-        proc = subprocess.run(["bash", str(script)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            pytest.fail(f"could not start a local SLURM with {script} (needs root and apt):\n{proc.stdout[-2000:]}"
-                        f"\n{proc.stderr[-2000:]}")
+def slurm_cluster(needs_outside):
+    """A real single-node SLURM: the one that answers, or one the project's script installs and starts (a
+    fresh machine has none; as root with apt-get, about a minute). Where the script cannot (exit 2: not
+    root, no apt-get, no package mirror) the test is skipped, or fails under CI=true."""
+    proc = subprocess.run(["bash", str(START_SLURM)], capture_output=True, text=True, timeout=900)
+    if proc.returncode == 2:
+        why = proc.stderr.strip().removeprefix("start-local-slurm: cannot start a SLURM here: ")
+        needs_outside(f"no SLURM runs here and {START_SLURM.relative_to(ROOT)} cannot start one: {why}")
+    if proc.returncode != 0:
+        pytest.fail(f"{START_SLURM} failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return True
 
 
