@@ -64,8 +64,9 @@ def tokenizer(tiny_model_dir):
 def tydiqa_source() -> dict:
     missing = [f for f in TYDIQA_FILES if not (TYDIQA / f).exists()]
     if missing:
+        what = f"{TYDIQA} lacks {', '.join(missing)}" if TYDIQA.is_dir() else f"no folder {TYDIQA}"
         needs_outside(
-            f"real TyDiQA-GoldP v1.1 data not found: {TYDIQA} lacks {', '.join(missing)}. Put "
+            f"real TyDiQA-GoldP v1.1 data not found ({what}). Put "
             "../shared/data/tydiqa-goldp beside the checkout, or set XLT_TYDIQA_GOLDP to a folder with "
             "train-en.json (the English questions of tydiqa-goldp-v1.1-train.json) and dev/<lang>.json for "
             "ar en fi id ru sw (tydiqa-goldp-v1.1-dev.json split by the id's language prefix), from "
