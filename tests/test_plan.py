@@ -1,0 +1,144 @@
+"""The plan command (xlt/planning.py, `python -m xlt.plan`): job counts as the dry run's, GPU-hours that
+follow passes, epochs and tokens, MDEs that fall as 1/sqrt(seeds), the budget warning, the README table."""
+import copy
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats as st
+
+from xlt import cluster, planning
+from xlt.plan import MULTITASK, features_file
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = yaml.safe_load((ROOT / "config.yaml").read_text())
+DEMO = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+
+
+def dry_run_counts(workdir, configfile) -> dict[str, int]:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--configfile",
+           str(configfile), "-n", "--quiet", "rules"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}).stdout
+    counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M)}
+    counts.pop("total")
+    return counts
+
+
+@pytest.mark.parametrize("name", ["demo", "study"])
+def test_job_counts_equal_the_dry_runs(name, study_workdir):
+    configfile = ROOT / ("config/demo.yaml" if name == "demo" else "config.yaml")
+    config = yaml.safe_load(configfile.read_text())
+    expected = dry_run_counts(study_workdir, configfile)
+    assert planning.job_counts(config) == expected
+    print(f"\n{name}: {sum(expected.values())} jobs, per rule as snakemake -n")
+
+
+def _minutes(jobs, **match):
+    return sum(j["minutes"] for j in jobs if all(j[k] == v for k, v in match.items()))
+
+
+def test_gpu_hours_scale_with_passes_epochs_and_tokens(tmp_path):
+    jobs = planning.training_jobs(STUDY, tmp_path)
+    one = dict(stage="intermediate", arm="mnli")
+    std, fgm, pgd = (_minutes(jobs, **one, variant=v) for v in ("standard", "fgm", "pgd"))
+    assert std > 0 and fgm == pytest.approx(2 * std) and pgd == pytest.approx(4 * std)  # passes per step
+    longer = copy.deepcopy(STUDY)
+    longer["training"]["intermediate"]["mnli"]["epochs"] *= 3
+    assert _minutes(planning.training_jobs(longer, tmp_path), **one) == pytest.approx(3 * _minutes(jobs, **one))
+    # featurised token counts replace the stand-in, and the hours follow them
+    stand_in = _minutes(jobs, **one, variant="standard")
+    path = tmp_path / features_file("bloom-560m", "mnli", "train")
+    path.parent.mkdir(parents=True)
+    for tokens in (50, 100):
+        df = pd.DataFrame({"x": [0]})
+        df.attrs["token_stats"] = {"features": 400_000, "sequences": 400_000, "tokens": 400_000 * tokens}
+        df.to_parquet(path)
+        got = _minutes(planning.training_jobs(STUDY, tmp_path), **one, variant="standard")
+        seeds, epochs = len(STUDY["study"]["seeds"]), STUDY["training"]["intermediate"]["mnli"]["epochs"]
+        tpm = STUDY["cluster"]["tokens_per_minute"]
+        assert got == pytest.approx(seeds * 1.5 * epochs * 400_000 * tokens / tpm)
+    assert got != stand_in
+    assert planning.token_sources(STUDY, tmp_path)["mnli"] == "featurised"
+    assert planning.token_sources(STUDY, tmp_path)["qqp"] == "stand-in"
+
+
+def test_multitask_one_epoch_is_one_pass_over_the_capped_mix():
+    """epochs: 1 of the mix trains on sum(min(size, cap)) examples, as the training loop counts an epoch,
+    so it costs what the capped single tasks cost together; the old max_steps was ~5 of those passes."""
+    cfg = copy.deepcopy(STUDY)
+    cap = cfg["multitask"]["cap"]
+    one = {**cfg["training"]["defaults"], "epochs": 1, "max_steps": None}
+    mix = cluster.train_tokens(cfg, MULTITASK, one, {})
+    capped = sum(cluster.train_tokens(cfg, t, {**one, "max_train_examples": cap}, {}) for t in cfg["study"]["intermediate"])
+    assert mix == pytest.approx(capped)
+    examples = sum(min(cluster.TRAIN_SIZE[t], cap) for t in cfg["study"]["intermediate"])
+    assert 5 < 100_000 * 32 / examples < 6  # the former max_steps: 100000 x 32 sequences
+    assert STUDY["training"]["intermediate"][MULTITASK].get("epochs") == 1
+
+
+def test_mde_falls_as_one_over_root_seeds_for_the_run_part():
+    kw = dict(alpha=0.05, power=0.8, tests=5, item_df=1999)
+    for seeds in (3, 12):
+        a = planning.contrast_mde(2.0, seeds, 10, 0.0, **kw)
+        b = planning.contrast_mde(2.0, 4 * seeds, 10, 0.0, **kw)
+        # se halves with 4x the seeds; what is left is the t quantiles' change with the df
+        multiplier = lambda r: st.t.ppf(1 - 0.05 / 5 / 2, 10 * (r - 1)) + st.t.ppf(0.8, 10 * (r - 1))
+        assert b / a == pytest.approx(0.5 * multiplier(4 * seeds) / multiplier(seeds))
+        assert a == pytest.approx(multiplier(seeds) * math.sqrt(2 * 4.0 / (seeds * 10)))
+    # pooling over more tasks works like more seeds; items only add
+    assert planning.contrast_mde(2.0, 6, 10, 0.0, **kw) > planning.contrast_mde(2.0, 6, 20, 0.0, **kw)
+    assert planning.contrast_mde(2.0, 6, 10, 0.3, **kw) > planning.contrast_mde(2.0, 6, 10, 0.0, **kw)
+    # the item part: chance disagreement on 2,000 items per language, six non-English languages
+    paws = planning.TEST_SIZE["paws_x"]
+    assert planning.item_se(paws, 3, 10) == pytest.approx(math.sqrt(2 * 2500 / 30 / 6 / 2000))
+
+
+def test_power_rows_are_consistent_with_their_mde(study_workdir):
+    for row in planning.power_rows(STUDY):
+        fam = dict(tests=row["tests"], tasks=row["tasks"], blocks=row["blocks"])
+        sizes = {lang: planning.TEST_SIZE[row["target"]][lang] for lang in STUDY["study"]["targets"][row["target"]]}
+
+        def mde_at(r):
+            return planning.contrast_mde(row["run_sd"], r, fam["tasks"], planning.item_se(sizes, r, fam["tasks"]),
+                                         0.05, 0.8, fam["tests"], min(sizes.values()) - 1, fam["blocks"])
+        need = row["seeds_needed"]
+        assert mde_at(need) <= 1.0 < mde_at(need - 1)
+        assert (row["mde"] <= 1.0) == (row["power"] >= 0.8)
+    # the study's design: the adversarial family reaches a 1-point MDE at its seeds, on both targets
+    adversarial = [r for r in planning.power_rows(STUDY) if r["family"] == "adversarial_vs_standard"]
+    assert len(adversarial) == 2 and all(r["mde"] <= STUDY["report"]["effect_of_interest"] for r in adversarial)
+    # the inverse: power at the MDE is the configured power
+    assert planning.power_at(1.3, 1.3, 50, 0.05, 5, 0.8) == pytest.approx(0.8)
+
+
+def test_budget_is_stated_and_a_design_over_it_warns(study_workdir):
+    out = planning.format_plan(STUDY, "config.yaml")
+    total = sum(j["minutes"] for j in planning.training_jobs(STUDY)) / 60
+    assert total <= STUDY["study"]["budget_gpu_hours"] and "WARNING" not in out
+    over = copy.deepcopy(STUDY)
+    over["study"]["budget_gpu_hours"] = total / 2
+    assert "WARNING: the design needs" in planning.format_plan(over, "config.yaml")
+
+
+def test_checkpoint_disk_uses_the_published_parameter_count():
+    assert planning.bloom_parameters(1024, 24, 250880) == 559_214_592  # bigscience/bloom-560m's card
+    assert planning.bloom_parameters(4096, 30, 250880) == 7_069_016_064  # bloom-7b1
+    assert planning.parameters(STUDY, "bloom-560m") == 559_214_592
+    assert planning.checkpoints_kept(STUDY)["bloom-560m"] == len(planning.plan.intermediate_runs(STUDY))
+
+
+def test_readme_table_is_the_commands_output(study_workdir):
+    """The README's table for the default study is `python -m xlt.plan` before featurisation."""
+    out = subprocess.run([sys.executable, "-m", "xlt.plan", "--configfile", str(ROOT / "config.yaml")],
+                         capture_output=True, text=True, check=True, cwd=study_workdir).stdout.strip()
+    assert out.startswith("Plan of config.yaml")
+    assert out in (ROOT / "README.md").read_text(), "README's plan table is stale: paste `python -m xlt.plan`"
+    demo = subprocess.run([sys.executable, "-m", "xlt.plan", "--configfile", str(ROOT / "config/demo.yaml")],
+                          capture_output=True, text=True, check=True, cwd=study_workdir).stdout
+    assert "Plan of config/demo.yaml" in demo and "tiny-bloom" in demo

@@ -1,0 +1,421 @@
+"""What a study config will cost and whether it can answer, before the first job runs:
+
+    python -m xlt.plan [--configfile config.yaml] [--directory .]
+
+prints jobs per stage and rule (the counts `snakemake -n` prints), GPU-hours per model, stage, arm and
+variant, checkpoint disk, and per confirmatory test its minimum detectable effect (MDE), its power for
+`report.effect_of_interest` and the seeds that effect needs; it warns when the GPU-hours exceed
+`study.budget_gpu_hours`. Nothing is trained or downloaded; the config is validated as the DAG would be.
+
+GPU-hours reuse the SLURM sizing of xlt/cluster.py (one cost model): per training job 1.5 x tokens x
+the variant's passes (xlt.adversarial.expected_cost) / `cluster.tokens_per_minute`, tokens from the
+featurised training splits under --directory where they exist, else published sizes and half the max
+length per sequence. Evaluation jobs (forward passes over the test sets) are counted, not priced.
+
+Power: see `contrast_mde` (the formula) and `item_se` (the item part from the test sets' sizes)."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import yaml
+from scipy import stats as st
+
+from xlt import calibration, cluster, plan
+from xlt.config import training_config, validate_config
+from xlt.stats import mde, satterthwaite
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# rule -> stage, in the order the tables list them
+STAGES = {"data": ["build_demo_fixtures", "prepare_dataset", "snapshot_model", "copy_local_model",
+                   "build_demo_model", "featurize"],
+          "selection": ["select_point", "select"],
+          "calibration": ["calibrate_point", "calibrate"],
+          "intermediate": ["train_intermediate", "train_multitask"],
+          "target": ["train_target"],
+          "evaluation": [],   # evaluate_<target>, one rule per target
+          "report": ["training_curves", "example_scores", "matrix", "statistics", "figures", "summary", "all"]}
+TRAINING_STAGES = ("selection", "calibration", "intermediate", "target")
+
+# Test items per language: PAWS-X 2,000 test pairs in every language (Yang et al. 2019); TyDiQA-GoldP's
+# official dev set, the XTREME test set (counted from the v1.1 files; ../shared/data/tydiqa-goldp holds six).
+TEST_SIZE = {"paws_x": dict.fromkeys(["en", "de", "es", "fr", "ja", "ko", "zh"], 2000),
+             "tydiqa": {"en": 440, "ar": 921, "bn": 113, "fi": 782, "id": 565, "ko": 276, "ru": 812, "sw": 499,
+                        "te": 669}}
+MAX_ITEM_VARIANCE = 2500.0  # points^2: a score in [0, 100] with mean mu has variance <= mu (100 - mu) <= 50^2
+
+# Bloom bodies from the models' published config.json: (hidden_size, n_layer, vocab_size)
+BLOOM_ARCHITECTURE = {"bigscience/bloom-560m": (1024, 24, 250880), "bigscience/bloom-1b1": (1536, 24, 250880),
+                      "bigscience/bloom-1b7": (2048, 24, 250880), "bigscience/bloom-3b": (2560, 30, 250880),
+                      "bigscience/bloom-7b1": (4096, 30, 250880)}
+
+
+# ---- jobs ----
+
+def _needed_splits(config: dict) -> list[tuple[str, str]]:
+    """Every (task, split) a job reads: each study task's parts (training tasks: train/dev and extra dev
+    splits; targets also test)."""
+    from xlt.tasks import get_task
+
+    return [(t, s) for t in plan.study_tasks(config) for s in get_task(t).parts]
+
+
+def calibration_counts(config: dict) -> dict[str, int]:
+    """calibrate_point / calibrate jobs, through xlt.calibration (so its grid, control and seeds rule)."""
+    return {"calibrate_point": len(calibration.point_runs(config)), "calibrate": len(calibration.result_runs(config))}
+
+
+def selection_counts(config: dict) -> dict[str, int]:
+    """select_point / select jobs, through xlt.selection."""
+    from xlt import selection
+
+    return {"select_point": len(selection.point_runs(config)), "select": len(selection.result_runs(config))}
+
+
+def job_counts(config: dict) -> dict[str, int]:
+    """{rule: jobs} of `snakemake all` on a fresh directory, rules with no job left out."""
+    from xlt.config import dataset_source
+
+    s = config["study"]
+    splits = _needed_splits(config)
+    kinds = [next(k for k in ("hub", "local", "demo") if k in config["models"][m]) for m in s["models"]]
+    inter = plan.intermediate_runs(config)
+    target = plan.target_runs(config)
+    counts = {
+        "build_demo_fixtures": int(any("demo" in dataset_source(config, t) for t, _ in splits)),
+        "prepare_dataset": len(splits),
+        "snapshot_model": kinds.count("hub"), "copy_local_model": kinds.count("local"),
+        "build_demo_model": kinds.count("demo"),
+        "featurize": len(s["models"]) * len(splits),
+        **selection_counts(config), **calibration_counts(config),
+        "train_intermediate": sum(r["task"] != plan.MULTITASK for r in inter),
+        "train_multitask": sum(r["task"] == plan.MULTITASK for r in inter),
+        "train_target": len(target),
+        **{f"evaluate_{t}": sum(r["target"] == t for r in target) for t in s["targets"]},
+        **dict.fromkeys(STAGES["report"], 1),
+    }
+    return {rule: n for rule, n in counts.items() if n}
+
+
+def stage_of(rule: str) -> str:
+    if rule.startswith("evaluate_"):
+        return "evaluation"
+    return next(stage for stage, rules in STAGES.items() if rule in rules)
+
+
+# ---- GPU time ----
+
+def _costable(config: dict, stage: str, training: dict) -> dict:
+    """A training block the cost model can read: a `selected` value is priced at the largest value of its
+    selection grid (an upper bound until the selection has run)."""
+    grid = ((config["study"].get("selection") or {}).get(stage) or {}).get("grid", {})
+    return {k: (max(grid[k]) if v == "selected" and k in grid else v) for k, v in training.items()}
+
+
+def training_jobs(config: dict, directory: Path = Path(".")) -> list[dict]:
+    """One record per training job: {stage, model, arm (intermediate task, `multitask` or `none`), variant,
+    target, minutes}; minutes from cluster.gpu_minutes with the featurised token counts where they exist."""
+    def stats(model, task):
+        tasks = plan.multitask_tasks(config) if task == plan.MULTITASK else [task]
+        return {t: cluster.feature_stats(directory / plan.features_file(model, t, "train")) for t in tasks}
+
+    from xlt import selection
+
+    jobs = []
+    cal = calibration.settings(config)
+    for r in calibration.point_runs(config):
+        block = calibration.point_block(config, r["variant"], r["point"])
+        training = selection.for_runtime(_costable(config, "intermediate", calibration.training(config)))
+        minutes = cluster.gpu_minutes(config, cal["task"], training, block, stats(r["model"], cal["task"]))
+        jobs.append(dict(stage="calibration", model=r["model"], arm=cal["task"], variant=r["variant"], target="",
+                         minutes=minutes))
+    for r in selection.point_runs(config):
+        training = selection.for_runtime(_costable(config, r["stage"], selection.point_training(
+            config, r["stage"], r["task"], r["point"])))
+        minutes = cluster.gpu_minutes(config, r["task"], training, {"method": "standard"}, stats(r["model"], r["task"]))
+        jobs.append(dict(stage="selection", model=r["model"], arm=r["task"], variant="standard", target="",
+                         minutes=minutes))
+    for r in plan.intermediate_runs(config):
+        training = _costable(config, "intermediate", training_config(config, "intermediate", r["task"]))
+        minutes = cluster.gpu_minutes(config, r["task"], training, config["variants"][r["variant"]],
+                                      stats(r["model"], r["task"]))
+        jobs.append(dict(stage="intermediate", model=r["model"], arm=r["task"], variant=r["variant"], target="",
+                         minutes=minutes))
+    for r in plan.target_runs(config):
+        training = _costable(config, "target", training_config(config, "target", r["target"]))
+        minutes = cluster.gpu_minutes(config, r["target"], training, cluster.target_variant_block(config, r["variant"]),
+                                      stats(r["model"], r["target"]))
+        jobs.append(dict(stage="target", model=r["model"], arm=r["inter"], variant=r["variant"], target=r["target"],
+                         minutes=minutes))
+    return jobs
+
+
+def token_sources(config: dict, directory: Path) -> dict[str, str]:
+    """{task: 'featurised' | 'stand-in'} for every trained task of every study model."""
+    out = {}
+    for m in config["study"]["models"]:
+        for t in plan.study_tasks(config):
+            found = cluster.feature_stats(directory / plan.features_file(m, t, "train")) is not None
+            out[t] = "featurised" if found and out.get(t, "featurised") == "featurised" else "stand-in"
+    return out
+
+
+# ---- disk ----
+
+def parameters(config: dict, model: str, directory: Path = Path(".")) -> int | None:
+    """Parameters of a Bloom body: from the snapshot's config.json if present, else the demo spec or the
+    published architecture; None when unknown (a non-Bloom model not yet snapshotted)."""
+    spec = config["models"][model]
+    local = directory / plan.model_dir(model) / "config.json"
+    if local.exists():
+        c = json.loads(local.read_text())
+        if c.get("model_type") != "bloom":
+            return None
+        arch = (c["hidden_size"], c["n_layer"], c["vocab_size"])
+    elif "demo" in spec:
+        arch = (spec["demo"]["hidden_size"], spec["demo"]["n_layer"], spec["demo"]["vocab_size"])
+    else:
+        arch = BLOOM_ARCHITECTURE.get(spec.get("hub"))
+        if arch is None:
+            return None
+    return bloom_parameters(*arch)
+
+
+def bloom_parameters(hidden: int, layers: int, vocab: int) -> int:
+    """Tied word embeddings + their layer norm + per block (2 layer norms, fused QKV, output projection,
+    4h MLP, all with biases: 12 h^2 + 13 h) + the final layer norm. bloom-560m: 559,214,592 (its card)."""
+    h = hidden
+    return vocab * h + 2 * h + layers * (12 * h * h + 13 * h) + 2 * h
+
+
+def checkpoints_kept(config: dict) -> dict[str, int]:
+    """{model: checkpoints left on disk by `all`}: every intermediate run's, and the target runs' when
+    study.keep_target_checkpoints (calibration, selection and target checkpoints are otherwise temp())."""
+    keep_target = bool(config["study"].get("keep_target_checkpoints"))
+    out = {}
+    for m in config["study"]["models"]:
+        out[m] = sum(r["model"] == m for r in plan.intermediate_runs(config))
+        out[m] += keep_target * sum(r["model"] == m for r in plan.target_runs(config))
+    return out
+
+
+# ---- power ----
+
+def item_se(sizes: dict[str, int], seeds: int, tasks: int) -> float:
+    """Item-sampling standard error (points) of a contrast (variant minus standard, averaged over `tasks`
+    pairs of systems) on the non-English average of languages with `sizes` test items, when two systems'
+    per-item scores differ by chance only: each system mean over `seeds` runs has item variance
+    v / seeds per item (v <= 50^2, a [0, 100] score's largest variance), the contrast's weights +-1/tasks
+    sum to 2 / tasks in squares, and the L languages' items are independent:
+        se_items^2 = 2 v / (seeds tasks) x (1 / L^2) sum_l 1 / n_l.
+    A plain analytic estimate from test sizes (no system x item interaction, which would add to it)."""
+    langs = [lang for lang in sizes if lang != "en"]
+    per_lang = sum(1.0 / sizes[lang] for lang in langs) / len(langs) ** 2
+    return math.sqrt(2 * MAX_ITEM_VARIANCE / (seeds * tasks) * per_lang)
+
+
+def contrast_mde(run_sd: float, seeds: int, tasks: int, item_se_: float, alpha: float, power: float,
+                 tests: int, item_df: int, blocks: int | None = None) -> float:
+    """Minimum detectable effect (points) of a contrast between two arms averaged over `tasks` pairs of
+    systems, each system with `seeds` runs of run-to-run sd `run_sd`:
+        se_runs^2 = 2 run_sd^2 / (seeds tasks)          (runs independent across systems: conservative
+                                                         when same-seed runs of a pair are correlated)
+        se^2 = se_runs^2 + item_se^2
+        df = Welch-Satterthwaite(item part with item_df, run part with blocks x (seeds - 1))
+        MDE = (t_{1 - alpha / (2 tests)} + t_{power}) x se   (xlt.stats.mde at the Bonferroni level of a
+                                                         family of `tests`: Holm's first step)
+    `blocks` defaults to `tasks` (one paired block per task); two unpaired systems are 2 blocks."""
+    var_runs = 2 * run_sd ** 2 / (seeds * tasks)
+    run_df = (blocks or tasks) * (seeds - 1)
+    df = float(satterthwaite(item_se_ ** 2, var_runs, item_df, run_df)) if run_df else float(item_df)
+    return mde(math.sqrt(var_runs + item_se_ ** 2), df, alpha / tests, power)
+
+
+def power_at(effect: float, mde_: float, df: float, alpha: float, tests: int, power: float) -> float:
+    """The power for `effect` of the test whose MDE at `power` is mde_ (the MDE's inverse: se = MDE /
+    (t_{1 - a/2} + t_power); power = P(t_df < effect / se - t_{1 - a/2}))."""
+    crit = st.t.ppf(1 - alpha / tests / 2, df)
+    se = mde_ / (crit + st.t.ppf(power, df))
+    return float(st.t.cdf(effect / se - crit, df))
+
+
+def families(config: dict) -> list[dict]:
+    """The confirmatory tests of one model and target: {family, tests, tasks pooled, blocks}."""
+    s = config["study"]
+    conf = (config.get("report") or {}).get("confirmatory", ["adversarial_vs_standard", "task_vs_baseline"])
+    labels = plan.target_variant_labels(config)
+    names = plan.intermediate_names(config)
+    out = []
+    if "adversarial_vs_standard" in conf and "standard" in labels and len(labels) > 1 and names:
+        out.append(dict(family="adversarial_vs_standard", tests=len(labels) - 1, tasks=len(names), blocks=len(names)))
+    if "task_vs_baseline" in conf and s["baseline"] and names and "standard" in labels:
+        out.append(dict(family="task_vs_baseline", tests=len(names), tasks=1, blocks=2))
+    return out
+
+
+def power_rows(config: dict) -> list[dict]:
+    """Per confirmatory family and target: MDE at the configured seeds, power for effect_of_interest and
+    the seeds it needs, at report.assumed_run_sd[target]."""
+    report = config.get("report") or {}
+    alpha, power, effect = report.get("alpha", 0.05), report.get("power", 0.8), report.get("effect_of_interest")
+    run_sds = report.get("assumed_run_sd") or {}
+    seeds = len(config["study"]["seeds"])
+    rows = []
+    for target, langs in config["study"]["targets"].items():
+        sizes = {lang: TEST_SIZE[target][lang] for lang in langs}
+        item_df = min(sizes.values()) - 1  # as xlt.stats.ItemDesign.item_df: the fewest clusters - 1
+        for fam in families(config):
+            row = dict(target=target, **fam, seeds=seeds, run_sd=run_sds.get(target))
+            if row["run_sd"] is None or len([lang for lang in langs if lang != "en"]) == 0:
+                rows.append(row)
+                continue
+
+            def at(r):
+                ise = item_se(sizes, r, fam["tasks"])
+                return contrast_mde(row["run_sd"], r, fam["tasks"], ise, alpha, power, fam["tests"], item_df,
+                                    fam["blocks"]), ise
+
+            row["mde"], row["item_se"] = at(seeds)
+            row["run_se"] = math.sqrt(2 * row["run_sd"] ** 2 / (seeds * fam["tasks"]))
+            if effect:
+                run_df = fam["blocks"] * (seeds - 1)
+                df = float(satterthwaite(row["item_se"] ** 2, row["run_se"] ** 2, item_df, run_df)) if run_df else item_df
+                row["power"] = power_at(effect, row["mde"], df, alpha, fam["tests"], power)
+                row["seeds_needed"] = next((r for r in range(2, 501) if at(r)[0] <= effect), None)
+            rows.append(row)
+    return rows
+
+
+# ---- the printout ----
+
+def _table(header: list[str], rows: list[list], align: str | None = None) -> list[str]:
+    cells = [header] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    align = align or "l" + "r" * (len(header) - 1)
+    fmt = lambda r: "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(r, widths, align))
+    return [fmt(cells[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in cells[1:]]
+
+
+def _h(minutes: float) -> str:
+    hours = minutes / 60
+    return f"{hours:,.0f}" if hours >= 10 else f"{hours:,.1f}"
+
+
+def format_plan(config: dict, name: str = "config", directory: Path = Path(".")) -> str:
+    s = config["study"]
+    lines = [f"Plan of {name}: models {', '.join(s['models'])}; {len(plan.intermediate_names(config))} intermediate "
+             f"arms (+ none) x {len(s['variants'])} variants x {len(s['seeds'])} seeds; targets "
+             f"{', '.join(s['targets'])}", ""]
+    counts = job_counts(config)
+    lines += ["Jobs (snakemake -n counts):"]
+    lines += _table(["stage", "rule", "jobs"], [[stage_of(r), r, n] for r, n in counts.items()] +
+                    [["", "total", sum(counts.values())]], "llr")
+
+    jobs = training_jobs(config, directory)
+    variants = list(dict.fromkeys([*s["variants"], *plan.target_variant_labels(config)]))
+    sources = token_sources(config, directory)
+    stand_in = sorted(t for t, v in sources.items() if v == "stand-in")
+    tpm = cluster._cfg(config)["tokens_per_minute"]
+    lines += ["", f"GPU-hours (1.5 x tokens x passes / {tpm:,.0f} tokens/min; tokens: "
+              + ("featurised splits" if not stand_in else
+                 "published sizes x max_length/2 per sequence" if len(stand_in) == len(sources) else
+                 f"featurised, stand-in for {', '.join(stand_in)}") + "; evaluation not priced):"]
+    total = sum(j["minutes"] for j in jobs)
+    for m in s["models"]:
+        mine = [j for j in jobs if j["model"] == m]
+        rows = []
+        for stage in TRAINING_STAGES:
+            arms = list(dict.fromkeys(j["arm"] for j in mine if j["stage"] == stage))
+            for arm in arms:
+                sel = [j for j in mine if j["stage"] == stage and j["arm"] == arm]
+                per_v = [sum(j["minutes"] for j in sel if j["variant"] == v) for v in variants]
+                rows.append([stage, arm, *[_h(x) if x else "-" for x in per_v], _h(sum(per_v))])
+        model_total = sum(j["minutes"] for j in mine)
+        lines += [f"{m}: {_h(model_total)} GPU-hours"]
+        lines += _table(["stage", "arm", *variants, "total"], rows, "ll" + "r" * (len(variants) + 1))
+        by_stage = {st_: sum(j["minutes"] for j in mine if j["stage"] == st_) for st_ in TRAINING_STAGES}
+        lines += ["  by stage: " + ", ".join(f"{k} {_h(v)} ({100 * v / model_total:.0f}%)"
+                                             for k, v in by_stage.items() if v)]
+    budget = s.get("budget_gpu_hours")
+    lines += [f"total: {_h(total)} GPU-hours" + (f" of study.budget_gpu_hours = {budget:,}" if budget else
+                                                 " (no study.budget_gpu_hours declared)")]
+    if budget and total / 60 > budget:
+        lines += [f"WARNING: the design needs {_h(total)} GPU-hours, more than study.budget_gpu_hours = {budget:,}: "
+                  "fewer seeds, arms or passes, or a larger budget"]
+
+    lines += ["", "Checkpoint disk (bodies; heads and tokenizer are small):"]
+    for m, n in checkpoints_kept(config).items():
+        p = parameters(config, m, directory)
+        if p is None:
+            lines += [f"{m}: {n} checkpoints kept; size unknown until the model is snapshotted"]
+            continue
+        lines += [f"{m}: {n} checkpoints kept x {p:,} parameters = {n * p * 4 / 1e9:,.1f} GB fp32 "
+                  f"({n * p * 2 / 1e9:,.1f} GB if saved bf16); target checkpoints "
+                  + ("kept" if s.get("keep_target_checkpoints") else "deleted once evaluated (temp)")]
+
+    report = config.get("report") or {}
+    effect = report.get("effect_of_interest")
+    lines += ["", f"Confirmatory tests (non-English average; alpha {report.get('alpha', 0.05)} Bonferroni over each "
+              f"family, power {report.get('power', 0.8)}; run sd from report.assumed_run_sd):"]
+    rows = []
+    for r in power_rows(config):
+        if "mde" not in r:
+            rows.append([r["family"], r["target"], r["tests"], r["tasks"], r["seeds"], "undeclared", "", "", "", "", ""])
+            continue
+        rows.append([r["family"], r["target"], r["tests"], r["tasks"], r["seeds"], f"{r['run_sd']:g}",
+                     f"{r['run_se']:.2f}", f"{r['item_se']:.2f}", f"{r['mde']:.2f}",
+                     f"{r['power']:.2f}" if effect else "-",
+                     (r["seeds_needed"] or ">500") if effect else "-"])
+    lines += _table(["family", "target", "tests", "tasks", "seeds", "run sd", "se runs", "se items", "MDE",
+                     f"power@{effect:g}" if effect else "power", f"seeds@{effect:g}" if effect else "seeds"],
+                    rows, "ll" + "r" * 9)
+    return "\n".join(lines)
+
+
+def load_checked(configfile: Path, directory: Path) -> tuple[dict, list[str]]:
+    """The config, validated as the DAG would be from `directory`; missing local data files (e.g. the
+    CCGbank export) are returned as notes, not errors: they do not change what the study costs."""
+    import os
+
+    from xlt.config import ConfigError
+
+    config = yaml.safe_load(configfile.read_text())
+    here = Path.cwd()
+    try:
+        os.chdir(directory)
+        validate_config(config)
+        return config, []
+    except ConfigError as err:
+        problems = [line.strip()[2:] for line in str(err).splitlines()[1:]]
+        if problems and all(" does not exist" in p for p in problems):
+            return config, problems
+        raise
+    finally:
+        os.chdir(here)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description="Cost and power of a study config, before any job runs.")
+    p.add_argument("--configfile", type=Path, default=ROOT / "config.yaml")
+    p.add_argument("--directory", type=Path, default=Path("."),
+                   help="the workflow's working directory (featurised splits, model snapshots are read there)")
+    args = p.parse_args(argv)
+    from xlt.config import ConfigError
+
+    try:
+        config, notes = load_checked(args.configfile, args.directory)
+    except ConfigError as err:
+        sys.exit(str(err))
+    configfile = args.configfile.resolve()
+    name = str(configfile.relative_to(ROOT)) if configfile.is_relative_to(ROOT) else str(args.configfile)
+    for note in notes:
+        print(f"note: {note} (the DAG stops on this; the plan does not need it)")
+    print(format_plan(config, name, args.directory))
+
+
+if __name__ == "__main__":
+    main()
