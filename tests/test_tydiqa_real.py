@@ -54,3 +54,16 @@ def test_gold_answers_round_trip_through_tokens(splits, tokenizer):
     print("\nTyDiQA gold-answer token round-trip rate per language:",
           ", ".join(f"{k} {v:.4f}" for k, v in rates.items()))
     assert all(rate >= 0.995 for rate in rates.values()), rates
+
+
+@pytest.mark.parametrize("ci,outcome", [(None, pytest.skip.Exception), ("false", pytest.skip.Exception),
+                                        ("true", pytest.fail.Exception), ("TRUE", pytest.fail.Exception)])
+def test_missing_outside_data_skips_except_under_ci(needs_outside, monkeypatch, ci, outcome):
+    """The rule the real-data fixtures follow: a clone without ../shared skips naming what is missing;
+    CI, which has it, fails instead of hiding the test."""
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="data not found at /nowhere; get it from"):
+        needs_outside("data not found at /nowhere; get it from https://example.org")
