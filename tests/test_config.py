@@ -96,6 +96,31 @@ BAD = [
     (["study", "targets", "tydiqa"], ["ar", "sw"], ["study.targets.tydiqa: must include 'en'"]),
     (["qa"], _DELETE, ["'qa' is a required property"]),
     (["study", "baseline"], "yes", ["study.baseline", "'yes' is not of type 'boolean'"]),
+    # the English-dev selection stages (xlt/calibration.py, xlt/selection.py)
+    (["study", "calibration", "seeds"], 0, ["study.calibration.seeds", "0 is less than the minimum of 1"]),
+    (["study", "calibration", "seeds"], 1, ["study.calibration.seeds", "control needs a standard error", ">= 2"]),
+    (["study", "calibration", "grid", "fgm"], [0.03, 0.1], ["study.calibration.grid.fgm", "add radius 0",
+                                                              "control: false"]),
+    (["study", "calibration", "grid", "smart"], [0, -1e-3], ["study.calibration.grid.smart[1]", "-0.001"]),
+    (["study", "calibration", "steps"], 100, ["study.calibration: give exactly one horizon", "fraction"]),
+    (["study", "calibration", "fraction"], 1.5, ["study.calibration.fraction", "1.5"]),
+    (["study", "calibration", "control"], "yes", ["study.calibration.control", "'yes' is not of type 'boolean'"]),
+    (["study", "calibration", "seed"], 1, ["study.calibration", "'seed' was unexpected", "seeds"]),
+    (["study", "selection", "seeds"], 0, ["study.selection.seeds", "0 is less than the minimum of 1"]),
+    (["study", "selection", "target"], _DELETE, ["training.defaults: learning_rate: selected needs "
+                                                  "study.selection.target"]),
+    (["study", "selection", "intermediate", "grid"], {"batch_size": [16, 32]},
+     ["study.selection.intermediate.grid: no values for learning_rate", "training.defaults says selected"]),
+    (["study", "selection", "intermediate", "grid"], {"lr": [1e-5]},
+     ["study.selection.intermediate.grid", "'lr' is not allowed", "learning_rate"]),
+    (["training", "defaults", "learning_rate"], "chosen", ["training.defaults.learning_rate", "'chosen'"]),
+    (["report", "collapsed_runs"], "ignore", ["report.collapsed_runs", "'ignore' is not allowed", "keep, drop"]),
+    # what the plan reads (python -m xlt.plan)
+    (["study", "budget_gpu_hours"], 0, ["study.budget_gpu_hours", "0 is less than or equal to the minimum of 0"]),
+    (["study", "budget_gpu_hours"], -100, ["study.budget_gpu_hours", "-100"]),
+    (["study", "budget_gpu_hours"], "600h", ["study.budget_gpu_hours", "'600h' is not of type 'number'"]),
+    (["report", "assumed_run_sd"], {"xnli": 2.0}, ["report.assumed_run_sd", "'xnli' is not allowed", "paws_x, tydiqa"]),
+    (["report", "assumed_run_sd", "tydiqa"], 0, ["report.assumed_run_sd.tydiqa", "0 is less than or equal"]),
 ]
 
 

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
 TRAINING_RULES = {"train_intermediate", "train_multitask", "train_target"}  # training and model selection (dev) happen here
 CALIBRATION_RULES = {"calibrate_point", "calibrate"}  # budget selection on an intermediate task's English dev
+SELECTION_RULES = {"select_point", "select"}  # training keys (learning rates) chosen on English dev
 
 
 def snakemake(workdir, *args, configfile=ROOT / "config" / "demo.yaml", check=True, snakefile=None):
@@ -92,7 +93,10 @@ def test_demo_end_to_end_matrix(demo_run):
     code = json.loads(row["code"])
     assert set(code) == {"intermediate", "target", "evaluate"} and all(len(v) == 16 for v in code.values())
     assert json.loads(row["variant_blocks"])["intermediate"]["method"] == "freelb"
-    assert json.loads(row["variant_blocks"])["intermediate"]["max_norm"] in (0.03, 0.1)  # the calibrated radius
+    assert json.loads(row["variant_blocks"])["intermediate"]["max_norm"] in demo["study"]["calibration"]["grid"]["freelb"]
+    # every row says whether its run collapsed on English dev (chance + 2 points)
+    assert full["collapsed"].map(type).eq(bool).all() and full["dev_chance"].notna().all()
+    assert (full.loc[full["stage"] == "target", "intermediate_collapsed"].map(type) == bool).all()
     data = json.loads(row["dataset_revisions"])
     assert {"mnli/train", "mnli/dev", "paws_x/train", "paws_x/dev", "test"} <= set(data)
     assert row["model_commit"] == "demo"
@@ -119,7 +123,10 @@ def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path)
     # hyperparameters — the calibration and every run of the calibrated variant (freelb) on the other tasks
     calibrated = [v for v in cfg["study"]["variants"] if cfg["variants"][v].get("budget") == "calibrated"]
     others = len(cfg["study"]["intermediate"]) - 1 + 1  # the other single tasks and the multi-task mix
-    n_grid = sum(len(cfg["study"]["calibration"]["grid"][cfg["variants"][v]["method"]]) for v in calibrated)
+    from xlt import plan
+
+    n_grid = len(plan.selection_stage_jobs(cfg)["calibrate_point"])  # every radius x seed (the mnli edit ends
+    # MNLI's `learning_rate: selected`, so the calibration no longer waits for the learning-rate selection)
     per_inter = n_var * n_seeds + len(calibrated) * n_seeds * (others - 1)
     assert counts == {"calibrate_point": str(n_grid), "calibrate": str(len(calibrated)),
                       "train_intermediate": str(per_inter), "train_multitask": str(len(calibrated) * n_seeds),
@@ -134,7 +141,7 @@ def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path)
     assert not [wc for _, wc in jobs if "mnli" not in wc and "standard" in wc]  # other tasks' standard runs stay
 
 
-TRAINING_AND_DOWNSTREAM = {"calibrate_point", "calibrate", "train_intermediate", "train_multitask", "train_target",
+TRAINING_AND_DOWNSTREAM = {"calibrate_point", "calibrate", "select_point", "select", "train_intermediate", "train_multitask", "train_target",
                            "evaluate_paws_x", "evaluate_tydiqa", "matrix", "example_scores", "statistics", "figures",
                            "summary", "training_curves", "all"}
 
@@ -204,14 +211,19 @@ def test_editing_the_calibration_grid_reruns_only_calibration_and_what_depends_o
     out = snakemake(workdir, "-n", "--quiet", "rules", configfile=edited).stdout
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M)}
     n_inter = len(cfg["study"]["intermediate"])
-    assert counts["calibrate_point"] == 1 and counts["calibrate"] == 1  # only the new radius runs
+    n_seeds = cfg["study"]["calibration"]["seeds"]
+    assert counts["calibrate_point"] == n_seeds and counts["calibrate"] == 1  # only the new radius runs
+    assert "select_point" not in counts and "select" not in counts
     assert counts["train_intermediate"] == n_inter and counts["train_multitask"] == 1
     assert counts["train_target"] == (n_inter + 1) * len(cfg["study"]["targets"])
     reasons = snakemake(workdir, "-n", configfile=edited).stdout
     jobs = re.findall(r"rule (train_\w+|evaluate_\w+|calibrate\w*):.*?wildcards: ([^\n]+)", reasons, re.S)
     assert jobs and all("freelb" in wc for _, wc in jobs), jobs  # standard runs are untouched
     chosen = json.loads((workdir / "results" / "calibration" / "tiny-bloom" / "freelb.json").read_text())
-    assert [g["radius"] for g in chosen["grid"]] == [0.03, 0.1] and chosen["chosen"] in (0.03, 0.1)
+    # every grid point with the radius-0 control: mean ± SE over the seeds, and the choice
+    assert [g["radius"] for g in chosen["grid"]] == [0, 0.03, 0.1] and chosen["chosen"] in (0, 0.03, 0.1)
+    assert all(g["n"] == n_seeds and g["se"] is not None and "mean" in g for g in chosen["grid"])
+    assert chosen["control"] and chosen["seeds"] == list(range(1, n_seeds + 1)) and chosen["decision"]
     assert chosen["selection_metric"] == "accuracy" and chosen["task"] == "mnli"
 
 
@@ -234,6 +246,13 @@ def test_strict_zero_shot_no_test_data_reaches_training(configfile, study_workdi
     for job in training:
         leaked = [p for p in ancestors(job["input"], set()) if p.endswith("/test.parquet")]
         assert not leaked, f"{job['rule']} {job['output']} depends on {leaked}"
+    # selection (learning rates): English train/dev splits only (test splits are the only non-English data)
+    chosen = [job for job in jobs if job["rule"] in SELECTION_RULES]
+    assert {j["rule"] for j in chosen} == SELECTION_RULES
+    for job in chosen:
+        ancestry = ancestors(job["input"], set())
+        datasets = [p for p in ancestry if p.startswith(("results/data/", "results/features/"))]
+        assert datasets and not [p for p in datasets if p.endswith("/test.parquet")], (job["output"], datasets)
     # calibration reads nothing of the targets at all: only its (English) intermediate task
     calibration = [job for job in jobs if job["rule"] in CALIBRATION_RULES]
     assert {j["rule"] for j in calibration} == CALIBRATION_RULES
@@ -251,16 +270,22 @@ def test_study_dry_run_lists_the_full_matrix(study_workdir):
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M)}
     study = yaml.safe_load((ROOT / "config.yaml").read_text())["study"]
     n_inter, n_seeds, n_var = len(study["intermediate"]), len(study["seeds"]), len(study["variants"])
-    # 9 tasks x 6 variants x 3 seeds; the mix x variants x seeds; ((9 tasks + multitask) x variants + none)
-    # x 2 targets x 3 seeds; one evaluation job per target run
+    # 9 tasks x 6 variants x 12 seeds; the mix x variants x seeds; ((9 tasks + multitask) x variants + none)
+    # x 2 targets x 12 seeds; one evaluation job per target run
     assert n_var == 6
-    assert counts["train_intermediate"] == n_inter * n_var * n_seeds == 162
+    assert counts["train_intermediate"] == n_inter * n_var * n_seeds == 648
     assert counts["train_multitask"] == n_var * n_seeds
-    assert counts["train_target"] == ((n_inter + 1) * n_var + 1) * 2 * n_seeds == 366
+    assert counts["train_target"] == ((n_inter + 1) * n_var + 1) * 2 * n_seeds == 1464
     assert counts["evaluate_paws_x"] == counts["evaluate_tydiqa"] == counts["train_target"] // 2
     assert counts["snapshot_model"] == 1 and counts["matrix"] == 1
-    # budget calibration: every adversarial variant is calibrated, 3 radii each, on MNLI
-    assert counts["calibrate"] == n_var - 1 and counts["calibrate_point"] == 3 * (n_var - 1)
+    # budget calibration: every adversarial variant is calibrated on MNLI, its grid (with the radius-0
+    # control) x 3 seeds; learning rates: MNLI and each target, 3 values x 3 seeds — as xlt.plan counts them
+    from xlt import plan
+
+    jobs = {rule: len(runs) for rule, runs in plan.selection_stage_jobs(yaml.safe_load((ROOT / "config.yaml").read_text())).items()}
+    assert counts["calibrate"] == n_var - 1 and counts["calibrate_point"] == 5 * 3 * (n_var - 1)
+    assert counts["select"] == 3 and counts["select_point"] == 3 * 3 * 3
+    assert {rule: counts[rule] for rule in jobs} == jobs
     # data: 9 intermediate tasks x (train, dev) + MNLI mismatched + 2 targets x (train, dev, test)
     assert counts["prepare_dataset"] == counts["featurize"] == 9 * 2 + 1 + 2 * 3
     print("\nstudy jobs per rule:", {k: v for k, v in counts.items() if k != "total"}, "total", counts["total"])
@@ -366,7 +391,7 @@ def slurm_cluster(needs_outside):
 def slurm_overrides() -> list[str]:
     """Command-line settings over the real profile for a 2-CPU test node: fast polling, no GPUs, small jobs
     (command-line values replace the profile's)."""
-    gpu_rules = ["train_intermediate", "train_multitask", "train_target", "calibrate_point", "evaluate_paws_x",
+    gpu_rules = ["train_intermediate", "train_multitask", "train_target", "calibrate_point", "select_point", "evaluate_paws_x",
                  "evaluate_tydiqa"]
     sized = gpu_rules + ["featurize"]
     return ["--jobs", "2", "--latency-wait", "5", "--slurm-init-seconds-before-status-checks", "2",

@@ -32,14 +32,34 @@ def target_file(model, inter, variant, target, seed, name) -> str:
     return f"results/target/{model}/{inter}/{variant}/{target}/seed{seed}/{name}"
 
 
-def calibration_file(model, variant, point, name) -> str:
-    """One grid point's short run; name: checkpoint (folder), dev_metrics.json, train_log.jsonl"""
-    return f"results/calibration/{model}/{variant}/{point}/{name}"
+def calibration_file(model, variant, point, seed, name) -> str:
+    """One grid point's short run with one seed; name: checkpoint (folder), dev_metrics.json, train_log.jsonl"""
+    return f"results/calibration/{model}/{variant}/{point}/seed{seed}/{name}"
 
 
 def calibration_result(model, variant) -> str:
-    """The chosen budget and every grid point's English-dev score."""
+    """The chosen budget and every grid point's English-dev mean +- SE."""
     return f"results/calibration/{model}/{variant}.json"
+
+
+def selection_file(model, stage, task, point, seed, name) -> str:
+    """One selection run (a training-key grid point, one seed); name as calibration_file."""
+    return f"results/selection/{model}/{stage}/{task}/{point}/seed{seed}/{name}"
+
+
+def selection_result(model, stage, task) -> str:
+    """The chosen training values of a stage (made on `task`) and every grid point's English-dev mean +- SE."""
+    return f"results/selection/{model}/{stage}/{task}.json"
+
+
+def selection_stage_jobs(config: dict) -> dict[str, list[dict]]:
+    """Every job of the English-dev selection stages, per rule, as the rules make them (a cost or plan
+    command counts these): calibrate_point {model, variant, point, seed}, calibrate {model, variant},
+    select_point {model, stage, task, point, seed}, select {model, stage, task}."""
+    from xlt import calibration, selection
+
+    return {"calibrate_point": calibration.point_runs(config), "calibrate": calibration.result_runs(config),
+            "select_point": selection.point_runs(config), "select": selection.result_runs(config)}
 
 
 def eval_file(model, inter, variant, target, seed, lang, kind) -> str:
@@ -69,6 +89,8 @@ def study_tasks(config: dict) -> list[str]:
     tasks = [*s["intermediate"], *(multitask_tasks(config) if s.get("multitask") else []), *s["targets"]]
     if s.get("calibration"):
         tasks.append(s["calibration"]["task"])
+    if (s.get("selection") or {}).get("intermediate"):
+        tasks.append(s["selection"]["intermediate"]["task"])
     return list(dict.fromkeys(tasks))
 
 
@@ -134,5 +156,16 @@ def intermediate_metric_files(config: dict) -> list[str]:
     return [intermediate_file(**r, name="dev_metrics.json") for r in intermediate_runs(config)]
 
 
+def target_metric_files(config: dict) -> list[str]:
+    """Every target run's English dev metrics (the matrix's `collapsed` flag reads them)."""
+    return [target_file(**r, name="dev_metrics.json") for r in target_runs(config)]
+
+
 def intermediate_log_files(config: dict) -> list[str]:
     return [intermediate_file(**r, name="train_log.jsonl") for r in intermediate_runs(config)]
+
+
+if __name__ == "__main__":  # `python -m xlt.plan`: the study's cost and power (xlt/planning.py)
+    from xlt.planning import main
+
+    main()

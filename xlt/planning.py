@@ -64,16 +64,10 @@ def _needed_splits(config: dict) -> list[tuple[str, str]]:
     return [(t, s) for t in plan.study_tasks(config) for s in get_task(t).parts]
 
 
-def calibration_counts(config: dict) -> dict[str, int]:
-    """calibrate_point / calibrate jobs, through xlt.calibration (so its grid, control and seeds rule)."""
-    return {"calibrate_point": len(calibration.point_runs(config)), "calibrate": len(calibration.result_runs(config))}
-
-
-def selection_counts(config: dict) -> dict[str, int]:
-    """select_point / select jobs, through xlt.selection."""
-    from xlt import selection
-
-    return {"select_point": len(selection.point_runs(config)), "select": len(selection.result_runs(config))}
+def selection_stage_counts(config: dict) -> dict[str, int]:
+    """select_point / select / calibrate_point / calibrate jobs, as xlt.plan.selection_stage_jobs lists
+    them (through xlt/selection.py and xlt/calibration.py, so their grids, controls and seeds rule)."""
+    return {rule: len(runs) for rule, runs in plan.selection_stage_jobs(config).items()}
 
 
 def job_counts(config: dict) -> dict[str, int]:
@@ -91,14 +85,16 @@ def job_counts(config: dict) -> dict[str, int]:
         "snapshot_model": kinds.count("hub"), "copy_local_model": kinds.count("local"),
         "build_demo_model": kinds.count("demo"),
         "featurize": len(s["models"]) * len(splits),
-        **selection_counts(config), **calibration_counts(config),
+        **selection_stage_counts(config),
         "train_intermediate": sum(r["task"] != plan.MULTITASK for r in inter),
         "train_multitask": sum(r["task"] == plan.MULTITASK for r in inter),
         "train_target": len(target),
         **{f"evaluate_{t}": sum(r["target"] == t for r in target) for t in s["targets"]},
         **dict.fromkeys(STAGES["report"], 1),
     }
-    return {rule: n for rule, n in counts.items() if n}
+    order = list(STAGES)
+    rules = sorted((r for r, n in counts.items() if n), key=lambda r: order.index(stage_of(r)))  # stable
+    return {rule: counts[rule] for rule in rules}
 
 
 def stage_of(rule: str) -> str:
@@ -127,13 +123,14 @@ def training_jobs(config: dict, directory: Path = Path(".")) -> list[dict]:
 
     jobs = []
     cal = calibration.settings(config)
-    for r in calibration.point_runs(config):
+    stage_jobs = plan.selection_stage_jobs(config)
+    for r in stage_jobs["calibrate_point"]:
         block = calibration.point_block(config, r["variant"], r["point"])
         training = selection.for_runtime(_costable(config, "intermediate", calibration.training(config)))
         minutes = cluster.gpu_minutes(config, cal["task"], training, block, stats(r["model"], cal["task"]))
         jobs.append(dict(stage="calibration", model=r["model"], arm=cal["task"], variant=r["variant"], target="",
                          minutes=minutes))
-    for r in selection.point_runs(config):
+    for r in stage_jobs["select_point"]:
         training = selection.for_runtime(_costable(config, r["stage"], selection.point_training(
             config, r["stage"], r["task"], r["point"])))
         minutes = cluster.gpu_minutes(config, r["task"], training, {"method": "standard"}, stats(r["model"], r["task"]))
@@ -302,7 +299,7 @@ def _table(header: list[str], rows: list[list], align: str | None = None) -> lis
 
 def _h(minutes: float) -> str:
     hours = minutes / 60
-    return f"{hours:,.0f}" if hours >= 10 else f"{hours:,.1f}"
+    return f"{hours:,.0f}" if hours >= 10 else f"{hours:,.1f}" if hours >= 0.05 else "<0.1"
 
 
 def format_plan(config: dict, name: str = "config", directory: Path = Path(".")) -> str:
