@@ -1,6 +1,7 @@
-# Budget calibration on English dev (xlt/calibration.py): for each `budget: calibrated` variant, one
-# short run per grid radius on study.calibration.task, scored on its English dev split; the chosen
-# radius goes to results/calibration/{model}/{variant}.json, which that variant's training jobs read.
+# Budget calibration on English dev (xlt/calibration.py): for each `budget: calibrated` variant, short
+# runs of study.calibration.task per grid radius (radius 0 = the control) and seed, scored on its English
+# dev split; the choice (best mean, kept only if it beats radius 0 by more than its SE) goes to
+# results/calibration/{model}/{variant}.json, which that variant's training jobs read.
 
 CALIBRATION = calibration.settings(config)
 CALIBRATED = calibration.calibrated_variants(config)
@@ -12,16 +13,16 @@ if CALIBRATION:  # no calibration stage: no rules (the config check refuses cali
         input:
             init=model_dir("{model}"),
             tasks=lambda wc: plan.task_input_files(wc.model, [CALIBRATION["task"]]),
+            selection=lambda wc: selection_input(wc.model, "intermediate", CALIBRATION["task"]),
         output:
-            checkpoint=temp(directory(plan.calibration_file("{model}", "{variant}", "{point}", "checkpoint"))),
-            metrics=plan.calibration_file("{model}", "{variant}", "{point}", "dev_metrics.json"),
-            train_log=plan.calibration_file("{model}", "{variant}", "{point}", "train_log.jsonl"),
+            checkpoint=temp(directory(plan.calibration_file("{model}", "{variant}", "{point}", "{seed}", "checkpoint"))),
+            metrics=plan.calibration_file("{model}", "{variant}", "{point}", "{seed}", "dev_metrics.json"),
+            train_log=plan.calibration_file("{model}", "{variant}", "{point}", "{seed}", "train_log.jsonl"),
         params:
             code=CODE["train.py"],
             tasks=[CALIBRATION["task"]],
             training=calibration.training(config),
             qa=qa_by_task([CALIBRATION["task"]]),
-            seed=CALIBRATION["seed"],
             variant=lambda wc: {"name": wc.variant, "block": calibration.point_block(config, wc.variant, wc.point)},
         wildcard_constraints:
             variant=one_of(CALIBRATED),
@@ -29,14 +30,14 @@ if CALIBRATION:  # no calibration stage: no rules (the config check refuses cali
         resources:
             gpu=1,
             runtime=lambda wc, attempt: cluster.runtime_minutes(
-                config, CALIBRATION["task"], calibration.training(config),
+                config, CALIBRATION["task"], selection.for_runtime(calibration.training(config)),
                 calibration.point_block(config, wc.variant, wc.point), attempt,
                 train_token_stats(wc.model, CALIBRATION["task"])),
             mem_mb=job_mem_mb,
         log:
-            logs("calibrate_point", "{model}/{variant}/{point}")["log"],
+            logs("calibrate_point", "{model}/{variant}/{point}/seed{seed}")["log"],
         benchmark:
-            logs("calibrate_point", "{model}/{variant}/{point}")["benchmark"]
+            logs("calibrate_point", "{model}/{variant}/{point}/seed{seed}")["benchmark"]
         conda:
             "../envs/training.yaml"
         script:
@@ -45,15 +46,17 @@ if CALIBRATION:  # no calibration stage: no rules (the config check refuses cali
 
     rule calibrate:
         input:
-            points=lambda wc: [plan.calibration_file(wc.model, wc.variant, calibration.point_label(r), "dev_metrics.json")
-                               for r in calibration.grid(config, wc.variant)],
+            points=lambda wc: [plan.calibration_file(r["model"], r["variant"], r["point"], r["seed"], "dev_metrics.json")
+                               for r in calibration.point_runs(config)
+                               if (r["model"], r["variant"]) == (wc.model, wc.variant)],
         output:
             plan.calibration_result("{model}", "{variant}"),
         params:
             code=CODE["calibrate.py"],
-            grid=lambda wc: calibration.grid(config, wc.variant),
+            kind="calibration",
+            runs=lambda wc: [r for r in calibration.point_runs(config) if (r["model"], r["variant"]) == (wc.model, wc.variant)],
             block=lambda wc: variant_block(config, wc.variant),
-            task=CALIBRATION["task"],
+            settings=lambda wc: calibration.variant_settings(config, wc.variant),
         wildcard_constraints:
             variant=one_of(CALIBRATED),
         log:

@@ -1,6 +1,11 @@
+# Shared by calibrate (a variant's radius) and select (a stage's training keys).
 from xlt import warm
 
-p = snakemake.params
-warm.run(snakemake.config, "xlt.steps.calibration", "select",
-         {"point_metrics": list(snakemake.input.points), "grid": list(p.grid), "variant": snakemake.wildcards.variant,
-          "block": dict(p.block), "task": p.task, "out": snakemake.output[0]}, snakemake.log[0])
+p, w = snakemake.params, snakemake.wildcards
+kwargs = {"point_metrics": list(snakemake.input.points), "runs": [dict(r) for r in p.runs], "kind": p.kind,
+          "settings": dict(p.settings), "out": snakemake.output[0]}
+if p.kind == "calibration":
+    kwargs.update(block=dict(p.block), variant=w.variant)
+else:
+    kwargs.update(stage=w.stage, task=w.task)
+warm.run(snakemake.config, "xlt.steps.calibration", "select", kwargs, snakemake.log[0])

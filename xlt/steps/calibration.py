@@ -1,16 +1,42 @@
-"""Step of rules/calibration.smk: pick each calibrated variant's budget from its grid's dev scores."""
+"""Step of rules/calibration.smk and rules/selection.smk: choose from the grid's English-dev scores."""
 from __future__ import annotations
 
 from xlt.io import read_json, write_json
 
 
-def select(point_metrics: list[str], grid: list[float], variant: str, block: dict, task: str, out: str) -> None:
-    """point_metrics[i]: dev_metrics.json of the short run at radius grid[i] (same order)."""
-    from xlt.calibration import result
+def _scores(point_metrics: list[str], runs: list[dict], task: str):
+    """({point: {seed: dev score in points}}, selection metric, chance in points or None)."""
+    from xlt.selection import points
     from xlt.tasks import get_task
 
     metric = get_task(task).selection_metric
-    scores = {float(r): float(read_json(p)["metrics"][task][metric]) for r, p in zip(grid, point_metrics)}
-    chosen = result(variant, block, task, metric, scores)
+    scores, chance = {}, None
+    for run, path in zip(runs, point_metrics):
+        record = read_json(path)
+        scores.setdefault(run["point"], {})[int(run["seed"])] = points(metric, record["metrics"][task][metric])
+        chance = (record.get("chance") or {}).get(task, {}).get("value", chance)
+    return scores, metric, chance
+
+
+def select(point_metrics: list[str], runs: list[dict], kind: str, settings: dict, out: str,
+           block: dict | None = None, variant: str | None = None, stage: str | None = None,
+           task: str | None = None) -> None:
+    """point_metrics[i]: dev_metrics.json of runs[i] ({point, seed, ...}, same order). kind: `calibration`
+    (a variant's radius; block = its variant block) or `selection` (a stage's training keys)."""
+    if kind == "calibration":
+        from xlt.calibration import result
+
+        scores, metric, chance = _scores(point_metrics, runs, settings["task"])
+        chosen = result(variant, block, settings, metric, {float(p): s for p, s in scores.items()}, chance)
+        print(f"{variant}: dev {metric} per radius (points, mean ± SE over seeds): "
+              f"{[(r['radius'], round(r['mean'], 2), r['se'] and round(r['se'], 2)) for r in chosen['grid']]}; "
+              f"{chosen['decision']}")
+    else:
+        from xlt.selection import grid_order, result
+
+        scores, metric, chance = _scores(point_metrics, runs, task)
+        chosen = result(stage, task, metric, grid_order(list(scores)), scores, settings, chance)
+        print(f"{stage}/{task}: dev {metric} per point (points, mean ± SE over seeds): "
+              f"{[(r['point'], round(r['mean'], 2), r['se'] and round(r['se'], 2)) for r in chosen['grid']]}; "
+              f"chosen {chosen['chosen']}")
     write_json(chosen, out)
-    print(f"{variant}: dev {metric} per radius {scores}; chosen {chosen['chosen']}")

@@ -1,0 +1,196 @@
+"""Choices made on English dev (issue 18): the radius calibration's control and noise-aware rule, the
+training-key selection, the shortened schedule, chance levels and the matrix's collapsed runs."""
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from xlt import calibration, plan, selection
+from xlt.chance import chance_level
+from xlt.matrix import collapsed_runs, matrix_from_records, target_dev_records, without_collapsed
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = yaml.safe_load((ROOT / "config.yaml").read_text())
+DEMO = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+
+
+def test_a_radius_is_kept_only_if_it_beats_the_control_by_more_than_its_paired_standard_error():
+    control = {1: 80.0, 2: 82.0, 3: 81.0}
+    # radius 0.1: +1 point on every seed -> paired SE 0, kept; 0.3 has a higher mean but is worse
+    scores = {0.0: control, 0.03: {1: 80.5, 2: 81.0, 3: 81.5}, 0.1: {1: 81.0, 2: 83.0, 3: 82.0},
+              1.0: {1: 40.0, 2: 45.0, 3: 42.0}}
+    got = calibration.choose(scores)
+    assert got["effective"] and got["chosen"] == 0.1 and got["best"] == 0.1
+    row = next(r for r in got["rows"] if r["radius"] == 0.1)
+    assert row["mean"] == pytest.approx(82.0) and row["se"] == pytest.approx(math.sqrt(1 / 3))
+    assert row["vs_control"] == {"diff": pytest.approx(1.0), "se": pytest.approx(0.0), "n": 3}
+    # the same best mean, but the per-seed differences scatter: +3, -1, +1 -> mean 1 < SE 1.15: not kept
+    noisy = {0.0: control, 0.1: {1: 83.0, 2: 81.0, 3: 82.0}}
+    got = calibration.choose(noisy)
+    d = got["rows"][1]["vs_control"]
+    assert d["diff"] == pytest.approx(1.0) and d["se"] == pytest.approx(math.sqrt(4 / 3) / 1)  # SD 2 / sqrt(3)
+    assert not got["effective"] and got["chosen"] == 0.0 and got["best"] == 0.1
+    assert got["decision"].startswith("no effective radius") and "radius 0 (the control)" in got["decision"]
+    # the control itself best: no effective radius
+    assert calibration.choose({0.0: {1: 90.0, 2: 91.0}, 0.1: {1: 80.0, 2: 81.0}})["chosen"] == 0.0
+    # one seed: no standard error, so nothing can be shown to beat the control
+    assert not calibration.choose({0.0: {1: 80.0}, 0.1: {1: 90.0}})["effective"]
+    # without the control: the best mean, ties to the smaller radius
+    got = calibration.choose({0.01: {1: 80.0}, 0.03: {1: 81.5}, 0.1: {1: 81.5}}, control=False)
+    assert got["chosen"] == 0.03 and got["effective"] is None
+
+
+def test_calibration_record_and_summary_table_show_every_point_with_mean_and_se(tmp_path):
+    block = DEMO["variants"]["freelb"]
+    cal = calibration.variant_settings(DEMO, "freelb")
+    scores = {0.0: {1: 50.0, 2: 52.0}, 0.03: {1: 55.0, 2: 56.0}, 0.1: {1: 30.0, 2: 31.0}}
+    rec = calibration.result("freelb", block, cal, "accuracy", scores, chance=33.3)
+    assert rec["chosen"] == 0.03 and rec["effective"] and rec["seeds"] == [1, 2]
+    assert rec["chosen_block"]["max_norm"] == 0.03 and rec["horizon"] == {"fraction": DEMO["study"]["calibration"]["fraction"]}
+    assert [r["collapsed"] for r in rec["grid"]] == [False, False, True]  # 30.5 <= 33.3 + 2
+    path = tmp_path / "freelb.json"
+    path.write_text(json.dumps(rec))
+    table = calibration.calibration_table([str(path)])
+    assert "| freelb | 0 | 51.00 ± 1.00 | control | 2 |  |" in table
+    assert "| freelb | 0.03 | 55.50 ± 0.50 | +4.50 ± 0.50 | 2 | **chosen** |" in table
+    assert "| freelb | 0.1 | 30.50 ± 0.50 | -20.50 ± 0.50 | 2 | collapsed |" in table
+    assert "beats radius 0 by +4.50 ± 0.50 points" in table
+    sel = tmp_path / "mnli.json"
+    sel.write_text(json.dumps(selection.result("intermediate", "mnli", "accuracy", ["learning_rate=1e-05"],
+                                               {"learning_rate=1e-05": {1: 70.0, 2: 72.0}}, {"steps": 5, "seeds": 2})))
+    assert "| intermediate | mnli | learning_rate=1e-05 | 71.00 ± 1.00 | 2 | **chosen** |" in \
+        selection.selection_table([str(sel)])
+    # no effective radius: the variant's training jobs get radius 0, its tied sizes scaled to 0 too
+    rec = calibration.result("freelb", block, cal, "accuracy", {0.0: {1: 50.0, 2: 52.0}, 0.1: {1: 49.0, 2: 50.0}})
+    assert rec["chosen"] == 0.0 and rec["chosen_block"]["adv_lr"] == 0.0 and rec["chosen_block"]["init_mag"] == 0.0
+
+
+def test_training_key_selection_picks_the_best_mean_and_jobs_read_it(tmp_path):
+    labels = selection.grid(STUDY, "intermediate")
+    assert labels == ["learning_rate=1e-05", "learning_rate=3e-05", "learning_rate=5e-05"]
+    assert selection.parse_point("batch_size=16,learning_rate=3e-05") == {"batch_size": 16, "learning_rate": 3e-5}
+    scores = {labels[0]: {1: 70.0, 2: 71.0, 3: 72.0}, labels[1]: {1: 75.0, 2: 74.0, 3: 76.0},
+              labels[2]: {1: 75.0, 2: 76.0, 3: 74.0}}
+    rec = selection.result("intermediate", "mnli", "accuracy", labels, scores, selection.stage_settings(STUDY, "intermediate"))
+    assert rec["chosen"] == {"learning_rate": 3e-5}  # tie with 5e-5: the smaller value
+    assert [r["se"] for r in rec["grid"]] == [pytest.approx(math.sqrt(1 / 3))] * 3
+    path = tmp_path / "mnli.json"
+    path.write_text(json.dumps(rec))
+    block = STUDY["training"]["defaults"]
+    assert selection.resolve(block, str(path))["learning_rate"] == 3e-5
+    with pytest.raises(ValueError, match="no selection result"):
+        selection.resolve(block, None)
+    # which jobs read which selection: every intermediate task, the mix and the calibration read MNLI's;
+    # each target its own
+    assert selection.selection_of(STUDY, "intermediate", "squad") == ("intermediate", "mnli")
+    assert selection.selection_of(STUDY, "intermediate", plan.MULTITASK) == ("intermediate", "mnli")
+    assert selection.selection_of(STUDY, "target", "tydiqa") == ("target", "tydiqa")
+    assert selection.selections(STUDY) == [("intermediate", "mnli"), ("target", "paws_x"), ("target", "tydiqa")]
+    # the demo selects MNLI's and PAWS-X's learning rate only
+    assert selection.selection_of(DEMO, "intermediate", "squad") is None
+    assert selection.selections(DEMO) == [("intermediate", "mnli"), ("target", "paws_x")]
+
+
+def test_selection_stage_jobs_are_the_grid_times_the_seeds():
+    jobs = plan.selection_stage_jobs(STUDY)
+    cal = STUDY["study"]["calibration"]
+    assert len(jobs["calibrate_point"]) == sum(len(v) for v in cal["grid"].values()) * cal["seeds"] == 75
+    assert len(jobs["calibrate"]) == 5
+    assert len(jobs["select_point"]) == 3 * 3 * 3 and len(jobs["select"]) == 3
+    assert all(0 in [float(r) for r in radii] for radii in cal["grid"].values())  # the control everywhere
+    demo = plan.selection_stage_jobs(DEMO)
+    assert len(demo["calibrate_point"]) == 3 * 2 and len(demo["select_point"]) == 2 * 2
+
+
+def test_a_fraction_of_the_schedule_keeps_its_warmup_and_decay_shape():
+    full = {"learning_rate": 1e-3, "batch_size": 8, "grad_accum": 2, "epochs": 2, "warmup_ratio": 0.1,
+            "weight_decay": 0.0, "max_grad_norm": 1.0, "eval_every": 100}
+    cut = selection.apply_fraction(selection.horizon(full, {"fraction": 0.25}), {"t": 1000}, None)
+    # 1000 / 16 -> 63 steps per epoch, 126 in all; a quarter: 32 steps (31.5 rounded), scored at the end
+    assert cut["max_steps"] == 32 and cut["eval_every"] == 32 and "schedule_fraction" not in cut
+    assert cut["warmup_ratio"] == 0.1  # warmup 3 of 32 steps, linear decay to 0 at step 32
+    assert selection.for_runtime(selection.horizon(full, {"fraction": 0.25}))["epochs"] == 0.5
+    fixed = selection.horizon(full, {"steps": 12})
+    assert fixed["max_steps"] == 12 and selection.apply_fraction(fixed, {"t": 1000}, None) == fixed
+
+
+def test_chance_is_the_best_constant_prediction_of_each_format():
+    cls = pd.DataFrame({"label": [0, 0, 0, 1, 2]})
+    assert chance_level("mnli", cls)["value"] == pytest.approx(60.0)
+    assert chance_level("paws_x", pd.DataFrame({"label": [0, 1]}))["value"] == pytest.approx(50.0)
+    mc = pd.DataFrame({"label": [0, 1, 2, 3], "choices": [["a", "b", "c", "d"]] * 4})
+    assert chance_level("hellaswag", mc)["value"] == pytest.approx(25.0)
+    squad = pd.DataFrame({"answer_texts": [["x"], ["y"]]})
+    assert chance_level("squad", squad) == {"metric": "f1", "value": 0.0, "rule": chance_level("squad", squad)["rule"]}
+    v2 = pd.DataFrame({"answer_texts": [["x"], [], [], ["y"]]})
+    assert chance_level("squad_v2", v2)["value"] == pytest.approx(50.0)  # always empty: right on no-answer ones
+    tags = pd.DataFrame({"tags": [["N", "N", "V"], ["N"]]})
+    assert chance_level("ccg", tags)["value"] == pytest.approx(75.0)
+
+
+def _dev(tmp_path, model, inter, variant, target, seed, accuracy):
+    path = Path(plan.target_file(model, inter, variant, target, seed, "dev_metrics.json"))
+    path = tmp_path / path
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"metrics": {target: {"accuracy": accuracy, "step": 10}},
+                                "chance": {target: {"metric": "accuracy", "value": 50.0, "rule": "majority"}}}))
+    return str(path)
+
+
+def test_collapsed_runs_are_flagged_on_every_row_and_listed(tmp_path):
+    runs = [("m", "mnli", "fgm", "paws_x", 1, 0.515), ("m", "mnli", "fgm", "paws_x", 2, 0.80),
+            ("m", "none", "standard", "paws_x", 1, 0.521)]
+    dev = target_dev_records([_dev(tmp_path, *r) for r in runs])
+    records = [{"model": m, "intermediate": i, "variant": v, "target": t, "seed": s, "language": lang,
+                "metrics": {"accuracy": 0.5}} for m, i, v, t, s, _ in runs for lang in ("en", "de")]
+    records.append({"model": "m", "intermediate": "mnli", "variant": "fgm", "target": "mnli", "seed": 1,
+                    "language": "en", "stage": "intermediate", "metrics": {"accuracy": 0.34},
+                    "dev": {"dev_score": 34.0, "dev_chance": 33.0, "collapsed": True}})
+    matrix = matrix_from_records(records, dev)
+    target = matrix[matrix["stage"] == "target"]
+    flags = target.groupby(["intermediate", "seed"])["collapsed"].agg(set).to_dict()
+    # 51.5 <= 50 + 2: collapsed; 52.1 is not; 80 is not — the same flag on both languages' rows
+    assert flags == {("mnli", 1): {True}, ("mnli", 2): {False}, ("none", 1): {False}}
+    upstream = target.groupby(["intermediate", "seed"])["intermediate_collapsed"].agg(set).to_dict()
+    assert upstream[("mnli", 1)] == {True} and upstream[("none", 1)] == {False}
+    assert upstream[("mnli", 2)] == {None}  # no intermediate record of that run here
+    got = collapsed_runs(matrix)
+    assert got[["intermediate", "variant", "seed"]].values.tolist() == [["mnli", "fgm", 1]]
+    assert got["dev_score"].tolist() == [pytest.approx(51.5)] and got["dev_chance"].tolist() == [50.0]
+    scores = pd.DataFrame({"model": "m", "intermediate": ["mnli", "mnli", "none"], "variant": ["fgm", "fgm", "standard"],
+                           "target": "paws_x", "seed": [1, 2, 1], "score": [1, 0, 1]})
+    assert without_collapsed(scores, matrix)[["intermediate", "seed"]].values.tolist() == [["mnli", 2], ["none", 1]]
+
+
+def test_a_selection_run_trains_the_shortened_schedule_with_the_selected_value(fixtures_dir, tiny_model_dir, tmp_path):
+    """fine_tune resolves `selected` from the selection result and a schedule_fraction into max_steps: the
+    logged learning rate warms up over warmup_ratio of the shortened run and reaches 0 at its end; the dev
+    metrics carry the chance level."""
+    from xlt.steps import data, train
+
+    task = "paws_x"
+    data.featurize(task, str(fixtures_dir / task / "train.parquet"), str(tiny_model_dir), {"max_length": 48},
+                   str(tmp_path / "f.parquet"))
+    spec = {"name": task, "train": str(tmp_path / "f.parquet"), "dev": str(tmp_path / "f.parquet"),
+            "dev_data": str(fixtures_dir / task / "train.parquet")}
+    (tmp_path / "sel.json").write_text(json.dumps({"chosen": {"learning_rate": 2e-3}}))
+    n = len(pd.read_parquet(tmp_path / "f.parquet"))
+    cfg = selection.horizon({"learning_rate": "selected", "batch_size": 16, "epochs": 4, "warmup_ratio": 0.25},
+                            {"fraction": 0.5})
+    train.fine_tune([spec], str(tiny_model_dir), cfg, 0, str(tmp_path / "c"), str(tmp_path / "m.json"),
+                    str(tmp_path / "log.jsonl"), selection=str(tmp_path / "sel.json"))
+    records = [json.loads(line) for line in open(tmp_path / "log.jsonl")]
+    steps = [r for r in records if "loss" in r]
+    total = max(1, round(0.5 * round(4 * math.ceil(n / 16))))
+    assert records[0]["total_steps"] == len(steps) == total and total >= 8
+    warmup = round(0.25 * total)
+    lrs = [r["lr"] for r in steps]
+    assert lrs[0] == 0.0 and max(lrs) == pytest.approx(2e-3) and lrs.index(max(lrs)) == warmup
+    assert lrs[-1] == pytest.approx(2e-3 / (total - warmup))  # the last step before the decay reaches 0
+    assert [r for r in records if "dev" in r][-1]["step"] == total  # scored once, at the end
+    out = json.loads((tmp_path / "m.json").read_text())
+    assert out["training"]["learning_rate"] == 2e-3 and out["training"]["max_steps"] == total
+    assert out["chance"][task]["metric"] == "accuracy" and 0 < out["chance"][task]["value"] < 100
