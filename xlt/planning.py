@@ -302,10 +302,14 @@ def _h(minutes: float) -> str:
     return f"{hours:,.0f}" if hours >= 10 else f"{hours:,.1f}" if hours >= 0.05 else "<0.1"
 
 
+def _bytes(n: float) -> str:
+    return f"{n / 1e9:,.1f} GB" if n >= 1e9 else f"{n / 1e6:,.1f} MB"
+
+
 def format_plan(config: dict, name: str = "config", directory: Path = Path(".")) -> str:
     s = config["study"]
     lines = [f"Plan of {name}: models {', '.join(s['models'])}; {len(plan.intermediate_names(config))} intermediate "
-             f"arms (+ none) x {len(s['variants'])} variants x {len(s['seeds'])} seeds; targets "
+             f"arms (+ none) x {len(s['variants'])} variants x {len(s['seeds'])} seed{'s' * (len(s['seeds']) > 1)}; targets "
              f"{', '.join(s['targets'])}", ""]
     counts = job_counts(config)
     lines += ["Jobs (snakemake -n counts):"]
@@ -350,8 +354,8 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."))
         if p is None:
             lines += [f"{m}: {n} checkpoints kept; size unknown until the model is snapshotted"]
             continue
-        lines += [f"{m}: {n} checkpoints kept x {p:,} parameters = {n * p * 4 / 1e9:,.1f} GB fp32 "
-                  f"({n * p * 2 / 1e9:,.1f} GB if saved bf16); target checkpoints "
+        lines += [f"{m}: {n} checkpoints kept x {p:,} parameters = {_bytes(n * p * 4)} fp32 "
+                  f"({_bytes(n * p * 2)} if saved bf16); target checkpoints "
                   + ("kept" if s.get("keep_target_checkpoints") else "deleted once evaluated (temp)")]
 
     report = config.get("report") or {}
