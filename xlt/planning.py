@@ -321,7 +321,7 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."))
     sources = token_sources(config, directory)
     stand_in = sorted(t for t, v in sources.items() if v == "stand-in")
     tpm = cluster._cfg(config)["tokens_per_minute"]
-    lines += ["", f"GPU-hours (1.5 x tokens x passes / {tpm:,.0f} tokens/min; tokens: "
+    lines += ["", f"Training jobs and GPU-hours per arm and variant (1.5 x tokens x passes / {tpm:,.0f} tokens/min; tokens: "
               + ("featurised splits" if not stand_in else
                  "published sizes x max_length/2 per sequence" if len(stand_in) == len(sources) else
                  f"featurised, stand-in for {', '.join(stand_in)}") + "; evaluation not priced):"]
@@ -334,10 +334,10 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."))
             for arm in arms:
                 sel = [j for j in mine if j["stage"] == stage and j["arm"] == arm]
                 per_v = [sum(j["minutes"] for j in sel if j["variant"] == v) for v in variants]
-                rows.append([stage, arm, *[_h(x) if x else "-" for x in per_v], _h(sum(per_v))])
+                rows.append([stage, arm, len(sel), *[_h(x) if x else "-" for x in per_v], _h(sum(per_v))])
         model_total = sum(j["minutes"] for j in mine)
         lines += [f"{m}: {_h(model_total)} GPU-hours"]
-        lines += _table(["stage", "arm", *variants, "total"], rows, "ll" + "r" * (len(variants) + 1))
+        lines += _table(["stage", "arm", "jobs", *variants, "GPU-h"], rows, "ll" + "r" * (len(variants) + 2))
         by_stage = {st_: sum(j["minutes"] for j in mine if j["stage"] == st_) for st_ in TRAINING_STAGES}
         lines += ["  by stage: " + ", ".join(f"{k} {_h(v)} ({100 * v / model_total:.0f}%)"
                                              for k, v in by_stage.items() if v)]
