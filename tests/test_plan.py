@@ -99,6 +99,11 @@ def test_mde_falls_as_one_over_root_seeds_for_the_run_part():
     # pooling over more tasks works like more seeds; items only add
     assert planning.contrast_mde(2.0, 6, 10, 0.0, **kw) > planning.contrast_mde(2.0, 6, 20, 0.0, **kw)
     assert planning.contrast_mde(2.0, 6, 10, 0.3, **kw) > planning.contrast_mde(2.0, 6, 10, 0.0, **kw)
+    # a reference arm with its own seeds (study.baseline_seeds): the same numbers when equal, smaller with more
+    kw2 = dict(alpha=0.05, power=0.8, tests=10, item_df=1999)
+    assert planning.contrast_mde(2.0, 6, 1, 0.0, **kw2, reference_seeds=6) == \
+        pytest.approx(planning.contrast_mde(2.0, 6, 1, 0.0, **kw2, blocks=2))
+    assert planning.contrast_mde(2.0, 6, 1, 0.0, **kw2, reference_seeds=30) < planning.contrast_mde(2.0, 6, 1, 0.0, **kw2, blocks=2)
     # the item part: chance disagreement on 2,000 items per language, six non-English languages
     paws = planning.TEST_SIZE["paws_x"]
     assert planning.item_se(paws, 3, 10) == pytest.approx(math.sqrt(2 * 2500 / 30 / 6 / 2000))
@@ -110,8 +115,9 @@ def test_power_rows_are_consistent_with_their_mde(study_workdir):
         sizes = {lang: planning.TEST_SIZE[row["target"]][lang] for lang in STUDY["study"]["targets"][row["target"]]}
 
         def mde_at(r):
-            return planning.contrast_mde(row["run_sd"], r, fam["tasks"], planning.item_se(sizes, r, fam["tasks"]),
-                                         0.05, 0.8, fam["tests"], min(sizes.values()) - 1, fam["blocks"])
+            ise = planning.item_se(sizes, r, fam["tasks"], row["reference_seeds"])
+            return planning.contrast_mde(row["run_sd"], r, fam["tasks"], ise, 0.05, 0.8, fam["tests"],
+                                         min(sizes.values()) - 1, fam["blocks"], row["reference_seeds"])
         need = row["seeds_needed"]
         assert mde_at(need) <= 1.0 < mde_at(need - 1)
         assert (row["mde"] <= 1.0) == (row["power"] >= 0.8)

@@ -202,34 +202,46 @@ def checkpoints_kept(config: dict) -> dict[str, int]:
 
 # ---- power ----
 
-def item_se(sizes: dict[str, int], seeds: int, tasks: int) -> float:
-    """Item-sampling standard error (points) of a contrast (variant minus standard, averaged over `tasks`
+def item_se(sizes: dict[str, int], seeds: int, tasks: int, reference_seeds: int | None = None) -> float:
+    """Item-sampling standard error (points) of a contrast (arm minus reference, averaged over `tasks`
     pairs of systems) on the non-English average of languages with `sizes` test items, when two systems'
-    per-item scores differ by chance only: each system mean over `seeds` runs has item variance
-    v / seeds per item (v <= 50^2, a [0, 100] score's largest variance), the contrast's weights +-1/tasks
-    sum to 2 / tasks in squares, and the L languages' items are independent:
-        se_items^2 = 2 v / (seeds tasks) x (1 / L^2) sum_l 1 / n_l.
-    A plain analytic estimate from test sizes (no system x item interaction, which would add to it)."""
+    per-item scores differ by chance only: a system's mean over R runs has item variance v / R per item
+    (v <= 50^2, a [0, 100] score's largest variance), the contrast's weights are +-1/tasks, and the L
+    languages' items are independent:
+        se_items^2 = v (1/seeds + 1/reference_seeds) / tasks x (1 / L^2) sum_l 1 / n_l
+    (= 2 v / (seeds tasks) x ... when both arms have `seeds` runs). A plain analytic estimate from test
+    sizes: a system x item interaction (an arm better on some items, consistently) would add to it."""
+    ref = reference_seeds or seeds
     langs = [lang for lang in sizes if lang != "en"]
     per_lang = sum(1.0 / sizes[lang] for lang in langs) / len(langs) ** 2
-    return math.sqrt(2 * MAX_ITEM_VARIANCE / (seeds * tasks) * per_lang)
+    return math.sqrt(MAX_ITEM_VARIANCE * (1 / seeds + 1 / ref) / tasks * per_lang)
+
+
+def contrast_se(run_sd: float, seeds: int, tasks: int, item_se_: float, item_df: int, blocks: int | None = None,
+                reference_seeds: int | None = None) -> tuple[float, float, float]:
+    """(se of the run part, total se, df) of a contrast between two arms averaged over `tasks` pairs of
+    systems, the arm's systems with `seeds` runs and the reference's with `reference_seeds` (default the
+    same), run-to-run sd `run_sd`:
+        se_runs^2 = run_sd^2 (1/seeds + 1/reference_seeds) / tasks    (runs independent across systems:
+                                                    conservative when same-seed runs of a pair correlate)
+        se^2 = se_runs^2 + item_se^2
+        df = Welch-Satterthwaite(items with item_df, runs with blocks x (seeds - 1)), `blocks` = one paired
+             block per task by default; an unpaired reference: (seeds - 1) + (reference_seeds - 1)."""
+    ref = reference_seeds or seeds
+    var_runs = run_sd ** 2 * (1 / seeds + 1 / ref) / tasks
+    run_df = (seeds - 1) + (ref - 1) if reference_seeds else (blocks or tasks) * (seeds - 1)
+    df = float(satterthwaite(item_se_ ** 2, var_runs, item_df, run_df)) if run_df else float(item_df)
+    return math.sqrt(var_runs), math.sqrt(var_runs + item_se_ ** 2), df
 
 
 def contrast_mde(run_sd: float, seeds: int, tasks: int, item_se_: float, alpha: float, power: float,
-                 tests: int, item_df: int, blocks: int | None = None) -> float:
-    """Minimum detectable effect (points) of a contrast between two arms averaged over `tasks` pairs of
-    systems, each system with `seeds` runs of run-to-run sd `run_sd`:
-        se_runs^2 = 2 run_sd^2 / (seeds tasks)          (runs independent across systems: conservative
-                                                         when same-seed runs of a pair are correlated)
-        se^2 = se_runs^2 + item_se^2
-        df = Welch-Satterthwaite(item part with item_df, run part with blocks x (seeds - 1))
+                 tests: int, item_df: int, blocks: int | None = None, reference_seeds: int | None = None) -> float:
+    """Minimum detectable effect (points) of that contrast (`contrast_se`):
         MDE = (t_{1 - alpha / (2 tests)} + t_{power}) x se   (xlt.stats.mde at the Bonferroni level of a
-                                                         family of `tests`: Holm's first step)
-    `blocks` defaults to `tasks` (one paired block per task); two unpaired systems are 2 blocks."""
-    var_runs = 2 * run_sd ** 2 / (seeds * tasks)
-    run_df = (blocks or tasks) * (seeds - 1)
-    df = float(satterthwaite(item_se_ ** 2, var_runs, item_df, run_df)) if run_df else float(item_df)
-    return mde(math.sqrt(var_runs + item_se_ ** 2), df, alpha / tests, power)
+                                                             family of `tests`: Holm's first step)
+    so its run part falls as 1/sqrt(seeds x tasks)."""
+    _, se, df = contrast_se(run_sd, seeds, tasks, item_se_, item_df, blocks, reference_seeds)
+    return mde(se, df, alpha / tests, power)
 
 
 def power_at(effect: float, mde_: float, df: float, alpha: float, tests: int, power: float) -> float:
@@ -241,22 +253,27 @@ def power_at(effect: float, mde_: float, df: float, alpha: float, tests: int, po
 
 
 def families(config: dict) -> list[dict]:
-    """The confirmatory tests of one model and target: {family, tests, tasks pooled, blocks}."""
+    """The confirmatory tests of one model and target: {family, tests, tasks pooled, blocks, reference
+    seeds (the baseline's own, when study.baseline_seeds declares them; else None: the arm's)}."""
     s = config["study"]
     conf = (config.get("report") or {}).get("confirmatory", ["adversarial_vs_standard", "task_vs_baseline"])
     labels = plan.target_variant_labels(config)
     names = plan.intermediate_names(config)
     out = []
     if "adversarial_vs_standard" in conf and "standard" in labels and len(labels) > 1 and names:
-        out.append(dict(family="adversarial_vs_standard", tests=len(labels) - 1, tasks=len(names), blocks=len(names)))
+        out.append(dict(family="adversarial_vs_standard", tests=len(labels) - 1, tasks=len(names), blocks=len(names),
+                        reference_seeds=None))
     if "task_vs_baseline" in conf and s["baseline"] and names and "standard" in labels:
-        out.append(dict(family="task_vs_baseline", tests=len(names), tasks=1, blocks=2))
+        base = s.get("baseline_seeds")
+        out.append(dict(family="task_vs_baseline", tests=len(names), tasks=1, blocks=2,
+                        reference_seeds=len(base) if base else None))
     return out
 
 
 def power_rows(config: dict) -> list[dict]:
     """Per confirmatory family and target: MDE at the configured seeds, power for effect_of_interest and
-    the seeds it needs, at report.assumed_run_sd[target]."""
+    the seeds it needs (the arms' seeds; a declared baseline_seeds stays as it is), at
+    report.assumed_run_sd[target]."""
     report = config.get("report") or {}
     alpha, power, effect = report.get("alpha", 0.05), report.get("power", 0.8), report.get("effect_of_interest")
     run_sds = report.get("assumed_run_sd") or {}
@@ -267,20 +284,20 @@ def power_rows(config: dict) -> list[dict]:
         item_df = min(sizes.values()) - 1  # as xlt.stats.ItemDesign.item_df: the fewest clusters - 1
         for fam in families(config):
             row = dict(target=target, **fam, seeds=seeds, run_sd=run_sds.get(target))
-            if row["run_sd"] is None or len([lang for lang in langs if lang != "en"]) == 0:
+            if row["run_sd"] is None or not [lang for lang in langs if lang != "en"]:
                 rows.append(row)
                 continue
+            ref = fam["reference_seeds"]
 
             def at(r):
-                ise = item_se(sizes, r, fam["tasks"])
-                return contrast_mde(row["run_sd"], r, fam["tasks"], ise, alpha, power, fam["tests"], item_df,
-                                    fam["blocks"]), ise
+                ise = item_se(sizes, r, fam["tasks"], ref)
+                return (contrast_mde(row["run_sd"], r, fam["tasks"], ise, alpha, power, fam["tests"], item_df,
+                                     fam["blocks"], ref), ise)
 
             row["mde"], row["item_se"] = at(seeds)
-            row["run_se"] = math.sqrt(2 * row["run_sd"] ** 2 / (seeds * fam["tasks"]))
+            row["run_se"], _, df = contrast_se(row["run_sd"], seeds, fam["tasks"], row["item_se"], item_df,
+                                               fam["blocks"], ref)
             if effect:
-                run_df = fam["blocks"] * (seeds - 1)
-                df = float(satterthwaite(row["item_se"] ** 2, row["run_se"] ** 2, item_df, run_df)) if run_df else item_df
                 row["power"] = power_at(effect, row["mde"], df, alpha, fam["tests"], power)
                 row["seeds_needed"] = next((r for r in range(2, 501) if at(r)[0] <= effect), None)
             rows.append(row)
