@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 CORES ?= 2
 
-.PHONY: setup profile demo test lint
+.PHONY: setup profile demo test lint gpu-check
 setup: $(VENV)/.installed profile
 
 # `snakemake --profile slurm` resolves to profiles/slurm (a link in ~/.config/snakemake; never overwrites)
@@ -28,3 +28,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/snakemake --lint --configfile config/demo.yaml
+
+# One prepared GPU check (< 8 minutes on one H100/H200): JSON to $OUT/gpucheck.json, else results/gpucheck.json
+gpu-check: setup
+	$(PY) -m xlt.gpucheck
