@@ -16,6 +16,7 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/selection.smk"
 include: "rules/calibration.smk"
 include: "rules/intermediate.smk"
 include: "rules/target.smk"

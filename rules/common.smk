@@ -8,6 +8,8 @@ import xlt.calibration as calibration
 import xlt.fingerprint as fingerprint
 import xlt.cluster as cluster
 import xlt.plan as plan
+import xlt.preregistration as preregistration
+import xlt.selection as selection
 from xlt.config import (ConfigError, canonical, dataset_source, feature_config, language_groups, mixing_config,
                         model_revision, qa_options, report_config, study_language_groups, training_config, transfer_config,
                         validate_config, variant_block)
@@ -33,6 +35,7 @@ STUDY = config["study"]
 CODE = fingerprint.rule_fingerprints(workflow.basedir)
 MODELS = config["models"]
 MULTITASK_TASKS = plan.multitask_tasks(config)
+PREREGISTRATION = "results/preregistration.json"  # rules/report.smk: the confirmatory declaration
 
 
 def one_of(names):
@@ -98,6 +101,13 @@ def calibration_input(model, variant):
     if variant in calibration.calibrated_variants(config):
         return [plan.calibration_result(model, variant)]
     return []
+
+
+def selection_input(model, stage, task):
+    """[results/selection/{model}/{stage}/{task}.json] of the selection a (stage, task) training block reads
+    (it says `selected`), else []."""
+    made_on = selection.selection_of(config, stage, task)
+    return [plan.selection_result(model, *made_on)] if made_on else []
 
 
 def target_variant(wc):

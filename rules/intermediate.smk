@@ -7,6 +7,7 @@ rule train_intermediate:
         init=model_dir("{model}"),
         tasks=lambda wc: plan.task_input_files(wc.model, [wc.task]),
         calibration=lambda wc: calibration_input(wc.model, wc.variant),
+        selection=lambda wc: selection_input(wc.model, "intermediate", wc.task),
     output:
         checkpoint=directory(plan.intermediate_file(*INTER, "checkpoint")),
         metrics=plan.intermediate_file(*INTER, "dev_metrics.json"),
@@ -38,6 +39,7 @@ rule train_multitask:
         init=model_dir("{model}"),
         tasks=lambda wc: plan.task_input_files(wc.model, MULTITASK_TASKS),
         calibration=lambda wc: calibration_input(wc.model, wc.variant),
+        selection=lambda wc: selection_input(wc.model, "intermediate", plan.MULTITASK),
     output:
         checkpoint=directory(plan.intermediate_file(*MULTI, "checkpoint")),
         metrics=plan.intermediate_file(*MULTI, "dev_metrics.json"),

@@ -1,10 +1,28 @@
 # The tidy results matrix: one row per (model, intermediate, variant, target, seed, language, metric).
 
 
+# The confirmatory declaration (study design, variant blocks, calibration grid, report block), its hash
+# and the time, written once before the first target evaluation (every evaluation job needs it). No
+# params: amending the config afterwards never rewrites it — summary.md lists the amendments instead.
+# Deleting the file re-declares.
+rule preregister:
+    output:
+        PREREGISTRATION,
+    log:
+        logs("preregister", "all")["log"],
+    benchmark:
+        logs("preregister", "all")["benchmark"]
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/preregister.py"
+
+
 rule matrix:
     input:
         target=plan.eval_metric_files(config),
         intermediate=plan.intermediate_metric_files(config),
+        target_dev=plan.target_metric_files(config),  # English dev of each target run: the `collapsed` flag
     output:
         parquet="results/matrix.parquet",
         csv="results/matrix.csv",
@@ -47,6 +65,8 @@ rule statistics:
     output:
         aggregate=report("results/report/aggregate.csv", caption="../report/aggregate.rst", category="Tables"),
         comparisons=report("results/report/comparisons.csv", caption="../report/comparisons.rst", category="Tables"),
+        run_variance="results/report/run_variance.csv",
+        sensitivity="results/report/sensitivity.csv",
     params:
         code=CODE["statistics.py"],
         bootstrap=canonical(config.get("bootstrap", {"replicates": 10000, "seed": 0})),
@@ -108,6 +128,12 @@ rule summary:
     input:
         aggregate="results/report/aggregate.csv",
         comparisons="results/report/comparisons.csv",
+        run_variance="results/report/run_variance.csv",
+        sensitivity="results/report/sensitivity.csv",
+        matrix="results/matrix.parquet",
+        # the declaration, as written before the first target evaluation; ancient: re-declaring (deleting
+        # the file) re-runs only the summary, never the evaluations
+        preregistration=ancient(PREREGISTRATION),
     output:
         report("results/report/summary.md", caption="../report/summary.rst", category="Answer"),
     params:
@@ -117,6 +143,7 @@ rule summary:
         demo=any("demo" in MODELS[m] for m in STUDY["models"]),
         report=report_config(config),
         groups=study_language_groups(config),
+        declaration=preregistration.declaration(config),
     log:
         logs("summary", "all")["log"],
     benchmark:

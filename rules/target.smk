@@ -8,6 +8,7 @@ rule train_target:
         init=target_init,
         tasks=lambda wc: plan.task_input_files(wc.model, [wc.target]),
         calibration=lambda wc: calibration_input(wc.model, plan.split_variant(wc.variant)[1]),
+        selection=lambda wc: selection_input(wc.model, "target", wc.target),
     output:
         checkpoint=maybe_temp(directory(plan.target_file(*TARGET, "checkpoint"))),
         metrics=plan.target_file(*TARGET, "dev_metrics.json"),

@@ -86,9 +86,26 @@ def _cross_checks(config: dict) -> list[str]:
                            f"allowed values: {', '.join(known)}")
         if "en" not in langs:
             out.append(f"study.targets.{target}: must include 'en' (the cross-lingual gap is measured against it)")
-    from xlt.calibration import cross_checks  # imports this module
+    from xlt import calibration, selection  # both import this module
 
-    return out + cross_checks(config)
+    return out + report_cross_checks(config) + calibration.cross_checks(config) + selection.cross_checks(config)
+
+
+def report_cross_checks(config: dict) -> list[str]:
+    """report.primary_target is a study target; every report.endpoints entry is a column the statistics
+    make: avg-xx, or avg:<group> of the study models' language groups."""
+    report, out = config.get("report", {}), []
+    primary = report.get("primary_target")
+    if primary is not None and primary not in config["study"]["targets"]:
+        out.append(f"report.primary_target: {primary!r} is not a study target; allowed values: "
+                   f"{', '.join(config['study']['targets'])} (or leave it out: both targets, Holm across them)")
+    groups = (study_language_groups(config) or {}).get("groups", {})
+    known = ["avg-xx", *(f"avg:{g}" for g in groups)]
+    for endpoint in report.get("endpoints", []):
+        if endpoint not in known:
+            out.append(f"report.endpoints: {endpoint!r} is not a column the statistics make; allowed values: "
+                       f"{', '.join(known)} (groups come from report.language_groups of the models' family)")
+    return out
 
 
 def local_raw_key_problems(name: str, files: dict) -> list[str]:
@@ -173,11 +190,13 @@ def transfer_config(config: dict) -> dict:
 
 
 REPORT_DEFAULTS = {"alpha": 0.05, "power": 0.8, "effect_of_interest": None,
-                   "confirmatory": ["adversarial_vs_standard", "task_vs_baseline"]}
+                   "confirmatory": ["adversarial_vs_standard", "task_vs_baseline"], "collapsed_runs": "keep",
+                   "equivalence_margin": 1.0, "primary_target": None, "endpoints": ["avg-xx"], "pair_seeds": True}
 
 
 def report_config(config: dict) -> dict:
-    """The statistics settings (alpha, power, effect of interest, confirmatory families)."""
+    """The statistics settings (alpha, power, effect of interest, confirmatory families, equivalence
+    margin, primary target, endpoints, seed pairing, the rule for collapsed runs)."""
     block = config.get("report", {})
     return canonical({k: block.get(k, v) for k, v in REPORT_DEFAULTS.items()})
 

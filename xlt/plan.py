@@ -137,10 +137,20 @@ def target_runs(config: dict) -> list[dict]:
     s = config["study"]
     labels = target_variant_labels(config)
     inters = [(t, v) for t in intermediate_names(config) for v in labels]
-    if s["baseline"]:  # no intermediate stage: only target-stage variants differ
-        inters += [(BASELINE, v) for v in labels if v == "standard" or v.endswith(TARGET_SUFFIX)]
-    return [dict(model=m, inter=i, variant=v, target=tgt, seed=seed)
+    runs = [dict(model=m, inter=i, variant=v, target=tgt, seed=seed)
             for m, (i, v), tgt, seed in product(s["models"], inters, s["targets"], s["seeds"])]
+    if s["baseline"]:  # no intermediate stage: only target-stage variants differ; its own seeds (cheap)
+        base = [(BASELINE, v) for v in labels if v == "standard" or v.endswith(TARGET_SUFFIX)]
+        runs += [dict(model=m, inter=i, variant=v, target=tgt, seed=seed)
+                 for m, (i, v), tgt, seed in product(s["models"], base, s["targets"], baseline_seeds(config))]
+    return runs
+
+
+def baseline_seeds(config: dict) -> list[int]:
+    """Seeds of the `none` baseline: study.baseline_seeds, by default study.seeds. More seeds there cost
+    two target jobs each and give the task family's reference a run variance of its own."""
+    s = config["study"]
+    return list(s.get("baseline_seeds") or s["seeds"])
 
 
 def eval_files(config: dict, kind: str) -> list[str]:

@@ -85,6 +85,15 @@ def linear_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_s
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def schedule_steps(cfg: TrainConfig, sizes: dict[str, int], mixing: dict | None = None) -> tuple[int, int]:
+    """(optimizer steps per epoch, total optimizer steps) of a run on training sets of `sizes` examples
+    (after max_train_examples); the selection stage shortens this schedule (xlt/selection.py)."""
+    mixing = mixing or {}
+    effective = sum(min(n, mixing.get("cap") or n) for n in sizes.values())
+    steps_per_epoch = math.ceil(effective / (cfg.batch_size * cfg.grad_accum))
+    return steps_per_epoch, cfg.max_steps or max(1, round(cfg.epochs * steps_per_epoch))
+
+
 def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -195,9 +204,7 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
                            if cfg.max_train_examples else t.train) for t in tasks}
     sizes = {name: len(df) for name, df in train_sets.items()}
     weights = sampling_weights(sizes, mixing.get("cap"), mixing.get("temperature", 1.0))
-    effective = sum(min(n, mixing.get("cap") or n) for n in sizes.values())
-    steps_per_epoch = math.ceil(effective / (cfg.batch_size * cfg.grad_accum))
-    total_steps = cfg.max_steps or max(1, round(cfg.epochs * steps_per_epoch))
+    steps_per_epoch, total_steps = schedule_steps(cfg, sizes, mixing)
     eval_every = cfg.eval_every or steps_per_epoch
 
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]  # LoRA freezes the body

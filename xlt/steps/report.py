@@ -6,12 +6,14 @@ import pandas as pd
 from xlt.io import atomic_path, read_json, write_parquet
 
 
-def build_matrix(metric_files: list[str], intermediate_files: list[str], out_parquet: str, out_csv: str) -> pd.DataFrame:
-    """Zero-shot target metrics (stage=target) and intermediate dev metrics (stage=intermediate)."""
-    from xlt.matrix import intermediate_records, matrix_from_records
+def build_matrix(metric_files: list[str], intermediate_files: list[str], out_parquet: str, out_csv: str,
+                 target_dev_files: list[str] | None = None) -> pd.DataFrame:
+    """Zero-shot target metrics (stage=target) and intermediate dev metrics (stage=intermediate); every row
+    says whether its run collapsed on English dev (target_dev_files: the target runs' dev_metrics.json)."""
+    from xlt.matrix import intermediate_records, matrix_from_records, target_dev_records
 
     records = [read_json(p) for p in metric_files] + [r for p in intermediate_files for r in intermediate_records(p)]
-    matrix = matrix_from_records(records)
+    matrix = matrix_from_records(records, target_dev_records(target_dev_files or []))
     write_parquet(matrix, out_parquet)
     with atomic_path(out_csv) as tmp:
         matrix.to_csv(tmp, index=False)
@@ -36,33 +38,68 @@ def example_scores(runs: list[dict], languages: dict[str, list[str]], test_data:
 
 
 def statistics(scores_path: str, matrix_path: str, replicates: int, seed: int, out_aggregate: str,
-               out_comparisons: str, report_cfg: dict | None = None, groups: dict | None = None) -> None:
-    """Seed aggregates and two-level-bootstrap comparisons (primary metric of each target), per model.
-    `groups`: {model: {group: [languages]}} (exploratory language-group averages)."""
-    import time
-
-    from xlt.comparisons import comparisons
-    from xlt.report import PRIMARY, aggregate
-    from xlt.tasks import get_task
+               out_comparisons: str, report_cfg: dict | None = None, groups: dict | None = None,
+               out_run_variance: str | None = None, out_sensitivity: str | None = None) -> None:
+    """Seed aggregates, every comparison (`analyse`) under the declared rule for collapsed runs
+    (report.collapsed_runs: keep | drop), the run-variance homogeneity diagnostic, and the confirmatory
+    rows under the other rule (the sensitivity analysis; empty when no run collapsed).
+    `groups`: {model: {group: [languages]}} (language-group averages)."""
+    from xlt.matrix import collapsed_runs, without_collapsed
+    from xlt.report import aggregate
 
     cfg, groups = report_cfg or {}, groups or {}
-    scores = pd.read_parquet(scores_path)
-    frames = []
+    scores, matrix = pd.read_parquet(scores_path), pd.read_parquet(matrix_path)
+    kept, dropped = scores, without_collapsed(scores, matrix)
+    declared, other = (dropped, kept) if cfg.get("collapsed_runs", "keep") == "drop" else (kept, dropped)
+    comps, variances = analyse(declared, replicates, seed, cfg, groups)
+    if len(collapsed_runs(matrix)):
+        alt, _ = analyse(other, replicates, seed, cfg, groups)
+        sensitivity = alt[alt["family"] != "exploratory"].assign(
+            collapsed_runs="keep" if other is kept else "drop")
+    else:
+        sensitivity = pd.DataFrame(columns=[*comps.columns, "collapsed_runs"])
+    agg = pd.concat([aggregate(m, groups.get(model)) for model, m in matrix.groupby("model")], ignore_index=True)
+    outputs = [(agg, out_aggregate), (comps, out_comparisons), (variances, out_run_variance),
+               (sensitivity, out_sensitivity)]
+    for df, path in outputs:
+        if path:
+            with atomic_path(path) as tmp:
+                df.to_csv(tmp, index=False)
+
+
+def analyse(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict, groups: dict):
+    """(comparisons, run-variance table) of per-example scores: per target and model; Holm across both
+    targets and every endpoint of a family, or the declared primary target only (the other target's
+    tests become exploratory)."""
+    import time
+
+    from xlt.comparisons import adjust_families, comparisons
+    from xlt.report import PRIMARY
+    from xlt.tasks import get_task
+
+    alpha, power, effect = cfg.get("alpha", 0.05), cfg.get("power", 0.8), cfg.get("effect_of_interest")
+    margin = cfg.get("equivalence_margin", 1.0)
+    frames, variances = [], []
     for (target, model), sub in scores.groupby(["target", "model"]):
-        t0 = time.perf_counter()
+        t0, diagnostics = time.perf_counter(), {}
         comp = comparisons(sub[sub["metric"] == PRIMARY[target]], replicates, seed,
                            parallel=get_task(target).parallel_test, groups=groups.get(model),
-                           confirmatory=cfg.get("confirmatory", ()), alpha=cfg.get("alpha", 0.05),
-                           power=cfg.get("power", 0.8), effect_of_interest=cfg.get("effect_of_interest"))
-        print(f"{target} / {model}: {replicates} two-level bootstrap replicates, {sub['example_id'].nunique()} "
+                           confirmatory=cfg.get("confirmatory", ()), alpha=alpha, power=power,
+                           effect_of_interest=effect, equivalence_margin=margin,
+                           endpoints=tuple(cfg.get("endpoints", ["avg-xx"])), pair_seeds=cfg.get("pair_seeds", True),
+                           diagnostics=diagnostics)
+        print(f"{target} / {model}: {replicates} item-bootstrap replicates, {sub['example_id'].nunique()} "
               f"examples, {sub[['intermediate', 'variant', 'seed']].drop_duplicates().shape[0]} runs: "
               f"{time.perf_counter() - t0:.2f} s")
         frames.append(comp.assign(target=target, metric=PRIMARY[target]))
-    matrix = pd.read_parquet(matrix_path)
-    agg = pd.concat([aggregate(m, groups.get(model)) for model, m in matrix.groupby("model")], ignore_index=True)
-    for df, path in ((agg, out_aggregate), (pd.concat(frames), out_comparisons)):
-        with atomic_path(path) as tmp:
-            df.to_csv(tmp, index=False)
+        if "run_variance" in diagnostics:
+            variances.append(diagnostics["run_variance"].assign(target=target, model=model))
+    comps = pd.concat(frames, ignore_index=True)
+    if cfg.get("primary_target") is not None:
+        comps.loc[comps["target"] != cfg["primary_target"], "family"] = "exploratory"
+    variances = pd.concat(variances, ignore_index=True) if variances else pd.DataFrame(
+        columns=["grouping", "group", "run_sd", "df", "levene_w", "levene_p", "target", "model"])
+    return adjust_families(comps, alpha, power, effect, margin), variances
 
 
 def figures(aggregate_path: str, comparisons_path: str, targets: dict[str, list[str]], outputs: dict[str, str]) -> None:
@@ -89,12 +126,33 @@ def training_curves(runs: list[dict], logs: list[str], out: str) -> None:
 
 
 def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[str]], replicates: int,
-            demo: bool, out: str, report_cfg: dict | None = None, groups: dict | None = None) -> None:
-    """`groups`: the language groups block of the study's model family ({source, groups}) or None."""
+            demo: bool, out: str, report_cfg: dict | None = None, groups: dict | None = None,
+            run_variance_path: str | None = None, sensitivity_path: str | None = None,
+            preregistration_path: str | None = None, declaration: dict | None = None,
+            matrix_path: str | None = None) -> None:
+    """`groups`: the language groups block of the study's model family ({source, groups}) or None;
+    `declaration`: the current config's confirmatory declaration, checked against the preregistration."""
+    import time
+    from pathlib import Path
+
+    from xlt.preregistration import check
     from xlt.report import summary_markdown
 
-    agg, comps = pd.read_csv(aggregate_path), pd.read_csv(comparisons_path)
+    agg, comps = pd.read_csv(aggregate_path), pd.read_csv(comparisons_path, keep_default_na=False,
+                                                          na_values=[""])
+    comps["verdict"] = comps["verdict"].fillna("")
+    optional = lambda path: pd.read_csv(path) if path and Path(path).exists() and Path(path).stat().st_size > 1 else None
+    prereg = check(preregistration_path, declaration) if preregistration_path and Path(preregistration_path).exists() \
+        and declaration is not None else None
+    sensitivity = optional(sensitivity_path)
+    collapsed = None
+    if matrix_path:
+        from xlt.matrix import collapsed_runs
+
+        collapsed = collapsed_runs(pd.read_parquet(matrix_path))
     text = summary_markdown(agg, {t: comps[comps["target"] == t] for t in targets}, targets, replicates, demo,
-                            report_cfg, groups)
+                            report_cfg, groups, variances=optional(run_variance_path), preregistration=prereg,
+                            sensitivity=sensitivity, collapsed=collapsed,
+                            now=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     with atomic_path(out) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")

@@ -54,16 +54,23 @@ def load_task_data(spec: dict) -> TaskData:
 def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoint: str, metrics_out: str,
               log: str, mixing: dict | None = None, keep_compatible_head: bool = False,
               variant: str = "standard", variant_block: dict | None = None, calibration: str | None = None,
-              stage: str = "intermediate", code: str | None = None) -> None:
+              stage: str = "intermediate", code: str | None = None, selection: str | None = None) -> None:
     """Fine-tune `init` (a model snapshot or an earlier stage's checkpoint) on one or more tasks.
 
     The body carries over; each task gets a fresh head (Phang et al. 2020) unless `keep_compatible_head`
     and `init` holds a head of the same format and size (e.g. SQuAD -> TyDiQA). A `budget: calibrated`
-    variant takes its radius from `calibration` (results/calibration/<model>/<variant>.json)."""
+    variant takes its radius from `calibration` (results/calibration/<model>/<variant>.json); training
+    values that say `selected` come from `selection` (results/selection/<model>/<stage>/<task>.json); a
+    `schedule_fraction` (selection runs) becomes that fraction of the real run's steps."""
     from xlt.attention import use_attention
+    from xlt.chance import chance_level
     from xlt.modeling import build_model, compatible, load_heads, load_model, load_tokenizer, saved_heads
+    from xlt.selection import apply_fraction, resolve
 
     data = [load_task_data(t) for t in tasks]
+    train_cfg = resolve(dict(train_cfg), selection)
+    sizes = {d.name: min(len(d.train), train_cfg.get("max_train_examples") or len(d.train)) for d in data}
+    train_cfg = apply_fraction(train_cfg, sizes, mixing)
     set_seed(seed)
     specs = {d.name: head_spec_for(d.name, d.spec.options.get("labels")) for d in data}
     model = build_model(init, specs, seed=seed)
@@ -109,5 +116,7 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
         "data": {t["name"]: {s: provenance.data(t[k]) for s, k in (("train", "train_data"), ("dev", "dev_data"))
                              if t.get(k)} for t in tasks}})
     write_json(prov, Path(checkpoint) / provenance.FILE)
+    # the best constant prediction's dev score per task: a run at or near it collapsed (xlt/chance.py)
+    chance = {d.name: chance_level(d.name, d.dev_examples) for d in data}
     write_json({"seed": seed, "init": str(init), "variant": variant, "reused_heads": reused, "metrics": best,
-                "provenance": prov}, metrics_out)
+                "training": train_cfg, "chance": chance, "provenance": prov}, metrics_out)
