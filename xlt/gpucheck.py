@@ -433,6 +433,7 @@ def counted_training(model, data, cfg: dict, block: dict, delegate: str, bucket:
             wall = time.perf_counter() - start
             log = [json.loads(line) for line in open(Path(tmp) / "log.jsonl")]
     finally:
+        torch._dynamo.reset()  # drop the graphs (and what their guards hold) before the next section
         training.BUCKET = old_bucket
         if old_env is None:
             os.environ.pop("XLT_COMPILE_BACKEND", None)
@@ -558,7 +559,8 @@ def section_memory(s: dict, device, clock, config: dict) -> dict:
             del model, batch
             if device.type == "cuda":
                 row["peak_mem_gb"] = torch.cuda.max_memory_allocated() / 1e9
-                row["baseline_gb"] = base
+                row["baseline_gb"] = base  # allocated before the model was built (should be ~0)
+                row["peak_above_baseline_gb"] = row["peak_mem_gb"] - base
             else:
                 row["peak_mem_gb"] = None  # no allocator statistics on a CPU: the smoke runs the code path only
             _free(device)
