@@ -98,8 +98,8 @@ def settings(smoke: bool) -> dict:
         "compile": {"arch": SHAPES["tiny"], "bucket": 16, "lengths": (6, 16), "n": 6, "batch_size": 4, "steps": 2,
                     "backend": "eager"},
         "memory": {"models": ["tiny", "tiny-wide"], "batch": 2, "seq": 32, "steps": 1, "warmup": 1},
-        # inductor's C++ compile of a model takes tens of seconds on 2 cores: dynamo still traces and the
-        # graphs are counted, but they run eagerly
+        # inductor is off here: its C++ compile of the tiny Bloom's one bucket took 35 s on one busy core
+        # (2026-12-02); dynamo still traces and the graphs are counted, but they run eagerly
         "training": {"arch": "tiny", "steps": 8, "min_steps": 8, "bands": [(6, 16), (25, 32)], "n": 20,
                      "backend": "eager", "bucket": 16, "overrides": {"batch_size": 4, "grad_accum": 2}},
         "bench": {"arch": "tiny", "shapes": [(4, 32), (2, 64)], "steps": 1, "min_steps": 1, "warmup": 1,
@@ -278,6 +278,10 @@ def _free(device) -> None:
         gc.collect()
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
+
+
+def _precision(device) -> str:
+    return "bf16 autocast (fp32 weights)" if device.type == "cuda" else "fp32 (the project's CPU path has no autocast)"
 
 
 def _build(arch: dict, device, attention: str):
@@ -516,6 +520,7 @@ def section_training(s: dict, device, clock, config: dict) -> dict:
     run.pop("elapsed_s")
     checks = graph_checks({**run, "losses": losses, "grad_norms": grads}, "standard", s["steps"])
     return {"arch": arch, "loop": "xlt/training.py train (the project's training loop) on synthetic TaskData",
+            "precision": _precision(device),
             "backend": f"dynamo, graphs counted, then compiled by {s['backend']!r}", "bucket": s["bucket"],
             "train_config": cfg, "data": {"n": len(lengths), "bands": s["bands"]}, **run,
             "loss_first10": float(np.mean(losses[:10])), "loss_last10": float(np.mean(losses[-10:])),
@@ -574,7 +579,7 @@ def section_memory(s: dict, device, clock, config: dict) -> dict:
                 if {less, more} <= set(got):
                     checks.append(_check(f"{name}: peak memory {less} < {more} (GB)", got[less]["peak_mem_gb"],
                                          got[more]["peak_mem_gb"], "<"))
-    return {"step": "standard, AdamW (fused on CUDA), bf16 autocast on CUDA, SDPA attention, not compiled",
+    return {"step": "standard, AdamW (fused on CUDA), SDPA attention, not compiled", "precision": _precision(device),
             "lora": LORA, "rows": rows, "checks": checks}
 
 
@@ -612,7 +617,8 @@ def section_bench(s: dict, device, clock, config: dict) -> dict:
             "eval_samples_per_s": {p: r["samples_per_s"] for p, r in evals.items()},
             "ratio_vs_passes": {v: {"ratio": r["ratio"], "passes": r["passes"]} for (p, v), r in train.items()
                                 if p == "fast"}})
-    return {"arch": s["arch"], "compiled": compiled, "steps": s["steps"], "warmup": s["warmup"], "rows": rows,
+    return {"arch": s["arch"], "compiled": compiled, "precision": _precision(device), "steps": s["steps"],
+            "warmup": s["warmup"], "rows": rows,
             "summary": summary, "targets": _targets(summary, device), "checks": checks, "skipped": skipped}
 
 
