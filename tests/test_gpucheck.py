@@ -43,7 +43,9 @@ def test_cpu_smoke_runs_every_section_and_records_it(smoke):
         assert s["status"] in ("ok", "failed"), (name, s.get("error"), s.get("traceback"))
         assert s["wall_s"] > 0 and s["budget_s"] > 0 and s["projected_s"] > 0 and "settings" in s
     assert result["ok"] == all(s["status"] == "ok" for s in result["sections"].values())
-    assert result["wall_s"] < 60  # the reduced mode stays well under a minute
+    # the reduced mode stays well under a minute: ~20 s on one free core (its CPU time, which a machine busy
+    # with other jobs does not stretch as it stretches the wall time)
+    assert result["cpu_s"] < 45 and result["wall_s"] > 0
     assert "section" in stdout and "ok:" in stdout and "samples/s" in stdout  # the human-readable table
 
     att = result["sections"]["attention"]
