@@ -518,6 +518,7 @@ def section_training(s: dict, device, clock, config: dict) -> dict:
     losses = run.pop("losses")
     grads = run.pop("grad_norms")
     run.pop("elapsed_s")
+    run["train_wall_s"] = run.pop("wall_s")  # `train` alone (the section's wall_s adds the build)
     checks = graph_checks({**run, "losses": losses, "grad_norms": grads}, "standard", s["steps"])
     return {"arch": arch, "loop": "xlt/training.py train (the project's training loop) on synthetic TaskData",
             "precision": _precision(device),
@@ -753,7 +754,7 @@ def report(result: dict) -> str:
         t = secs["training"]
         lines.append(f"training: {t['steps']} steps, graphs {t['graphs']} at lengths {sorted(t['graph_lengths'])}, "
                      f"loss {t['loss_first10']:.3f} -> {t['loss_last10']:.3f}, steady {t['samples_per_s'] or 0:.1f} "
-                     f"samples/s, wall {t['wall_s']:.1f} s")
+                     f"samples/s, train() wall {t['train_wall_s']:.1f} s")
     if "bench" in secs and secs["bench"].get("rows"):
         lines.append(bench.table(secs["bench"]["rows"]))
         for c in secs["bench"].get("targets", []):
