@@ -270,12 +270,12 @@ def test_study_dry_run_lists_the_full_matrix(study_workdir):
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M)}
     study = yaml.safe_load((ROOT / "config.yaml").read_text())["study"]
     n_inter, n_seeds, n_var = len(study["intermediate"]), len(study["seeds"]), len(study["variants"])
-    # 9 tasks x 6 variants x 12 seeds; the mix x variants x seeds; ((9 tasks + multitask) x variants + none)
-    # x 2 targets x 12 seeds; one evaluation job per target run
+    # 9 tasks x 6 variants x 14 seeds; the mix x variants x seeds; ((9 tasks + multitask) x variants + none)
+    # x 2 targets x 14 seeds; one evaluation job per target run
     assert n_var == 6
-    assert counts["train_intermediate"] == n_inter * n_var * n_seeds == 648
+    assert counts["train_intermediate"] == n_inter * n_var * n_seeds == 756
     assert counts["train_multitask"] == n_var * n_seeds
-    assert counts["train_target"] == ((n_inter + 1) * n_var + 1) * 2 * n_seeds == 1464
+    assert counts["train_target"] == ((n_inter + 1) * n_var + 1) * 2 * n_seeds == 1708
     assert counts["evaluate_paws_x"] == counts["evaluate_tydiqa"] == counts["train_target"] // 2
     assert counts["snapshot_model"] == 1 and counts["matrix"] == 1
     # budget calibration: every adversarial variant is calibrated on MNLI, its grid (with the radius-0
@@ -341,13 +341,18 @@ def test_demo_ends_with_report_figures_and_html(demo_run, tmp_path):
     assert "Demo run." in summary and "meaningless" in summary
     assert "## Answer (confirmatory)" in summary and "## Exploratory (not pre-registered)" in summary
     groups = list(demo["report"]["language_groups"]["bloom"]["groups"])
+    # one answer line per question before any table, then the declaration check and both families
+    opening = summary.split("## Answer (confirmatory)")[0]
+    assert "- **Does adversarial intermediate training change transfer vs standard?** **" in opening
+    assert "- **Does an English intermediate task change transfer vs none?** **" in opening and "|" not in opening
+    assert "Declared before results (hash `" in summary and "Pre-registered in" not in summary
+    assert "| target | endpoint | variant | Δ (points) | 95% CI | p | Holm p | verdict | MDE (points) |" in summary
+    assert "could not reliably have been seen" in summary and "Collapsed runs" in summary
+    prereg = json.loads((workdir / "results" / "preregistration.json").read_text())
+    assert prereg["declaration"]["report"]["equivalence_margin"] == demo["report"]["equivalence_margin"]
     for target, langs in demo["study"]["targets"].items():
         # the confirmatory answer for both families, each test with its MDE
-        assert f"- **{target}** — each adversarial variant vs standard intermediate training" in summary
-        assert f"- **{target}** — each intermediate task (standard training) vs no intermediate task" in summary
-        assert f"### {target}: each adversarial variant vs standard" in summary
-        assert "| variant | Δ (points) | 95% CI | p | Holm p | MDE (points) | seeds |" in summary
-        assert "could not reliably have been seen" in summary
+        assert f"| {target} | avg-xx | freelb |" in summary  # both targets in one family table
         header = "| model | intermediate | variant | " + " | ".join(
             ["en", *[lg for lg in langs if lg != "en"], "avg-xx", *[f"avg:{g}" for g in groups]]) + " |"
         assert header in summary
@@ -359,8 +364,11 @@ def test_demo_ends_with_report_figures_and_html(demo_run, tmp_path):
             assert (rep / "figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (rep / "figures" / "gap.png").stat().st_size > 1000
     assert (rep / "figures" / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    comps = pd.read_csv(rep / "comparisons.csv")
+    comps = pd.read_csv(rep / "comparisons.csv", keep_default_na=False, na_values=[""])
     assert {"system", "vs_baseline", "vs_standard", "pooled_vs_standard"} <= set(comps["kind"])
+    assert set(comps.loc[comps["family"] != "exploratory", "verdict"]) <= {"improves", "harms", "equivalent",
+                                                                           "inconclusive"}
+    assert comps.loc[comps["family"] == "exploratory", "verdict"].isna().all()
     assert comps.loc[comps["kind"] != "system", "p"].between(0, 1).all()
     confirmatory = comps[comps["family"] != "exploratory"]
     assert set(confirmatory["family"]) == {"adversarial_vs_standard", "task_vs_baseline"}
@@ -372,6 +380,32 @@ def test_demo_ends_with_report_figures_and_html(demo_run, tmp_path):
 
 
 START_SLURM = ROOT / "scripts" / "start-local-slurm.sh"
+
+
+@pytest.mark.slow
+def test_amending_the_margin_after_results_is_listed_in_the_summary(demo_run, tmp_path):
+    """results/preregistration.json keeps the declaration made before the first evaluation: editing
+    report.equivalence_margin afterwards re-runs only the statistics and what reads them, and summary.md
+    lists the amended key; deleting the file re-declares without re-running any evaluation."""
+    workdir = tmp_path / "demo"
+    shutil.copytree(demo_run[0], workdir, symlinks=True)
+    declared = (workdir / "results" / "preregistration.json").read_text()
+    cfg = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    cfg["report"]["equivalence_margin"] = 0.5
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(cfg))
+    out = snakemake(workdir, "-n", "--quiet", "rules", configfile=edited).stdout
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    assert set(counts) - {"total"} == {"statistics", "figures", "summary", "all"}, out
+    snakemake(workdir, "--cores", "2", configfile=edited)
+    assert (workdir / "results" / "preregistration.json").read_text() == declared  # never rewritten
+    summary = (workdir / "results" / "report" / "summary.md").read_text()
+    assert "**Amended after the declaration**" in summary
+    assert "`report.equivalence_margin`: declared 1.0, now 0.5" in summary
+    (workdir / "results" / "preregistration.json").unlink()  # re-declare
+    out = snakemake(workdir, "-n", "--quiet", "rules", configfile=edited).stdout
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    assert set(counts) - {"total"} == {"preregister", "summary", "all"}, out
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,8 @@ STAGES = {"data": ["build_demo_fixtures", "prepare_dataset", "snapshot_model", "
           "intermediate": ["train_intermediate", "train_multitask"],
           "target": ["train_target"],
           "evaluation": [],   # evaluate_<target>, one rule per target
-          "report": ["training_curves", "example_scores", "matrix", "statistics", "figures", "summary", "all"]}
+          "report": ["preregister", "training_curves", "example_scores", "matrix", "statistics", "figures", "summary",
+                     "all"]}
 TRAINING_STAGES = ("selection", "calibration", "intermediate", "target")
 
 # Test items per language: PAWS-X 2,000 test pairs in every language (Yang et al. 2019); TyDiQA-GoldP's
@@ -252,34 +253,45 @@ def power_at(effect: float, mde_: float, df: float, alpha: float, tests: int, po
     return float(st.t.cdf(effect / se - crit, df))
 
 
+def confirmatory_targets(config: dict) -> list[str]:
+    """The targets whose tests are confirmatory: report.primary_target, else every study target."""
+    primary = (config.get("report") or {}).get("primary_target")
+    return [primary] if primary else list(config["study"]["targets"])
+
+
 def families(config: dict) -> list[dict]:
-    """The confirmatory tests of one model and target: {family, tests, tasks pooled, blocks, reference
-    seeds (the baseline's own, when study.baseline_seeds declares them; else None: the arm's)}."""
+    """The confirmatory families of one model: {family, tests (m: Holm runs over every test of the family
+    across the confirmatory targets and report.endpoints, as xlt.comparisons.adjust_families), tasks pooled
+    per test, blocks, reference seeds (the baseline's own when study.baseline_seeds declares them; else
+    None: the arm's)}."""
     s = config["study"]
-    conf = (config.get("report") or {}).get("confirmatory", ["adversarial_vs_standard", "task_vs_baseline"])
+    report = config.get("report") or {}
+    conf = report.get("confirmatory", ["adversarial_vs_standard", "task_vs_baseline"])
+    scope = len(confirmatory_targets(config)) * len(report.get("endpoints") or ["avg-xx"])
     labels = plan.target_variant_labels(config)
     names = plan.intermediate_names(config)
     out = []
     if "adversarial_vs_standard" in conf and "standard" in labels and len(labels) > 1 and names:
-        out.append(dict(family="adversarial_vs_standard", tests=len(labels) - 1, tasks=len(names), blocks=len(names),
-                        reference_seeds=None))
+        out.append(dict(family="adversarial_vs_standard", tests=(len(labels) - 1) * scope, tasks=len(names),
+                        blocks=len(names), reference_seeds=None))
     if "task_vs_baseline" in conf and s["baseline"] and names and "standard" in labels:
         base = s.get("baseline_seeds")
-        out.append(dict(family="task_vs_baseline", tests=len(names), tasks=1, blocks=2,
+        out.append(dict(family="task_vs_baseline", tests=len(names) * scope, tasks=1, blocks=2,
                         reference_seeds=len(base) if base else None))
     return out
 
 
 def power_rows(config: dict) -> list[dict]:
-    """Per confirmatory family and target: MDE at the configured seeds, power for effect_of_interest and
-    the seeds it needs (the arms' seeds; a declared baseline_seeds stays as it is), at
-    report.assumed_run_sd[target]."""
+    """Per confirmatory family and target: MDE on the non-English average at the configured seeds, power
+    for effect_of_interest and the seeds it needs (the arms' seeds; a declared baseline_seeds stays as it
+    is), at report.assumed_run_sd[target]."""
     report = config.get("report") or {}
     alpha, power, effect = report.get("alpha", 0.05), report.get("power", 0.8), report.get("effect_of_interest")
     run_sds = report.get("assumed_run_sd") or {}
     seeds = len(config["study"]["seeds"])
     rows = []
-    for target, langs in config["study"]["targets"].items():
+    for target in confirmatory_targets(config):
+        langs = config["study"]["targets"][target]
         sizes = {lang: TEST_SIZE[target][lang] for lang in langs}
         item_df = min(sizes.values()) - 1  # as xlt.stats.ItemDesign.item_df: the fewest clusters - 1
         for fam in families(config):
@@ -377,8 +389,10 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."))
 
     report = config.get("report") or {}
     effect = report.get("effect_of_interest")
-    lines += ["", f"Confirmatory tests (non-English average; alpha {report.get('alpha', 0.05)} Bonferroni over each "
-              f"family, power {report.get('power', 0.8)}; run sd from report.assumed_run_sd):"]
+    endpoints = report.get("endpoints") or ["avg-xx"]
+    lines += ["", f"Confirmatory tests (non-English average; alpha {report.get('alpha', 0.05)} over the family's "
+              f"m tests across {', '.join(confirmatory_targets(config))} and endpoints {', '.join(endpoints)} "
+              f"(Bonferroni, Holm's first step); power {report.get('power', 0.8)}; run sd from report.assumed_run_sd):"]
     rows = []
     for r in power_rows(config):
         if "mde" not in r:
@@ -388,7 +402,7 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."))
                      f"{r['run_se']:.2f}", f"{r['item_se']:.2f}", f"{r['mde']:.2f}",
                      f"{r['power']:.2f}" if effect else "-",
                      (r["seeds_needed"] or ">500") if effect else "-"])
-    lines += _table(["family", "target", "tests", "tasks", "seeds", "run sd", "se runs", "se items", "MDE",
+    lines += _table(["family", "target", "m", "tasks", "seeds", "run sd", "se runs", "se items", "MDE",
                      f"power@{effect:g}" if effect else "power", f"seeds@{effect:g}" if effect else "seeds"],
                     rows, "ll" + "r" * 9)
     return "\n".join(lines)
