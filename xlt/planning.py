@@ -431,7 +431,7 @@ def load_checked(configfile: Path, directory: Path) -> tuple[dict, list[str]]:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description="Cost and power of a study config, before any job runs.")
+    p = argparse.ArgumentParser(prog="python -m xlt.plan", description="Cost and power of a study config, before any job runs.")
     p.add_argument("--configfile", type=Path, default=ROOT / "config.yaml")
     p.add_argument("--directory", type=Path, default=Path("."),
                    help="the workflow's working directory (featurised splits, model snapshots are read there)")
@@ -445,7 +445,7 @@ def main(argv=None) -> None:
     configfile = args.configfile.resolve()
     name = str(configfile.relative_to(ROOT)) if configfile.is_relative_to(ROOT) else str(args.configfile)
     for note in notes:
-        print(f"note: {note} (the DAG stops on this; the plan does not need it)")
+        print(f"note: {note} (the DAG stops on this; the plan does not need it)", file=sys.stderr)
     print(format_plan(config, name, args.directory))
 
 
