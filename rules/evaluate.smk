@@ -10,6 +10,7 @@ for _target, _langs in STUDY["targets"].items():
             checkpoint=plan.target_file("{model}", "{inter}", "{variant}", _target, "{seed}", "checkpoint"),
             features=features("{model}", _target, "test"),
             data=data(_target, "test"),
+            preregistration=ancient(PREREGISTRATION),  # declared before the first result exists
         output:
             predictions=[plan.eval_file("{model}", "{inter}", "{variant}", _target, "{seed}", lang, "predictions") for lang in _langs],
             metrics=[plan.eval_file("{model}", "{inter}", "{variant}", _target, "{seed}", lang, "metrics") for lang in _langs],

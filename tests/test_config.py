@@ -138,3 +138,25 @@ def test_training_config_overlays_task_block_on_defaults():
     block = training_config(STUDY, "target", "tydiqa")
     assert block["epochs"] == STUDY["training"]["target"]["tydiqa"]["epochs"]
     assert block["learning_rate"] == STUDY["training"]["defaults"]["learning_rate"]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda r: r.update(equivalence_margin=0), r"report\.equivalence_margin: .*0"),
+    (lambda r: r.update(equivalence_margin=-1.0), r"report\.equivalence_margin"),
+    (lambda r: r.update(primary_target="xnli"), r"report\.primary_target: 'xnli' is not a study target; allowed values: paws_x, tydiqa"),
+    (lambda r: r.update(endpoints=["avg:unknown_group"]), r"report\.endpoints: 'avg:unknown_group' is not a column .* avg-xx, avg:in_pretraining"),
+    (lambda r: r.update(endpoints=["de"]), r"report\.endpoints"),
+], ids=["margin-zero", "margin-negative", "primary-target", "endpoint-group", "endpoint-language"])
+def test_bad_verdict_settings_name_the_key(edit, message):
+    config = copy.deepcopy(DEMO)
+    edit(config["report"])
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config)
+
+
+def test_declared_endpoints_and_primary_target_are_accepted():
+    config = copy.deepcopy(DEMO)
+    config["report"].update(endpoints=["avg-xx", "avg:in_pretraining"], primary_target="paws_x",
+                            equivalence_margin=0.5)
+    config["study"]["baseline_seeds"] = [1, 2, 3]
+    validate_config(config)

@@ -48,20 +48,104 @@ def test_comparisons_detect_a_planted_adversarial_gain_and_not_a_null():
     assert (comps["seeds"] == 2).all() and (comps["se_runs"] > 0).all()
 
 
-def test_summary_states_every_confirmatory_result_and_labels_the_rest_exploratory():
-    scores = _scores({("none", "standard"): 0.5, ("mnli", "standard"): 0.6, ("mnli", "fgm"): 0.7,
-                      ("mnli", "smart"): 0.6, ("qqp", "standard"): 0.6, ("qqp", "fgm"): 0.6, ("qqp", "smart"): 0.6})
-    comps = comparisons(scores, 1000, 0, effect_of_interest=1.0).assign(target="paws_x", metric="accuracy")
+def _two_target_comparisons(**options):
+    systems = {("none", "standard"): 0.5, ("mnli", "standard"): 0.6, ("mnli", "fgm"): 0.7, ("mnli", "smart"): 0.6,
+               ("qqp", "standard"): 0.6, ("qqp", "fgm"): 0.6, ("qqp", "smart"): 0.6}
+    scores = _scores(systems)
+    frames = [comparisons(scores, 500, 0, effect_of_interest=1.0, **options).assign(target=t, metric="accuracy")
+              for t in ("paws_x", "tydiqa")]
+    return scores, pd.concat(frames, ignore_index=True)
+
+
+def test_holm_runs_across_both_targets_and_every_endpoint_of_a_family():
+    from xlt.comparisons import adjust_families
+
+    _, comps = _two_target_comparisons(groups={"seen": ["de"]}, endpoints=("avg-xx", "avg:seen"))
+    joint = adjust_families(comps, 0.05, 0.8, 1.0, 1.0)
+    adv = joint[joint["family"] == "adversarial_vs_standard"]
+    # 2 variants x 2 targets x 2 endpoints, adjusted together; a test's Holm p only grows with the family
+    assert len(adv) == 8 and (adv["family_size"] == 8).all()
+    per_target = comps[comps["family"] == "adversarial_vs_standard"]
+    assert (per_target["family_size"] == 4).all()
+    assert (adv["p_adj"].to_numpy() >= per_target["p_adj"].to_numpy() - 1e-12).all()
+    assert set(adv["verdict"]) <= {"improves", "harms", "equivalent", "inconclusive"}
+    assert (joint.loc[joint["family"] == "exploratory", "verdict"] == "").all()
+    # a planted +10 points on mnli/fgm: the pooled fgm test improves; smart (no effect) does not
+    fgm = adv[(adv["variant"] == "fgm")]
+    assert (fgm["verdict"] == "improves").all() and (adv[adv["variant"] == "smart"]["verdict"] != "improves").all()
+
+
+def test_a_primary_target_makes_the_other_exploratory(tmp_path):
+    from xlt.steps.report import analyse
+
+    scores, _ = _two_target_comparisons()
+    both = pd.concat([scores.assign(target=t) for t in ("paws_x", "tydiqa")], ignore_index=True)
+    both.loc[both["target"] == "tydiqa", "metric"] = "f1"
+    cfg = {"confirmatory": ["adversarial_vs_standard", "task_vs_baseline"], "effect_of_interest": 1.0}
+    comps, variances = analyse(both, 300, 0, cfg, {})
+    assert (comps[comps["family"] == "adversarial_vs_standard"]["family_size"] == 4).all()
+    assert set(variances["grouping"]) == {"variant", "task"}
+    comps, _ = analyse(both, 300, 0, {**cfg, "primary_target": "paws_x"}, {})
+    conf = comps[comps["family"] != "exploratory"]
+    assert set(conf["target"]) == {"paws_x"} and (conf[conf["family"] == "adversarial_vs_standard"]["family_size"] == 2).all()
+
+
+def test_summary_opens_with_one_answer_per_question_and_words_each_verdict():
+    scores, comps = _two_target_comparisons()
+    from xlt.comparisons import adjust_families
+
+    comps = adjust_families(comps, 0.05, 0.8, 1.0, 1.0)
     matrix = scores.groupby(["model", "intermediate", "variant", "seed", "language"])["value"].mean().reset_index()
-    matrix = matrix.assign(target="paws_x", stage="target", metric="accuracy", value=matrix["value"] / 100)
-    text = summary_markdown(aggregate(matrix), {"paws_x": comps}, {"paws_x": ["en", "de", "ja"]}, 1000, False,
-                            {"alpha": 0.05, "effect_of_interest": 1.0,
-                             "confirmatory": ["adversarial_vs_standard", "task_vs_baseline"]})
-    assert "## Answer (confirmatory)" in text and "## Exploratory (not pre-registered)" in text
-    assert "| fgm |" in text and "| smart |" in text  # every member of the family, not only the best
-    assert "| mnli |" in text and "| qqp |" in text
-    assert "unadjusted" in text and "MDE" in text
-    assert "seeds per run" in text or "significantly" in text
+    matrix = pd.concat([matrix.assign(target=t, stage="target", metric=m, value=matrix["value"] / 100)
+                        for t, m in (("paws_x", "accuracy"), ("tydiqa", "f1"))])
+    cfg = {"alpha": 0.05, "effect_of_interest": 1.0, "equivalence_margin": 1.0,
+           "confirmatory": ["adversarial_vs_standard", "task_vs_baseline"]}
+    targets = {"paws_x": ["en", "de", "ja"], "tydiqa": ["en", "de", "ja"]}
+    check = {"hash": "ab" * 32, "declared_at": "2026-12-02T00:00:00Z", "amendments": []}
+    text = summary_markdown(aggregate(matrix), {t: comps[comps["target"] == t] for t in targets}, targets, 500,
+                            False, cfg, preregistration=check)
+    first = text.split("## Answer (confirmatory)")[0]
+    assert "**Does adversarial intermediate training change transfer vs standard?** **improves**" in first
+    assert "**Does an English intermediate task change transfer vs none?**" in first and "|" not in first
+    assert "`fgm` improves paws_x accuracy" in text and "Declared before results (hash `abababababab`" in text
+    assert "| fgm |" in text and "| smart |" in text and "| mnli |" in text and "| qqp |" in text
+    assert "unadjusted" in text and "MDE" in text and "Pre-registered in" not in text
+    amended = {**check, "amendments": [{"key": "report.equivalence_margin", "declared": 1.0, "current": 0.5}]}
+    text = summary_markdown(aggregate(matrix), {t: comps[comps["target"] == t] for t in targets}, targets, 500,
+                            False, cfg, preregistration=amended, now="2026-12-03T00:00:00Z")
+    assert "**Amended after the declaration**" in text and "`report.equivalence_margin`: declared 1.0, now 0.5" in text
+
+
+def test_an_inconclusive_answer_says_its_ci_spans_the_margin():
+    from xlt.report import family_answer
+
+    rows = pd.DataFrame([{"label": "fgm", "target": "paws_x", "language": "avg-xx", "delta": 0.6, "ci_low": -0.8,
+                          "ci_high": 2.1, "p_adj": 0.4, "verdict": "inconclusive"},
+                         {"label": "pgd", "target": "paws_x", "language": "avg-xx", "delta": 0.1, "ci_low": -0.4,
+                          "ci_high": 0.5, "p_adj": 0.9, "verdict": "equivalent"}])
+    text = family_answer("adversarial_vs_standard", rows, 1.0)
+    assert text.startswith("**inconclusive**") and "the CI -0.80 to +2.10 spans the ±1 margin" in text
+    assert family_answer("adversarial_vs_standard", rows.iloc[1:], 1.0).startswith("**equivalent**")
+
+
+def test_the_preregistration_lists_every_amended_key(tmp_path):
+    import yaml
+
+    from pathlib import Path
+
+    from xlt import preregistration
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "demo.yaml").read_text())
+    path = tmp_path / "preregistration.json"
+    record = preregistration.write(config, str(path))
+    assert record["hash"] == preregistration.digest(preregistration.declaration(config))
+    assert preregistration.check(str(path), preregistration.declaration(config))["amendments"] == []
+    config["report"]["equivalence_margin"] = 0.5
+    config["study"]["seeds"] = [*config["study"]["seeds"], 99]
+    keys = [a["key"] for a in preregistration.check(str(path), preregistration.declaration(config))["amendments"]]
+    assert keys == ["report.equivalence_margin", "study.seeds"]
+
+
 def test_aggregate_gap_and_deltas():
     matrix = pd.DataFrame([
         {"model": "m", "intermediate": i, "variant": v, "target": "paws_x", "seed": s, "language": lang,

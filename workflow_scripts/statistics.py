@@ -4,5 +4,6 @@ b, p = snakemake.params.bootstrap, snakemake.params
 warm.run(snakemake.config, "xlt.steps.report", "statistics",
          {"scores_path": snakemake.input.scores, "matrix_path": snakemake.input.matrix,
           "replicates": int(b["replicates"]), "seed": int(b["seed"]), "out_aggregate": snakemake.output.aggregate,
-          "out_comparisons": snakemake.output.comparisons, "report_cfg": dict(p.report), "groups": dict(p.groups)},
+          "out_comparisons": snakemake.output.comparisons, "out_run_variance": snakemake.output.run_variance,
+          "out_sensitivity": snakemake.output.sensitivity, "report_cfg": dict(p.report), "groups": dict(p.groups)},
          snakemake.log[0])

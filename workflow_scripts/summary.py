@@ -1,7 +1,9 @@
 from xlt import warm
 
-p = snakemake.params
+p, i = snakemake.params, snakemake.input
 warm.run(snakemake.config, "xlt.steps.report", "summary",
-         {"aggregate_path": snakemake.input.aggregate, "comparisons_path": snakemake.input.comparisons,
-          "targets": dict(p.targets), "replicates": int(p.replicates), "demo": bool(p.demo), "out": snakemake.output[0],
-          "report_cfg": dict(p.report), "groups": dict(p.groups) if p.groups else None}, snakemake.log[0])
+         {"aggregate_path": i.aggregate, "comparisons_path": i.comparisons, "run_variance_path": i.run_variance,
+          "sensitivity_path": i.sensitivity, "matrix_path": i.matrix, "preregistration_path": i.preregistration,
+          "declaration": dict(p.declaration), "targets": dict(p.targets), "replicates": int(p.replicates),
+          "demo": bool(p.demo), "out": snakemake.output[0], "report_cfg": dict(p.report),
+          "groups": dict(p.groups) if p.groups else None}, snakemake.log[0])

@@ -3,6 +3,8 @@ table and its answer, the Phang-style exploratory table, summary.md. The compari
 built in xlt/comparisons.py (estimator: xlt/stats.py); figures live in xlt/figures.py."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -85,99 +87,187 @@ def phang_table(agg: pd.DataFrame, comps: pd.DataFrame, target: str, languages: 
     return pd.DataFrame([rows[k] for k in order], index=index, columns=cols)
 
 
+QUESTIONS = {"adversarial_vs_standard": "Does adversarial intermediate training change transfer vs standard?",
+             "task_vs_baseline": "Does an English intermediate task change transfer vs none?"}
+
+
 def confirmatory_table(comps: pd.DataFrame, family: str) -> pd.DataFrame:
-    """One family's tests: every member with its delta, CI, p, Holm-adjusted p and MDE."""
+    """One family's tests over every target and endpoint: delta, CI, p, Holm p, verdict, MDE, power."""
     rows = comps[comps["family"] == family].copy()
     rows["label"] = np.where(family == "adversarial_vs_standard", rows["variant"], rows["intermediate"])
-    return rows.sort_values("delta", ascending=False)
+    return rows.sort_values(["target", "language", "delta"], ascending=[True, True, False])
 
 
 def _signed(x: float) -> str:
     return f"{x:+.2f}"
 
 
-def family_answer(target: str, family: str, rows: pd.DataFrame, alpha: float, effect: float | None) -> str:
-    """The answer a family gives, derived from all its tests (not from the best member alone)."""
-    metric = {"accuracy": "accuracy", "f1": "F1"}[PRIMARY[target]]
+def _ci(r) -> str:
+    return f"{_signed(r['ci_low'])} to {_signed(r['ci_high'])}"
+
+
+def _metric(target: str) -> str:
+    return {"accuracy": "accuracy", "f1": "F1"}[PRIMARY[target]]
+
+
+def verdict_words(r, margin: float) -> str:
+    """One test's verdict in words, with the numbers that decide it."""
+    where = f"{r['target']} {_metric(r['target'])}, {r['language']}"
+    if r["verdict"] in ("improves", "harms"):
+        return (f"`{r['label']}` {r['verdict']} {where}: {_signed(r['delta'])} points (95% CI {_ci(r)}, "
+                f"Holm p = {r['p_adj']:.2g})")
+    if r["verdict"] == "equivalent":
+        return f"`{r['label']}` is equivalent to its reference on {where}: the CI {_ci(r)} lies inside ±{margin:g}"
+    return f"`{r['label']}` is inconclusive on {where}: the CI {_ci(r)} spans the ±{margin:g} margin"
+
+
+def family_answer(family: str, rows: pd.DataFrame, margin: float) -> str:
+    """The one answer a family gives, from every test's verdict (all targets and endpoints): improves /
+    harms / mixed when some test is significant, else equivalent (all tests) or inconclusive."""
     what = "adversarial variant" if family == "adversarial_vs_standard" else "intermediate task"
-    reference = "standard intermediate training" if family == "adversarial_vs_standard" else "no intermediate task"
     if rows.empty:
-        return f"no {what} was run against {reference}, so this family is not tested."
-    hits = rows[rows["p_adj"] < alpha]
+        return f"**not tested** — no {what} was run against its reference."
+    counts = rows["verdict"].value_counts()
+    up, down = int(counts.get("improves", 0)), int(counts.get("harms", 0))
+    eq, open_ = int(counts.get("equivalent", 0)), int(counts.get("inconclusive", 0))
+    word = ("mixed" if up and down else "improves" if up else "harms" if down
+            else "equivalent" if eq == len(rows) else "inconclusive")
+    tally = f"{len(rows)} tests: {up} improve, {down} harm, {eq} equivalent within ±{margin:g}, {open_} inconclusive"
+    decided = [verdict_words(r, margin) for _, r in rows[rows["verdict"].isin(["improves", "harms"])].iterrows()]
+    detail = "; ".join(decided)
+    if not decided and open_:  # the widest open CI says how far the data are from an answer
+        widest = rows[rows["verdict"] == "inconclusive"].assign(w=lambda d: d["ci_high"] - d["ci_low"])
+        detail = verdict_words(widest.sort_values("w").iloc[-1], margin) + " (the widest)"
+    elif not decided:
+        detail = f"every CI lies inside ±{margin:g} points"
+    return f"**{word}** ({tally}) — {detail}."
+
+
+def power_note(rows: pd.DataFrame, alpha: float, effect: float | None) -> str:
+    """What the tests could have seen: MDE range, power for the effect of interest, seeds needed."""
+    if rows.empty or not rows["mde"].notna().any():
+        return ""
     seeds = int(rows["seeds"].min())
-    if len(hits):
-        parts = [f"`{r['label']}` {_signed(r['delta'])} (95% CI {_signed(r['ci_low'])} to {_signed(r['ci_high'])}, "
-                 f"Holm p = {r['p_adj']:.2g})" for _, r in hits.iterrows()]
-        up, down = int((hits["delta"] > 0).sum()), int((hits["delta"] < 0).sum())
-        verdict = (f"{len(hits)} of {len(rows)} {what}s changed the non-English average {metric} significantly "
-                   f"({up} up, {down} down) relative to {reference}: " + "; ".join(parts) + ".")
-    else:
-        tested = (f"Holm-adjusted p = {rows['p_adj'].iloc[0]:.2g}" if len(rows) == 1
-                  else f"all {len(rows)} Holm-adjusted p ≥ {alpha:g}")
-        verdict = (f"no {what} changed the non-English average {metric} significantly relative to {reference} "
-                   f"({tested}; largest |Δ| = {rows['delta'].abs().max():.2f} points).")
-    rest = rows[~(rows["p_adj"] < alpha)]
-    if len(rest) and rest["mde"].notna().any():
-        lo, hi = rest["mde"].min(), rest["mde"].max()
-        span = f"{lo:.1f}" if abs(hi - lo) < 0.05 else f"{lo:.1f}–{hi:.1f}"
-        verdict += (f" Where nothing was found, effects smaller than {span} points could not reliably have been "
-                    f"seen (80% power at the Holm level) with {seeds} seed{'s' if seeds > 1 else ''} per run")
-        need = rest["seeds_needed"].dropna()
-        if effect is not None and seeds >= 2:
-            verdict += (f"; detecting a {effect:g}-point effect would need {int(need.max())} seeds per run."
-                        if len(need) == len(rest) else
-                        f"; a {effect:g}-point effect is out of reach by adding seeds alone (the test items limit it).")
-        elif seeds < 2:
-            verdict += "; with one seed the run-to-run variation is not estimated, so this covers item sampling only."
-        else:
-            verdict += "."
-    return verdict
+    lo, hi = rows["mde"].min(), rows["mde"].max()
+    span = f"{lo:.1f}" if abs(hi - lo) < 0.05 else f"{lo:.1f}–{hi:.1f}"
+    note = (f"Effects smaller than {span} points could not reliably have been seen (80% power at the Holm "
+            f"level) with {seeds} seed{'s' if seeds > 1 else ''} per run")
+    if seeds < 2:
+        return note + "; with one seed the run-to-run variation is not estimated, so this covers item sampling only."
+    if effect is None:
+        return note + "."
+    need = rows["seeds_needed"]
+    note += f"; the power for a {effect:g}-point effect is {rows['power'].min():.0%}–{rows['power'].max():.0%}"
+    if need.notna().all():
+        return note + f", and detecting it in every test would need {int(need.max())} seeds per run."
+    return note + f"; in {int(need.isna().sum())} test(s) it is out of reach by adding seeds alone (test items limit it)."
 
 
 def _fmt_p(p: float) -> str:
     return "—" if not np.isfinite(p) else (f"{p:.2g}" if p >= 1e-4 else "<0.0001")
 
 
-def confirmatory_markdown(comps: pd.DataFrame, family: str) -> str:
+def confirmatory_markdown(comps: pd.DataFrame, family: str, effect: float | None) -> str:
     t = confirmatory_table(comps, family)
     head = "variant" if family == "adversarial_vs_standard" else "intermediate task"
-    lines = [f"| {head} | Δ (points) | 95% CI | p | Holm p | MDE (points) | seeds |", "|---|---|---|---|---|---|---|"]
+    power = f"power @ {effect:g}" if effect is not None else "power"
+    lines = [f"| target | endpoint | {head} | Δ (points) | 95% CI | p | Holm p | verdict | MDE (points) | {power} | seeds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in t.iterrows():
-        lines.append(f"| {r['label']} | {_signed(r['delta'])} | {_signed(r['ci_low'])} to {_signed(r['ci_high'])} | "
-                     f"{_fmt_p(r['p'])} | {_fmt_p(r['p_adj'])} | {r['mde']:.2f} | {int(r['seeds'])} |")
+        pw = f"{r['power']:.0%}" if np.isfinite(r["power"]) else "—"
+        lines.append(f"| {r['target']} | {r['language']} | {r['label']} | {_signed(r['delta'])} | {_ci(r)} | "
+                     f"{_fmt_p(r['p'])} | {_fmt_p(r['p_adj'])} | {r['verdict']} | {r['mde']:.2f} | {pw} | "
+                     f"{int(r['seeds'])} |")
     return "\n".join(lines)
+
+
+def declaration_lines(check: dict | None, now: str) -> list[str]:
+    """What summary.md says of the pre-registration: declared before results, or every amendment."""
+    if check is None:
+        return ["**Not pre-registered**: results/preregistration.json is missing (it is written before the first "
+                "target evaluation; deleting it re-declares at the next run).", ""]
+    stamp = f"hash `{check['hash'][:12]}`, {check['declared_at']}"
+    if not check["amendments"]:
+        return [f"Declared before results ({stamp}): the study design, variant blocks, calibration and selection "
+                "grids and the report block below are the ones results/preregistration.json recorded before the "
+                "first target evaluation.", ""]
+    lines = [f"**Amended after the declaration** ({stamp}); these keys differ from what was declared before any "
+             f"result (seen by this summary at {now}):", ""]
+    for a in check["amendments"]:
+        lines.append(f"- `{a['key']}`: declared {json.dumps(a['declared'])}, now {json.dumps(a['current'])}")
+    return lines + ["", "Read the confirmatory answer with these amendments in mind (delete "
+                    "results/preregistration.json to re-declare).", ""]
+
+
+def run_variance_lines(variances: pd.DataFrame) -> list[str]:
+    """The homogeneity diagnostic: Levene's test across variants and across tasks, per target."""
+    if variances is None or variances.empty:
+        return ["Run-to-run variation: one seed per system, not estimated.", ""]
+    lines = ["Run-to-run variation of the non-English average (sd of runs around their system's mean, pooled per "
+             "group; Levene's test, median-centred, of equal variance across the groups). Each test uses its own "
+             "arms' run variance, so a group that varies more widens only its own tests.", "",
+             "| target | model | across | Levene W | p | run sd per group (points) |", "|---|---|---|---|---|---|"]
+    for (target, model, grouping), g in variances.groupby(["target", "model", "grouping"], sort=True):
+        sds = ", ".join(f"{r['group']} {r['run_sd']:.2f}" for _, r in g.iterrows())
+        w, p = g["levene_w"].iloc[0], g["levene_p"].iloc[0]
+        lines.append(f"| {target} | {model} | {grouping}s | {w:.2f} | {_fmt_p(p)} | {sds} |")
+    return lines + [""]
+
+
+def collapsed_lines(cfg: dict, collapsed: pd.DataFrame | None, sensitivity: pd.DataFrame | None,
+                    families: list[str]) -> list[str]:
+    """The declared rule for runs that collapsed on English dev, and the answer under the other rule."""
+    rule = cfg.get("collapsed_runs", "keep")
+    n = 0 if collapsed is None else len(collapsed)
+    lines = [f"Collapsed runs (English dev ≤ chance + 2 points): declared rule `{rule}`; {n} target run(s) flagged."]
+    if n and sensitivity is not None and not sensitivity.empty:
+        other = sensitivity["collapsed_runs"].iloc[0]
+        margin = cfg.get("equivalence_margin", 1.0)
+        for family in families:
+            rows = confirmatory_table(sensitivity, family)
+            lines.append(f"Sensitivity (`collapsed_runs: {other}`), {QUESTIONS[family]} {family_answer(family, rows, margin)}")
+    return lines + [""]
 
 
 def summary_markdown(agg: pd.DataFrame, comps: dict[str, pd.DataFrame], targets: dict[str, list[str]],
                      replicates: int, demo: bool, report_cfg: dict | None = None,
-                     groups: dict | None = None) -> str:
-    """summary.md: the confirmatory answer per target (every test of every declared family), then the
+                     groups: dict | None = None, variances: pd.DataFrame | None = None,
+                     preregistration: dict | None = None, sensitivity: pd.DataFrame | None = None,
+                     collapsed: pd.DataFrame | None = None, now: str = "") -> str:
+    """summary.md: one answer line per question, the declaration check, the confirmatory tables (every
+    test of every declared family, over both targets), run-variance homogeneity, collapsed runs, then the
     exploratory tables. `groups`: {name: [languages]} with `source` for the caption."""
     cfg = report_cfg or {}
     alpha, effect = cfg.get("alpha", 0.05), cfg.get("effect_of_interest")
+    margin = cfg.get("equivalence_margin", 1.0)
     families = cfg.get("confirmatory", list(FAMILY_TITLES))
     groups = groups or {}
+    every = pd.concat(list(comps.values()), ignore_index=True) if comps else pd.DataFrame()
     lines = ["# Does adversarial English intermediate training improve zero-shot cross-lingual transfer?", ""]
+    for family in families:
+        lines.append(f"- **{QUESTIONS[family]}** {family_answer(family, confirmatory_table(every, family), margin)}")
+    lines.append("")
     if demo:
         lines += ["> **Demo run.** These numbers come from the offline demo — a randomly initialised 2-layer Bloom "
                   "fine-tuned on synthetic fixtures — and are meaningless for the research question. Run the "
                   "study config for real answers.", ""]
-    lines += ["## Answer (confirmatory)", "",
-              f"Pre-registered in `report.confirmatory` before any result existed: per target, on the non-English "
-              f"average of the primary metric, the families below, each Holm-corrected at α = {alpha:g}. "
-              "Uncertainty: two-level paired bootstrap — training runs (seeds; pooled run residuals) and test "
-              f"items (translations resampled together) — {replicates:,} replicates; t-based CIs and p-values "
-              "(xlt/stats.py). MDE: the smallest true effect each test detects with 80% power at its family's "
-              "Bonferroni level.", ""]
-    for target in targets:
-        for family in families:
-            rows = confirmatory_table(comps[target], family)
-            lines += [f"- **{target}** — {FAMILY_TITLES[family]}: {family_answer(target, family, rows, alpha, effect)}"]
-    lines.append("")
-    for target in targets:
-        for family in families:
-            lines += [f"### {target}: {FAMILY_TITLES[family]} ({PRIMARY[target]}, non-English average)", "",
-                      confirmatory_markdown(comps[target], family), ""]
+    lines += ["## Answer (confirmatory)", ""] + declaration_lines(preregistration, now)
+    scope = (f"on {cfg['primary_target']} only (the primary target; the other target is exploratory)"
+             if cfg.get("primary_target") else "across both targets")
+    lines += [f"Each family is Holm-corrected at α = {alpha:g} {scope} and over its endpoints "
+              f"({', '.join(cfg.get('endpoints', [AVG]))}) of the primary metric. Verdicts: improves / harms "
+              f"(Holm p < α), equivalent (two one-sided tests at the Holm level: the CI lies inside ±{margin:g} "
+              "points), else inconclusive — an inconclusive test is not evidence of no effect. Uncertainty: test "
+              f"items by a paired bootstrap (translations resampled together; {replicates:,} replicates) plus "
+              "run-to-run variation from each arm's own runs, paired by seed within a task (xlt/stats.py); "
+              "t-based CIs with Welch–Satterthwaite df. MDE: the smallest true effect each test detects with "
+              "80% power at its family's Bonferroni level.", ""]
+    for family in families:
+        rows = confirmatory_table(every, family)
+        lines += [f"### {FAMILY_TITLES[family]}", "", f"{QUESTIONS[family]} {family_answer(family, rows, margin)}", ""]
+        note = power_note(rows, alpha, effect)
+        lines += ([note, ""] if note else []) + [confirmatory_markdown(every, family, effect), ""]
+    lines += run_variance_lines(variances) + collapsed_lines(cfg, collapsed, sensitivity, families)
     lines += ["## Exploratory (not pre-registered)", "",
               "Per language, per task × variant and per language group: means over seeds; marks are **unadjusted** "
               f"p < {alpha:g} from the same bootstrap and are expected to include false positives.", ""]
