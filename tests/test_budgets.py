@@ -276,3 +276,18 @@ def test_heads_stay_fp32_under_bf16_autocast_so_small_kl_perturbations_keep_thei
         clean, w = ctx.distributions(logits)
         ascent, random = (kl(ctx.distributions(ctx.run(ctx.clean() + d))[0], clean, w) for d in (end, control))
     assert float(ascent) > 10 * float(random), (label, float(ascent), float(random))
+
+
+def test_effect_rows_measure_each_radius_against_radius_zero_in_train_mode():
+    """bench_adversarial --effects on a tiny body: with shared masks radius 0 has no regulariser and the
+    gradient change grows with the radius; with independent masks the regulariser at 0 is dropout's."""
+    from xlt.bench_adversarial import effect_rows
+
+    config = {**STUDY, "variants": {"standard": STUDY["variants"]["standard"], "r3f": STUDY["variants"]["r3f"]}}
+    rows = effect_rows(config, arch=dict(vocab_size=500, hidden_size=64, n_layer=2, n_head=4), batch=8, seq=16)
+    shared = [r for r in rows if r["dropout"] == "shared"]
+    assert shared[0]["radius"] == "epsilon 0" and shared[0]["regulariser"] == 0.0 and shared[0]["grad_change"] == 0.0
+    changes = [r["grad_change"] for r in shared]
+    assert all(b > a for a, b in zip(changes, changes[1:])), changes
+    independent = next(r for r in rows if r["dropout"] == "independent" and r["radius"] == "epsilon 0")
+    assert independent["regulariser"] > 1e-3 and independent["dropout_floor"] > 0
