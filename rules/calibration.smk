@@ -30,7 +30,8 @@ if CALIBRATION:  # no calibration stage: no rules (the config check refuses cali
         resources:
             gpu=1,
             runtime=lambda wc, attempt: cluster.runtime_minutes(
-                config, CALIBRATION["task"], selection.for_runtime(calibration.training(config)),
+                config, CALIBRATION["task"],
+                selection.for_runtime(selection.upper_bound(config, "intermediate", calibration.training(config))),
                 calibration.point_block(config, wc.variant, wc.point), attempt,
                 train_token_stats(wc.model, CALIBRATION["task"])),
             mem_mb=job_mem_mb,

@@ -139,6 +139,7 @@ def job_runtime(stage):
         else:
             task = getattr(wc, "task", plan.MULTITASK)
             block, training = config["variants"][wc.variant], training_config(config, "intermediate", task)
+        training = selection.upper_bound(config, stage, training)  # a `selected` epochs/batch size: its largest
         return cluster.runtime_minutes(config, task, training, block, attempt, train_token_stats(wc.model, task))
     return runtime
 

@@ -113,6 +113,9 @@ def test_a_fraction_of_the_schedule_keeps_its_warmup_and_decay_shape():
     assert cut["max_steps"] == 32 and cut["eval_every"] == 32 and "schedule_fraction" not in cut
     assert cut["warmup_ratio"] == 0.1  # warmup 3 of 32 steps, linear decay to 0 at step 32
     assert selection.for_runtime(selection.horizon(full, {"fraction": 0.25}))["epochs"] == 0.5
+    # job sizes before the selection has run: the largest value of the grid
+    assert selection.upper_bound(STUDY, "target", {"learning_rate": "selected", "epochs": 2}) == \
+        {"learning_rate": 5e-5, "epochs": 2}
     fixed = selection.horizon(full, {"steps": 12})
     assert fixed["max_steps"] == 12 and selection.apply_fraction(fixed, {"t": 1000}, None) == fixed
 

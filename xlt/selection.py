@@ -105,6 +105,13 @@ def for_runtime(training: dict) -> dict:
     return {**training, "epochs": training["epochs"] * f}
 
 
+def upper_bound(config: dict, stage: str, training: dict) -> dict:
+    """`training` with each `selected` value at the largest value of its stage's grid: what job sizes
+    (xlt.cluster) are computed from before the selection has run."""
+    g = ((settings(config) or {}).get(stage) or {}).get("grid", {})
+    return {k: (max(g[k]) if v == SELECTED and k in g else v) for k, v in training.items()}
+
+
 # ---- training keys: which blocks say `selected`, the grid, the runs ----
 
 def settings(config: dict) -> dict | None:
