@@ -10,6 +10,7 @@ import yaml
 
 from xlt import calibration, plan, selection
 from xlt.chance import chance_level
+from xlt.steps import train as train_step
 from xlt.matrix import collapsed_runs, matrix_from_records, target_dev_records, without_collapsed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,7 +109,7 @@ def test_selection_stage_jobs_are_the_grid_times_the_seeds():
 def test_a_fraction_of_the_schedule_keeps_its_warmup_and_decay_shape():
     full = {"learning_rate": 1e-3, "batch_size": 8, "grad_accum": 2, "epochs": 2, "warmup_ratio": 0.1,
             "weight_decay": 0.0, "max_grad_norm": 1.0, "eval_every": 100}
-    cut = selection.apply_fraction(selection.horizon(full, {"fraction": 0.25}), {"t": 1000}, None)
+    cut = train_step.apply_fraction(selection.horizon(full, {"fraction": 0.25}), {"t": 1000}, None)
     # 1000 / 16 -> 63 steps per epoch, 126 in all; a quarter: 32 steps (31.5 rounded), scored at the end
     assert cut["max_steps"] == 32 and cut["eval_every"] == 32 and "schedule_fraction" not in cut
     assert cut["warmup_ratio"] == 0.1  # warmup 3 of 32 steps, linear decay to 0 at step 32
@@ -117,7 +118,7 @@ def test_a_fraction_of_the_schedule_keeps_its_warmup_and_decay_shape():
     assert selection.upper_bound(STUDY, "target", {"learning_rate": "selected", "epochs": 2}) == \
         {"learning_rate": 5e-5, "epochs": 2}
     fixed = selection.horizon(full, {"steps": 12})
-    assert fixed["max_steps"] == 12 and selection.apply_fraction(fixed, {"t": 1000}, None) == fixed
+    assert fixed["max_steps"] == 12 and train_step.apply_fraction(fixed, {"t": 1000}, None) == fixed
 
 
 def test_chance_is_the_best_constant_prediction_of_each_format():

@@ -81,20 +81,6 @@ def horizon_label(block: dict) -> dict:
     return {"steps": block["steps"]} if block.get("steps") else {"fraction": block["fraction"]}
 
 
-def apply_fraction(train_cfg: dict, sizes: dict[str, int], mixing: dict | None) -> dict:
-    """A training block with `schedule_fraction`: max_steps = round(fraction x the real run's steps) (at
-    least 1), scored at that end; warmup stays warmup_ratio of the shortened run. Other blocks unchanged."""
-    if train_cfg.get("schedule_fraction") is None:
-        return {k: v for k, v in train_cfg.items() if k != "schedule_fraction"}
-    from xlt.training import TrainConfig, schedule_steps
-
-    fraction = train_cfg["schedule_fraction"]
-    base = {k: v for k, v in train_cfg.items() if k != "schedule_fraction"}
-    _, full = schedule_steps(TrainConfig.from_dict(base), sizes, mixing)
-    steps = max(1, round(fraction * full))
-    return {**base, "max_steps": steps, "eval_every": steps}
-
-
 def for_runtime(training: dict) -> dict:
     """The training block as xlt.cluster sizes it: a fraction of the schedule is that fraction of its tokens."""
     f = training.get("schedule_fraction")

@@ -8,7 +8,7 @@ import pandas as pd
 from xlt.io import write_json
 from xlt.modeling import head_spec
 from xlt.tasks import get_task
-from xlt.training import TaskData, TaskSpec, TrainConfig, evaluate, set_seed, train
+from xlt.training import TaskData, TaskSpec, TrainConfig, evaluate, schedule_steps, set_seed, train
 
 
 def task_spec(task_name: str, qa_options: dict, labels: list[str] | None = None) -> TaskSpec:
@@ -40,6 +40,18 @@ def resolve_budget(block: dict | None, calibration: str | None) -> dict | None:
     return with_radius(block, read_json(calibration)["chosen"])
 
 
+def apply_fraction(train_cfg: dict, sizes: dict[str, int], mixing: dict | None) -> dict:
+    """A training block with `schedule_fraction`: max_steps = round(fraction x the real run's steps) (at
+    least 1), scored at that end; warmup stays warmup_ratio of the shortened run. Other blocks unchanged."""
+    if train_cfg.get("schedule_fraction") is None:
+        return {k: v for k, v in train_cfg.items() if k != "schedule_fraction"}
+    fraction = train_cfg["schedule_fraction"]
+    base = {k: v for k, v in train_cfg.items() if k != "schedule_fraction"}
+    _, full = schedule_steps(TrainConfig.from_dict(base), sizes, mixing)
+    steps = max(1, round(fraction * full))
+    return {**base, "max_steps": steps, "eval_every": steps}
+
+
 def load_task_data(spec: dict) -> TaskData:
     """spec: {name, train, dev, dev_data, qa (options), extra: {split: [features, data]}} (paths)."""
     train_features = pd.read_parquet(spec["train"])
@@ -65,7 +77,7 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
     from xlt.attention import use_attention
     from xlt.chance import chance_level
     from xlt.modeling import build_model, compatible, load_heads, load_model, load_tokenizer, saved_heads
-    from xlt.selection import apply_fraction, resolve
+    from xlt.selection import resolve
 
     data = [load_task_data(t) for t in tasks]
     train_cfg = resolve(dict(train_cfg), selection)
