@@ -169,7 +169,7 @@ def deviation_rows(config: dict, arch: dict | None = None, batch: int = 8, seq: 
         ce = grad({"method": "standard"})  # the clean pass draws the same masks as SMART's first pass
         sym = grad(block("smart", ascent_objective="symmetric", dropout=dropout)) - ce
         one_sided = grad(block("smart", ascent_objective="kl", dropout=dropout)) - ce
-        rows.append({"deviation": "SMART ascent on KL(adv || clean) (mt-dnn) instead of the symmetric l_s (Alg. 1)",
+        rows.append({"deviation": "SMART ascent on KL(adv ‖ clean) (mt-dnn) instead of the symmetric l_s (Alg. 1)",
                      "dropout": dropout, "measure": "change of the regulariser's parameter gradient",
                      "value": _rel(one_sided, sym)})
         kept = grad(block("r3f", detach_noise_embeddings=False, dropout=dropout), embeddings_only=True)
