@@ -106,13 +106,6 @@ def stage_of(rule: str) -> str:
 
 # ---- GPU time ----
 
-def _costable(config: dict, stage: str, training: dict) -> dict:
-    """A training block the cost model can read: a `selected` value is priced at the largest value of its
-    selection grid (an upper bound until the selection has run)."""
-    grid = ((config["study"].get("selection") or {}).get(stage) or {}).get("grid", {})
-    return {k: (max(grid[k]) if v == "selected" and k in grid else v) for k, v in training.items()}
-
-
 def training_jobs(config: dict, directory: Path = Path(".")) -> list[dict]:
     """One record per training job: {stage, model, arm (intermediate task, `multitask` or `none`), variant,
     target, minutes}; minutes from cluster.gpu_minutes with the featurised token counts where they exist."""
@@ -127,24 +120,24 @@ def training_jobs(config: dict, directory: Path = Path(".")) -> list[dict]:
     stage_jobs = plan.selection_stage_jobs(config)
     for r in stage_jobs["calibrate_point"]:
         block = calibration.point_block(config, r["variant"], r["point"])
-        training = selection.for_runtime(_costable(config, "intermediate", calibration.training(config)))
+        training = selection.for_runtime(selection.upper_bound(config, "intermediate", calibration.training(config)))
         minutes = cluster.gpu_minutes(config, cal["task"], training, block, stats(r["model"], cal["task"]))
         jobs.append(dict(stage="calibration", model=r["model"], arm=cal["task"], variant=r["variant"], target="",
                          minutes=minutes))
     for r in stage_jobs["select_point"]:
-        training = selection.for_runtime(_costable(config, r["stage"], selection.point_training(
+        training = selection.for_runtime(selection.upper_bound(config, r["stage"], selection.point_training(
             config, r["stage"], r["task"], r["point"])))
         minutes = cluster.gpu_minutes(config, r["task"], training, {"method": "standard"}, stats(r["model"], r["task"]))
         jobs.append(dict(stage="selection", model=r["model"], arm=r["task"], variant="standard", target="",
                          minutes=minutes))
     for r in plan.intermediate_runs(config):
-        training = _costable(config, "intermediate", training_config(config, "intermediate", r["task"]))
+        training = selection.upper_bound(config, "intermediate", training_config(config, "intermediate", r["task"]))
         minutes = cluster.gpu_minutes(config, r["task"], training, config["variants"][r["variant"]],
                                       stats(r["model"], r["task"]))
         jobs.append(dict(stage="intermediate", model=r["model"], arm=r["task"], variant=r["variant"], target="",
                          minutes=minutes))
     for r in plan.target_runs(config):
-        training = _costable(config, "target", training_config(config, "target", r["target"]))
+        training = selection.upper_bound(config, "target", training_config(config, "target", r["target"]))
         minutes = cluster.gpu_minutes(config, r["target"], training, cluster.target_variant_block(config, r["variant"]),
                                       stats(r["model"], r["target"]))
         jobs.append(dict(stage="target", model=r["model"], arm=r["inter"], variant=r["variant"], target=r["target"],
