@@ -425,8 +425,10 @@ class R3F(Standard):
         z = z * mask
         ctx.record(z)
         # fairseq's criterion perturbs `token_embeddings.detach().clone()`: the word embeddings get no gradient
-        # through the noisy branch (`detach_noise_embeddings: false` keeps it)
-        noisy_embeds = embeds.detach() if self.detach_noise_embeddings else ctx.embeds()
+        # through the noisy branch (`detach_noise_embeddings: false` keeps it). A fresh leaf that requires
+        # grad, not a bare detach: the noisy pass then has the clean pass's signature and reuses its compiled
+        # graph (a bare detach compiled a second graph per length bucket); the leaf's gradient is dropped.
+        noisy_embeds = embeds.detach().requires_grad_() if self.detach_noise_embeddings else ctx.embeds()
         noisy = ctx.run(noisy_embeds + z)
         clean_d, weights = ctx.distributions(logits)
         noisy_d, _ = ctx.distributions(noisy)
