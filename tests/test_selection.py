@@ -102,6 +102,9 @@ def test_selection_stage_jobs_are_the_grid_times_the_seeds():
     assert len(jobs["calibrate"]) == 5
     assert len(jobs["select_point"]) == 3 * 3 * 3 and len(jobs["select"]) == 3
     assert all(0 in [float(r) for r in radii] for radii in cal["grid"].values())  # the control everywhere
+    assert calibration.result_files(STUDY)[0] == "results/calibration/bloom-560m/fgm.json"
+    assert selection.result_files(DEMO) == ["results/selection/tiny-bloom/intermediate/mnli.json",
+                                            "results/selection/tiny-bloom/target/paws_x.json"]
     demo = plan.selection_stage_jobs(DEMO)
     assert len(demo["calibrate_point"]) == 3 * 2 and len(demo["select_point"]) == 2 * 2
 

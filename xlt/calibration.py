@@ -92,6 +92,13 @@ def result_runs(config: dict) -> list[dict]:
     return [dict(model=m, variant=v) for m in config["study"]["models"] for v in calibrated_variants(config)]
 
 
+def result_files(config: dict) -> list[str]:
+    """results/calibration/<model>/<variant>.json of every calibrated variant (calibration_table's input)."""
+    from xlt.plan import calibration_result
+
+    return [calibration_result(**r) for r in result_runs(config)]
+
+
 def choose(scores: dict[float, dict[int, float]], control: bool = True) -> dict:
     """The choice rule of the module docstring. scores: {radius: {seed: dev score (points)}}.
     Returns {rows (one per radius, sorted), best, effective, chosen, decision}."""

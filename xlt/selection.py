@@ -191,6 +191,13 @@ def result_runs(config: dict) -> list[dict]:
             for stage, task in selections(config)]
 
 
+def result_files(config: dict) -> list[str]:
+    """results/selection/<model>/<stage>/<task>.json of every selection (selection_table's input)."""
+    from xlt.plan import selection_result
+
+    return [selection_result(**r) for r in result_runs(config)]
+
+
 def resolve(train_cfg: dict, selection: str | None) -> dict:
     """`train_cfg` with every `selected` value replaced by the choice in `selection` (a result file)."""
     keys = selected_keys(train_cfg)
