@@ -146,3 +146,35 @@ def job_runtime(stage):
 
 def job_mem_mb(wc, attempt):
     return cluster.mem_mb(config, attempt)
+
+
+from xlt.io import read_json as _read_json
+
+# Seeds in waves (study.waves; one wave = the fixed design): after each wave but the last, the `interim`
+# checkpoint analyses the confirmatory families at the look's spent level (xlt/sequential.py); the next
+# wave's training and evaluation jobs join the DAG only through the input functions below, and only
+# while the look left a family undecided. No training job reads a look: it decides which seeds exist.
+WAVES = plan.waves(config)
+
+
+def waves_made():
+    """How many waves the study trains: wave 1, then each next one while the look after the one before
+    left a family open (Snakemake re-evaluates these functions once each checkpoint has run)."""
+    made = 1
+    while made < len(WAVES) and _read_json(checkpoints.interim.get(wave=made).output[0])["continue"]:
+        made += 1
+    return made
+
+
+def runs_made(runs, wave=None):
+    """`runs` (plan.target_runs / plan.intermediate_runs records) of the waves made (or of waves <= wave)."""
+    return plan.runs_through_wave(config, runs, waves_made() if wave is None else wave)
+
+
+def run_eval_files(runs, kind):
+    return [plan.eval_file(**r, lang=lang, kind=kind) for r in runs for lang in STUDY["targets"][r["target"]]]
+
+
+def interims_made(wc=None):
+    """The looks made: after waves 1..min(waves made, last wave - 1)."""
+    return [plan.interim_file(k) for k in range(1, min(waves_made(), len(WAVES) - 1) + 1)]

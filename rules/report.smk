@@ -1,5 +1,35 @@
 # The tidy results matrix: one row per (model, intermediate, variant, target, seed, language, metric).
 
+# Seeds in waves (study.waves): the interim look after each wave but the last; the next wave's jobs join
+# the DAG through the input functions of rules/common.smk (runs_made) while the look leaves a family open.
+checkpoint interim:
+    input:
+        predictions=lambda wc: run_eval_files(runs_made(plan.target_runs(config), int(wc.wave)), "predictions"),
+        metrics=lambda wc: run_eval_files(runs_made(plan.target_runs(config), int(wc.wave)), "metrics"),
+        target_dev=lambda wc: [plan.target_file(**r, name="dev_metrics.json")
+                               for r in runs_made(plan.target_runs(config), int(wc.wave))],
+        test=[data(t, "test") for t in STUDY["targets"]],
+    output:
+        plan.interim_file("{wave}"),
+    params:
+        code=CODE["interim.py"],
+        runs=lambda wc: runs_made(plan.target_runs(config), int(wc.wave)),
+        waves=WAVES,
+        languages=STUDY["targets"],
+        bootstrap=canonical(config.get("bootstrap", {"replicates": 10000, "seed": 0})),
+        report=report_config(config),
+        groups=language_groups(config),
+    wildcard_constraints:
+        wave=r"\d+",
+    log:
+        logs("interim", "wave{wave}")["log"],
+    benchmark:
+        logs("interim", "wave{wave}")["benchmark"]
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/interim.py"
+
 
 # The confirmatory declaration (study design, variant blocks, calibration grid, report block), its hash
 # and the time, written once before the first target evaluation (every evaluation job needs it). No
@@ -20,9 +50,11 @@ rule preregister:
 
 rule matrix:
     input:
-        target=plan.eval_metric_files(config),
-        intermediate=plan.intermediate_metric_files(config),
-        target_dev=plan.target_metric_files(config),  # English dev of each target run: the `collapsed` flag
+        target=lambda wc: run_eval_files(runs_made(plan.target_runs(config)), "metrics"),
+        intermediate=lambda wc: [plan.intermediate_file(**r, name="dev_metrics.json")
+                                 for r in runs_made(plan.intermediate_runs(config))],
+        # English dev of each target run: the `collapsed` flag
+        target_dev=lambda wc: [plan.target_file(**r, name="dev_metrics.json") for r in runs_made(plan.target_runs(config))],
     output:
         parquet="results/matrix.parquet",
         csv="results/matrix.csv",
@@ -40,13 +72,13 @@ rule matrix:
 
 rule example_scores:
     input:
-        predictions=plan.eval_files(config, "predictions"),
+        predictions=lambda wc: run_eval_files(runs_made(plan.target_runs(config)), "predictions"),
         test=[data(t, "test") for t in STUDY["targets"]],
     output:
         "results/report/example_scores.parquet",
     params:
         code=CODE["example_scores.py"],
-        runs=plan.target_runs(config),
+        runs=lambda wc: runs_made(plan.target_runs(config)),
         languages=STUDY["targets"],
     log:
         logs("example_scores", "all")["log"],
@@ -62,6 +94,7 @@ rule statistics:
     input:
         scores="results/report/example_scores.parquet",
         matrix="results/matrix.parquet",
+        interims=interims_made,  # the looks made (study.waves): the final level and earlier decisions
     output:
         aggregate=report("results/report/aggregate.csv", caption="../report/aggregate.rst", category="Tables"),
         comparisons=report("results/report/comparisons.csv", caption="../report/comparisons.rst", category="Tables"),
@@ -72,6 +105,7 @@ rule statistics:
         bootstrap=canonical(config.get("bootstrap", {"replicates": 10000, "seed": 0})),
         report=report_config(config),
         groups=language_groups(config),
+        waves=WAVES,
     log:
         logs("statistics", "all")["log"],
     benchmark:
@@ -107,13 +141,13 @@ rule figures:
 
 rule training_curves:
     input:
-        logs=plan.intermediate_log_files(config),
+        logs=lambda wc: [plan.intermediate_file(**r, name="train_log.jsonl") for r in runs_made(plan.intermediate_runs(config))],
     output:
         report("results/report/figures/training_curves.png", caption="../report/training_curves.rst",
                category="Figures"),
     params:
         code=CODE["training_curves.py"],
-        runs=plan.intermediate_runs(config),
+        runs=lambda wc: runs_made(plan.intermediate_runs(config)),
     log:
         logs("training_curves", "all")["log"],
     benchmark:
@@ -134,6 +168,7 @@ rule summary:
         # the declaration, as written before the first target evaluation; ancient: re-declaring (deleting
         # the file) re-runs only the summary, never the evaluations
         preregistration=ancient(PREREGISTRATION),
+        interims=interims_made,  # the looks made (study.waves): what each decided
     output:
         report("results/report/summary.md", caption="../report/summary.rst", category="Answer"),
     params:
@@ -144,6 +179,7 @@ rule summary:
         report=report_config(config),
         groups=study_language_groups(config),
         declaration=preregistration.declaration(config),
+        waves=WAVES,
     log:
         logs("summary", "all")["log"],
     benchmark:

@@ -160,3 +160,27 @@ def test_declared_endpoints_and_primary_target_are_accepted():
                             equivalence_margin=0.5)
     config["study"]["baseline_seeds"] = [1, 2, 3]
     validate_config(config)
+
+
+@pytest.mark.parametrize("waves, seeds, message", [
+    ([[1, 2], [2, 3]], [1, 2, 3], r"study\.waves: waves overlap \(seed 2 in more than one wave\)"),
+    ([[3, 4], [1, 2]], [1, 2, 3, 4], r"study\.waves: waves go backwards"),
+    ([[1, 3], [2]], [1, 2, 3], r"study\.waves: waves go backwards"),
+    ([[1], [2]], [1, 2, 3], r"study\.waves: the waves' seeds \[1, 2\] are not study\.seeds \[1, 2, 3\]"),
+    ([[1], []], [1], r"study\.waves\[1\]"),
+], ids=["overlap", "backwards", "interleaved", "not-the-seeds", "empty-wave"])
+def test_bad_waves_name_the_key(waves, seeds, message):
+    config = copy.deepcopy(DEMO)
+    config["study"].update(waves=waves, seeds=seeds)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config)
+
+
+def test_waves_and_spending_are_accepted():
+    config = copy.deepcopy(DEMO)
+    config["study"].update(waves=[[1, 2, 3], [4, 5, 6], [7, 8, 9, 10]], seeds=list(range(1, 11)))
+    config["report"]["spending"] = "pocock"
+    validate_config(config)
+    config["report"]["spending"] = "haybittle"
+    with pytest.raises(ConfigError, match=r"report\.spending"):
+        validate_config(config)

@@ -118,7 +118,9 @@ def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path)
     # the dry run's job table: "rule   count"
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
     counts.pop("total", None)
-    n_targets, n_seeds, n_var = len(cfg["study"]["targets"]), len(cfg["study"]["seeds"]), len(cfg["study"]["variants"])
+    # the dry run lists the first wave's jobs: the later waves wait behind the interim look (a checkpoint)
+    n_targets, n_var = len(cfg["study"]["targets"]), len(cfg["study"]["variants"])
+    n_seeds = len((cfg["study"].get("waves") or [cfg["study"]["seeds"]])[0])
     # MNLI's runs (every variant), and — because the budget calibration trains on MNLI with MNLI's
     # hyperparameters — the calibration and every run of the calibrated variant (freelb) on the other tasks
     calibrated = [v for v in cfg["study"]["variants"] if cfg["variants"][v].get("budget") == "calibrated"]
@@ -134,7 +136,7 @@ def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path)
                       "evaluate_paws_x": str(per_inter + len(calibrated) * n_seeds),
                       "evaluate_tydiqa": str(per_inter + len(calibrated) * n_seeds),
                       "matrix": "1", "example_scores": "1", "statistics": "1", "figures": "1", "summary": "1",
-                      "training_curves": "1", "all": "1"}, out
+                      "training_curves": "1", "all": "1", **({"interim": "1"} if cfg["study"].get("waves") else {})}, out
     reasons = snakemake(workdir, "-n", configfile=edited).stdout
     jobs = re.findall(r"rule (train_\w+|evaluate_\w+|calibrate\w*):.*?wildcards: ([^\n]+)", reasons, re.S)
     assert jobs and all("mnli" in wc or any(v in wc for v in calibrated) for _, wc in jobs), jobs
@@ -143,7 +145,7 @@ def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path)
 
 TRAINING_AND_DOWNSTREAM = {"calibrate_point", "calibrate", "select_point", "select", "train_intermediate", "train_multitask", "train_target",
                            "evaluate_paws_x", "evaluate_tydiqa", "matrix", "example_scores", "statistics", "figures",
-                           "summary", "training_curves", "all"}
+                           "summary", "training_curves", "interim", "all"}
 
 
 @pytest.mark.slow
@@ -379,6 +381,61 @@ def test_demo_ends_with_report_figures_and_html(demo_run, tmp_path):
     assert html.stat().st_size > 10_000
 
 
+@pytest.mark.slow
+def test_waves_the_second_wave_runs_while_a_family_is_open(demo_run):
+    """The demo declares waves [[1], [2]]: the look after wave 1 (one seed: item variance only) leaves the
+    families open at O'Brien-Fleming's first level, so wave 2 is trained and the final analysis at the
+    second look's level uses both seeds; summary.md states what each look decided."""
+    workdir, _ = demo_run
+    demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    assert demo["study"]["waves"] == [[1], [2]]
+    look = json.loads((workdir / "results" / "interim" / "wave1.json").read_text())
+    assert look["wave"] == 1 and look["seeds"] == 1 and look["max_seeds"] == 2 and look["continue"]
+    assert look["level"] == pytest.approx(0.00557, abs=1e-4) and look["levels"][1] == pytest.approx(0.0478, abs=1e-3)
+    assert {f["family"] for f in look["families"]} == {"adversarial_vs_standard", "task_vs_baseline"}
+    assert not all(f["decided"] for f in look["families"])
+    matrix = pd.read_parquet(workdir / "results" / "matrix.parquet")
+    assert set(matrix.loc[matrix["stage"] == "target", "seed"]) == {1, 2}
+    assert set(matrix.loc[matrix["stage"] == "intermediate", "seed"]) == {1, 2}
+    comps = pd.read_csv(workdir / "results" / "report" / "comparisons.csv")
+    conf = comps[comps["family"] != "exploratory"]
+    assert (conf["look"] == 2).all() and conf["level"].eq(look["levels"][1]).all() and (conf["seeds"] == 2).all()
+    summary = (workdir / "results" / "report" / "summary.md").read_text()
+    assert "## Seeds in waves (group-sequential)" in summary and "The study ended at look 2 of 2." in summary
+    assert "- look 1 (1 of 2 seeds, level 0.005575), adversarial vs standard (tiny-bloom): " in summary
+
+
+@pytest.mark.slow
+def test_waves_the_second_wave_is_skipped_when_the_first_decides(demo_run, tmp_path):
+    """The finished demo without its wave-2 runs, re-run with a margin so wide that every test is
+    `equivalent` at the first look: the look decides both families, no wave-2 job is made, and the
+    final analysis is the first look's (one seed), stated in summary.md."""
+    workdir = tmp_path / "demo"
+    shutil.copytree(demo_run[0], workdir, symlinks=True)
+    for stage in ("intermediate", "target", "eval"):
+        for run in list((workdir / "results" / stage).rglob("seed2")):
+            shutil.rmtree(run)
+    cfg = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    cfg["report"]["equivalence_margin"] = 1000.0
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(cfg))
+    proc = snakemake(workdir, "--cores", "2", configfile=edited)
+    ran = set(re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", proc.stdout + proc.stderr, flags=re.M))
+    assert "interim" in ran and not ran & {"train_intermediate", "train_multitask", "train_target", "evaluate_paws_x",
+                                          "evaluate_tydiqa"}, ran
+    assert not [p for stage in ("intermediate", "target", "eval") for p in (workdir / "results" / stage).rglob("seed2")]
+    look = json.loads((workdir / "results" / "interim" / "wave1.json").read_text())
+    assert all(f["decided"] for f in look["families"]) and not look["continue"]
+    assert {t["verdict"] for f in look["families"] for t in f["tests"]} == {"equivalent"}
+    assert set(pd.read_parquet(workdir / "results" / "matrix.parquet")["seed"]) == {1}
+    comps = pd.read_csv(workdir / "results" / "report" / "comparisons.csv")
+    conf = comps[comps["family"] != "exploratory"]
+    assert (conf["look"] == 1).all() and (conf["verdict"] == "equivalent").all()
+    summary = (workdir / "results" / "report" / "summary.md").read_text()
+    assert "The study ended at look 1 of 2 (every family decided: later waves were not trained)." in summary
+    assert "Nothing to be done" in snakemake(workdir, "-n", configfile=edited).stdout
+
+
 START_SLURM = ROOT / "scripts" / "start-local-slurm.sh"
 
 
@@ -396,8 +453,13 @@ def test_amending_the_margin_after_results_is_listed_in_the_summary(demo_run, tm
     edited.write_text(yaml.safe_dump(cfg))
     out = snakemake(workdir, "-n", "--quiet", "rules", configfile=edited).stdout
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
-    assert set(counts) - {"total"} == {"statistics", "figures", "summary", "all"}, out
+    # with study.waves the interim look re-decides at the new margin; a dry run also lists the jobs whose
+    # inputs wait behind that checkpoint, which the run then finds up to date (the matrix is not rewritten)
+    behind = {"interim", "matrix", "example_scores", "training_curves"} if len(cfg["study"].get("waves") or []) > 1 else set()
+    assert set(counts) - {"total"} == {"statistics", "figures", "summary", "all"} | behind, out
+    matrix_time = (workdir / "results" / "matrix.parquet").stat().st_mtime
     snakemake(workdir, "--cores", "2", configfile=edited)
+    assert (workdir / "results" / "matrix.parquet").stat().st_mtime == matrix_time
     assert (workdir / "results" / "preregistration.json").read_text() == declared  # never rewritten
     summary = (workdir / "results" / "report" / "summary.md").read_text()
     assert "**Amended after the declaration**" in summary

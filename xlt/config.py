@@ -88,7 +88,27 @@ def _cross_checks(config: dict) -> list[str]:
             out.append(f"study.targets.{target}: must include 'en' (the cross-lingual gap is measured against it)")
     from xlt import calibration, selection  # both import this module
 
-    return out + report_cross_checks(config) + calibration.cross_checks(config) + selection.cross_checks(config)
+    return out + wave_cross_checks(study) + report_cross_checks(config) + calibration.cross_checks(config) + selection.cross_checks(config)
+
+
+def wave_cross_checks(study: dict) -> list[str]:
+    """study.waves partitions study.seeds (the maximum design) into consecutive, increasing waves."""
+    waves = study.get("waves")
+    if not waves:
+        return []
+    flat = [seed for wave in waves for seed in wave]
+    out = []
+    if len(set(flat)) < len(flat):
+        repeated = sorted({seed for seed in flat if flat.count(seed) > 1})
+        out.append(f"study.waves: waves overlap (seed{'s' * (len(repeated) > 1)} {', '.join(map(str, repeated))} "
+                   "in more than one wave); each seed belongs to exactly one wave")
+    elif flat != sorted(flat):
+        out.append(f"study.waves: waves go backwards ({waves}); list each wave's seeds in increasing order and "
+                   "every wave after the seeds of the one before, e.g. [[1, 2, 3], [4, 5, 6]]")
+    if sorted(set(flat)) != sorted(study["seeds"]):
+        out.append(f"study.waves: the waves' seeds {sorted(set(flat))} are not study.seeds {sorted(study['seeds'])}; "
+                   "study.seeds is the maximum design, so set it to the union of the waves")
+    return out
 
 
 def report_cross_checks(config: dict) -> list[str]:
@@ -99,6 +119,8 @@ def report_cross_checks(config: dict) -> list[str]:
     if primary is not None and primary not in config["study"]["targets"]:
         out.append(f"report.primary_target: {primary!r} is not a study target; allowed values: "
                    f"{', '.join(config['study']['targets'])} (or leave it out: both targets, Holm across them)")
+    if any(m not in config["models"] for m in config["study"]["models"]):
+        return out  # reported above; the groups cannot be looked up
     groups = (study_language_groups(config) or {}).get("groups", {})
     known = ["avg-xx", *(f"avg:{g}" for g in groups)]
     for endpoint in report.get("endpoints", []):
@@ -191,12 +213,14 @@ def transfer_config(config: dict) -> dict:
 
 REPORT_DEFAULTS = {"alpha": 0.05, "power": 0.8, "effect_of_interest": None,
                    "confirmatory": ["adversarial_vs_standard", "task_vs_baseline"], "collapsed_runs": "keep",
-                   "equivalence_margin": 1.0, "primary_target": None, "endpoints": ["avg-xx"], "pair_seeds": True}
+                   "equivalence_margin": 1.0, "primary_target": None, "endpoints": ["avg-xx"], "pair_seeds": True,
+                   "spending": "obf"}
 
 
 def report_config(config: dict) -> dict:
     """The statistics settings (alpha, power, effect of interest, confirmatory families, equivalence
-    margin, primary target, endpoints, seed pairing, the rule for collapsed runs)."""
+    margin, primary target, endpoints, seed pairing, the rule for collapsed runs, the alpha spending of
+    study.waves' looks)."""
     block = config.get("report", {})
     return canonical({k: block.get(k, v) for k, v in REPORT_DEFAULTS.items()})
 

@@ -153,6 +153,29 @@ def baseline_seeds(config: dict) -> list[int]:
     return list(s.get("baseline_seeds") or s["seeds"])
 
 
+def waves(config: dict) -> list[list[int]]:
+    """study.waves (seeds in waves, group-sequential; their union is study.seeds), or one wave of every
+    seed: the fixed design."""
+    s = config["study"]
+    return [list(w) for w in s.get("waves") or [s["seeds"]]]
+
+
+def wave_of(config: dict, seed: int) -> int:
+    """The wave (1-based) a seed's runs belong to. Baseline seeds outside study.seeds (study.baseline_seeds'
+    extra runs) join wave 1: the reference is complete from the first look on."""
+    return next((k for k, wave in enumerate(waves(config), 1) if seed in wave), 1)
+
+
+def runs_through_wave(config: dict, runs: list[dict], wave: int) -> list[dict]:
+    """The runs (intermediate_runs or target_runs records) of waves 1..wave."""
+    return [r for r in runs if wave_of(config, r["seed"]) <= wave]
+
+
+def interim_file(wave: int) -> str:
+    """The look after `wave` (rules/report.smk's checkpoint): each confirmatory family decided or not."""
+    return f"results/interim/wave{wave}.json"
+
+
 def eval_files(config: dict, kind: str) -> list[str]:
     return [eval_file(**r, lang=lang, kind=kind)
             for r in target_runs(config) for lang in config["study"]["targets"][r["target"]]]

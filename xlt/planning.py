@@ -38,8 +38,8 @@ STAGES = {"data": ["build_demo_fixtures", "prepare_dataset", "snapshot_model", "
           "intermediate": ["train_intermediate", "train_multitask"],
           "target": ["train_target"],
           "evaluation": [],   # evaluate_<target>, one rule per target
-          "report": ["preregister", "training_curves", "example_scores", "matrix", "statistics", "figures", "summary",
-                     "all"]}
+          "report": ["preregister", "interim", "training_curves", "example_scores", "matrix", "statistics", "figures",
+                     "summary", "all"]}
 TRAINING_STAGES = ("selection", "calibration", "intermediate", "target")
 
 # Test items per language: PAWS-X 2,000 test pairs in every language (Yang et al. 2019); TyDiQA-GoldP's
@@ -72,7 +72,9 @@ def selection_stage_counts(config: dict) -> dict[str, int]:
 
 
 def job_counts(config: dict) -> dict[str, int]:
-    """{rule: jobs} of `snakemake all` on a fresh directory, rules with no job left out."""
+    """{rule: jobs} of `snakemake all` on a fresh directory, rules with no job left out. With study.waves,
+    the maximum design: every wave trained (a dry run lists the first wave's jobs only, the later ones
+    join when a look leaves a family open)."""
     from xlt.config import dataset_source
 
     s = config["study"]
@@ -92,6 +94,8 @@ def job_counts(config: dict) -> dict[str, int]:
         "train_target": len(target),
         **{f"evaluate_{t}": sum(r["target"] == t for r in target) for t in s["targets"]},
         **dict.fromkeys(STAGES["report"], 1),
+        # seeds in waves: the maximum design (every wave trained), one interim look per wave but the last
+        "interim": len(plan.waves(config)) - 1,
     }
     order = list(STAGES)
     rules = sorted((r for r, n in counts.items() if n), key=lambda r: order.index(stage_of(r)))  # stable
@@ -334,7 +338,9 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."))
              f"arms (+ none) x {len(s['variants'])} variants x {len(s['seeds'])} seed{'s' * (len(s['seeds']) > 1)}; targets "
              f"{', '.join(s['targets'])}", ""]
     counts = job_counts(config)
-    lines += ["Jobs (snakemake -n counts):"]
+    lines += ["Jobs (snakemake -n counts):" if len(plan.waves(config)) == 1 else
+              f"Jobs of the maximum design (all {len(plan.waves(config))} waves of study.waves; a wave after the "
+              "first runs only while a look leaves a family open):"]
     lines += _table(["stage", "rule", "jobs"], [[stage_of(r), r, n] for r, n in counts.items()] +
                     [["", "total", sum(counts.values())]], "llr")
 

@@ -284,6 +284,43 @@ def summary_markdown(agg: pd.DataFrame, comps: dict[str, pd.DataFrame], targets:
     return "\n".join(lines)
 
 
+FAMILY_QUESTION = {"adversarial_vs_standard": "adversarial vs standard", "task_vs_baseline": "intermediate task vs none"}
+
+
+def looks_section(looks: list[dict], waves: list[list[int]], alpha: float, spending: str) -> str:
+    """Seeds in waves: the looks made, each family's decision at each, and the spent levels."""
+    from xlt.sequential import final_look, look_levels
+
+    levels = look_levels(waves, alpha, spending)
+    end = final_look(looks, len(waves))
+    name = {"obf": "O'Brien-Fleming", "pocock": "Pocock"}[spending]
+    lines = ["## Seeds in waves (group-sequential)", "",
+             f"Declared waves of seeds {waves}: an interim analysis after each wave but the last; a family is "
+             f"decided when every test has a verdict at the look's level. Levels are the spent ones "
+             f"(Lan-DeMets {name}-type spending of alpha = {alpha:g} over {len(waves)} looks): "
+             + ", ".join(f"look {k} {a:.4g}" for k, a in enumerate(levels, 1))
+             + f". The study ended at look {end} of {len(waves)}"
+             + (" (every family decided: later waves were not trained)." if end < len(waves) else "."), ""]
+    decided_at = {}
+    for rec in sorted(looks, key=lambda r: r["wave"]):
+        for fam in rec["families"]:
+            verdicts = ", ".join(f"{t['target']} {t['intermediate'] if t['family'] == 'task_vs_baseline' else t['variant']}"
+                                 f" {t['verdict']}" for t in fam["tests"])
+            state = "decided" if fam["decided"] else "open"
+            lines.append(f"- look {rec['wave']} ({rec['seeds']} of {rec['max_seeds']} seeds, level {rec['level']:.4g}), "
+                         f"{FAMILY_QUESTION.get(fam['family'], fam['family'])} ({fam['model']}): {state} — {verdicts}")
+            if fam["decided"]:
+                decided_at.setdefault((fam["family"], fam["model"]), rec["wave"])
+    if end == len(waves):
+        lines.append(f"- look {end} (all {sum(map(len, waves))} seeds, level {levels[-1]:.4g}): the final analysis "
+                     "answers every family still open")
+    for (family, model), k in sorted(decided_at.items()):
+        if k < end:
+            lines.append(f"- {FAMILY_QUESTION.get(family, family)} ({model}) keeps the verdicts of look {k}; its later "
+                         "runs appear in the tables, not re-tested")
+    return "\n".join(lines)
+
+
 def to_markdown(table: pd.DataFrame) -> str:
     header = [*table.index.names, *table.columns]
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

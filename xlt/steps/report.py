@@ -22,6 +22,11 @@ def build_matrix(metric_files: list[str], intermediate_files: list[str], out_par
 
 def example_scores(runs: list[dict], languages: dict[str, list[str]], test_data: dict[str, str], out: str) -> None:
     """Per-example scores of every target run and language, from the saved predictions."""
+    write_parquet(score_frame(runs, languages, test_data), out)
+
+
+def score_frame(runs: list[dict], languages: dict[str, list[str]], test_data: dict[str, str]) -> pd.DataFrame:
+    """The per-example scores of `runs` (example_scores' table, in memory)."""
     from xlt.plan import eval_file
     from xlt.report import example_scores as score_file
 
@@ -34,16 +39,46 @@ def example_scores(runs: list[dict], languages: dict[str, list[str]], test_data:
             scores = score_file(preds, test[test["language"] == lang], run["target"])
             frames.append(scores.assign(model=run["model"], intermediate=run["inter"], variant=run["variant"],
                                         target=run["target"], seed=run["seed"], language=lang))
-    write_parquet(pd.concat(frames, ignore_index=True), out)
+    return pd.concat(frames, ignore_index=True)
+
+
+def interim(runs: list[dict], languages: dict[str, list[str]], test_data: dict[str, str], metric_files: list[str],
+            target_dev_files: list[str], wave: int, waves: list[list[int]], replicates: int, seed: int, out: str,
+            report_cfg: dict | None = None, groups: dict | None = None) -> dict:
+    """The look after wave `wave` of study.waves (rules/report.smk's checkpoint): `analyse` of the runs of
+    waves <= wave at the look's nominal level (xlt/sequential.py: Lan-DeMets spending of report.alpha), under
+    the declared rule for collapsed runs; each confirmatory family is decided when every test has a verdict.
+    It decides only which seeds are trained next — never anything a training job reads."""
+    from xlt.io import write_json
+    from xlt.matrix import matrix_from_records, target_dev_records, without_collapsed
+    from xlt.sequential import look_levels, look_record
+
+    cfg = dict(report_cfg or {})
+    spending = cfg.get("spending", "obf")
+    levels = look_levels(waves, cfg.get("alpha", 0.05), spending)
+    scores = score_frame(runs, languages, test_data)
+    if cfg.get("collapsed_runs", "keep") == "drop":
+        matrix = matrix_from_records([read_json(p) for p in metric_files], target_dev_records(target_dev_files))
+        scores = without_collapsed(scores, matrix)
+    comps, _ = analyse(scores, replicates, seed, {**cfg, "alpha": levels[wave - 1]}, groups or {})
+    record = look_record(comps, wave, waves, levels, spending)
+    write_json(record, out)
+    print(f"look {wave} of {len(waves)} ({record['seeds']} of {record['max_seeds']} seeds, level "
+          f"{record['level']:.4g}): " + "; ".join(f"{f['family']}/{f['model']} {'decided' if f['decided'] else 'open'}"
+                                                  for f in record["families"]))
+    return record
 
 
 def statistics(scores_path: str, matrix_path: str, replicates: int, seed: int, out_aggregate: str,
                out_comparisons: str, report_cfg: dict | None = None, groups: dict | None = None,
-               out_run_variance: str | None = None, out_sensitivity: str | None = None) -> None:
+               out_run_variance: str | None = None, out_sensitivity: str | None = None,
+               sequential: dict | None = None) -> None:
     """Seed aggregates, every comparison (`analyse`) under the declared rule for collapsed runs
     (report.collapsed_runs: keep | drop), the run-variance homogeneity diagnostic, and the confirmatory
     rows under the other rule (the sensitivity analysis; empty when no run collapsed).
-    `groups`: {model: {group: [languages]}} (language-group averages)."""
+    `groups`: {model: {group: [languages]}} (language-group averages). `sequential`: {waves, interims}
+    when study.waves declares looks — the confirmatory tests are made at the level of the look the study
+    ended at, and a family decided at an earlier look keeps that look's verdicts (xlt/sequential.py)."""
     from xlt.matrix import collapsed_runs, without_collapsed
     from xlt.report import aggregate
 
@@ -51,7 +86,19 @@ def statistics(scores_path: str, matrix_path: str, replicates: int, seed: int, o
     scores, matrix = pd.read_parquet(scores_path), pd.read_parquet(matrix_path)
     kept, dropped = scores, without_collapsed(scores, matrix)
     declared, other = (dropped, kept) if cfg.get("collapsed_runs", "keep") == "drop" else (kept, dropped)
+    looks = None
+    if sequential and len(sequential["waves"]) > 1:  # seeds in waves: the spent level of the last look
+        from xlt.sequential import final_look, look_levels
+
+        looks = [read_json(p) for p in sequential["interims"]]
+        levels = look_levels(sequential["waves"], cfg.get("alpha", 0.05), cfg.get("spending", "obf"))
+        end = final_look(looks, len(sequential["waves"]))
+        cfg = {**cfg, "alpha": levels[end - 1]}
     comps, variances = analyse(declared, replicates, seed, cfg, groups)
+    if looks is not None:
+        from xlt.sequential import apply_looks
+
+        comps = apply_looks(comps, looks, end, levels)
     if len(collapsed_runs(matrix)):
         alt, _ = analyse(other, replicates, seed, cfg, groups)
         sensitivity = alt[alt["family"] != "exploratory"].assign(
@@ -129,9 +176,11 @@ def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
             demo: bool, out: str, report_cfg: dict | None = None, groups: dict | None = None,
             run_variance_path: str | None = None, sensitivity_path: str | None = None,
             preregistration_path: str | None = None, declaration: dict | None = None,
-            matrix_path: str | None = None) -> None:
+            matrix_path: str | None = None, interim_paths: list[str] | None = None,
+            waves: list[list[int]] | None = None) -> None:
     """`groups`: the language groups block of the study's model family ({source, groups}) or None;
-    `declaration`: the current config's confirmatory declaration, checked against the preregistration."""
+    `declaration`: the current config's confirmatory declaration, checked against the preregistration;
+    `interim_paths`: the interim looks made (study.waves), stated with what each decided."""
     import time
     from pathlib import Path
 
@@ -154,5 +203,11 @@ def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
                             report_cfg, groups, variances=optional(run_variance_path), preregistration=prereg,
                             sensitivity=sensitivity, collapsed=collapsed,
                             now=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    if waves and len(waves) > 1:
+        from xlt.report import looks_section
+
+        cfg = report_cfg or {}
+        text += "\n\n" + looks_section([read_json(p) for p in interim_paths or []], waves, cfg.get("alpha", 0.05),
+                                        cfg.get("spending", "obf"))
     with atomic_path(out) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
