@@ -168,7 +168,6 @@ rule summary:
         # the declaration, as written before the first target evaluation; ancient: re-declaring (deleting
         # the file) re-runs only the summary, never the evaluations
         preregistration=ancient(PREREGISTRATION),
-        interims=interims_made,  # the looks made (study.waves): what each decided
     output:
         report("results/report/summary.md", caption="../report/summary.rst", category="Answer"),
     params:
@@ -180,6 +179,9 @@ rule summary:
         groups=study_language_groups(config),
         declaration=preregistration.declaration(config),
         waves=WAVES,
+        # every look's file: the summary reads those the statistics used (its `look` column). No checkpoint
+        # input here: Snakemake adds no new producer (preregister) behind a checkpoint once the DAG is built
+        interims=[plan.interim_file(k) for k in range(1, len(WAVES))],
     log:
         logs("summary", "all")["log"],
     benchmark:

@@ -6,5 +6,5 @@ warm.run(snakemake.config, "xlt.steps.report", "summary",
           "sensitivity_path": i.sensitivity, "matrix_path": i.matrix, "preregistration_path": i.preregistration,
           "declaration": dict(p.declaration), "targets": dict(p.targets), "replicates": int(p.replicates),
           "demo": bool(p.demo), "out": snakemake.output[0], "report_cfg": dict(p.report),
-          "groups": dict(p.groups) if p.groups else None, "interim_paths": list(i.interims),
+          "groups": dict(p.groups) if p.groups else None, "interim_paths": list(p.interims),
           "waves": [list(w) for w in p.waves]}, snakemake.log[0])

@@ -180,7 +180,8 @@ def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
             waves: list[list[int]] | None = None) -> None:
     """`groups`: the language groups block of the study's model family ({source, groups}) or None;
     `declaration`: the current config's confirmatory declaration, checked against the preregistration;
-    `interim_paths`: the interim looks made (study.waves), stated with what each decided."""
+    `interim_paths`: every interim look's file of study.waves (wave 1 .. K - 1); those up to the look the
+    statistics ended at (comparisons.csv's `look`) are stated with what each decided."""
     import time
     from pathlib import Path
 
@@ -206,8 +207,8 @@ def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
     if waves and len(waves) > 1:
         from xlt.report import looks_section
 
-        cfg = report_cfg or {}
-        text += "\n\n" + looks_section([read_json(p) for p in interim_paths or []], waves, cfg.get("alpha", 0.05),
-                                        cfg.get("spending", "obf"))
+        cfg, end = report_cfg or {}, int(comps["look"].max()) if "look" in comps and comps["look"].notna().any() else 1
+        looks = [read_json(p) for p in (interim_paths or [])[:min(end, len(waves) - 1)]]
+        text += "\n\n" + looks_section(looks, waves, cfg.get("alpha", 0.05), cfg.get("spending", "obf"))
     with atomic_path(out) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
