@@ -34,6 +34,15 @@ rule all:
     default_target: True
 
 
+onstart:
+    # a deleted declaration (results/preregistration.json, written by the first evaluation) is made anew
+    # when the next run with jobs starts, marked as made after results existed
+    from xlt.plan import eval_metric_files
+
+    if not os.path.exists(PREREGISTRATION) and any(os.path.exists(p) for p in eval_metric_files(config)):
+        preregistration.write(config, PREREGISTRATION, after_results=True)
+
+
 onsuccess:
     from xlt.matrix import format_pivot
 

@@ -10,7 +10,6 @@ for _target, _langs in STUDY["targets"].items():
             checkpoint=plan.target_file("{model}", "{inter}", "{variant}", _target, "{seed}", "checkpoint"),
             features=features("{model}", _target, "test"),
             data=data(_target, "test"),
-            preregistration=ancient(PREREGISTRATION),  # declared before the first result exists
         output:
             predictions=[plan.eval_file("{model}", "{inter}", "{variant}", _target, "{seed}", lang, "predictions") for lang in _langs],
             metrics=[plan.eval_file("{model}", "{inter}", "{variant}", _target, "{seed}", lang, "metrics") for lang in _langs],
@@ -21,6 +20,7 @@ for _target, _langs in STUDY["targets"].items():
             qa=qa_options(config, _target),
             batch_size=training_config(config, "target", _target)["eval_batch_size"],
             attention=training_config(config, "target", _target).get("attention", "sdpa"),
+            preregistration=PREREGISTRATION,  # the first evaluation declares (xlt/preregistration.py)
         resources:
             gpu=1,
             mem_mb=job_mem_mb,

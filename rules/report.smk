@@ -31,23 +31,6 @@ checkpoint interim:
         "../workflow_scripts/interim.py"
 
 
-# The confirmatory declaration (study design, variant blocks, calibration grid, report block), its hash
-# and the time, written once before the first target evaluation (every evaluation job needs it). No
-# params: amending the config afterwards never rewrites it — summary.md lists the amendments instead.
-# Deleting the file re-declares.
-rule preregister:
-    output:
-        PREREGISTRATION,
-    log:
-        logs("preregister", "all")["log"],
-    benchmark:
-        logs("preregister", "all")["benchmark"]
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        "../workflow_scripts/preregister.py"
-
-
 rule matrix:
     input:
         target=lambda wc: run_eval_files(runs_made(plan.target_runs(config)), "metrics"),
@@ -165,9 +148,8 @@ rule summary:
         run_variance="results/report/run_variance.csv",
         sensitivity="results/report/sensitivity.csv",
         matrix="results/matrix.parquet",
-        # the declaration, as written before the first target evaluation; ancient: re-declaring (deleting
-        # the file) re-runs only the summary, never the evaluations
-        preregistration=ancient(PREREGISTRATION),
+        calibration=calibration.result_files(config),  # radii chosen on English dev
+        selection=selection.result_files(config),      # training keys chosen on English dev
     output:
         report("results/report/summary.md", caption="../report/summary.rst", category="Answer"),
     params:
@@ -178,9 +160,12 @@ rule summary:
         report=report_config(config),
         groups=study_language_groups(config),
         declaration=preregistration.declaration(config),
+        # results/preregistration.json (written by the first evaluation; no rule's output): its hash, so
+        # a re-declaration re-runs the summary and nothing else
+        preregistration=PREREGISTRATION,
+        declared=preregistration.expected_hash(config, PREREGISTRATION),
         waves=WAVES,
-        # every look's file: the summary reads those the statistics used (its `look` column). No checkpoint
-        # input here: Snakemake adds no new producer (preregister) behind a checkpoint once the DAG is built
+        # every look's file: the summary reads those the statistics used (its `look` column)
         interims=[plan.interim_file(k) for k in range(1, len(WAVES))],
     log:
         logs("summary", "all")["log"],

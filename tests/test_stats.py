@@ -290,7 +290,7 @@ def _scores_frame(systems, run_system, tables, metric="accuracy"):
 def test_the_statistics_job_runs_at_the_studys_shape(capsys):
     """61 systems x 3 seeds; PAWS-X 7 x 2,000 items; TyDiQA 5,077 items over 9 languages (F1 in [0, 100]);
     10,000 replicates each, from per-example score frames as the statistics job reads them. Prints its
-    time (a benchmark number, not a bar: 7-20 s on an idle 2-core machine)."""
+    time (a benchmark number, not a bar: about 7 s on a 2-core machine)."""
     rng = np.random.default_rng(5)
     paws = _scores_frame(*simulate(rng, STUDY_TASKS, STUDY_VARIANTS, 3, PAWS, 2000, run_sd=2.0)[:3])
     frames = []

@@ -3,8 +3,9 @@ from xlt import warm
 p, i = snakemake.params, snakemake.input
 warm.run(snakemake.config, "xlt.steps.report", "summary",
          {"aggregate_path": i.aggregate, "comparisons_path": i.comparisons, "run_variance_path": i.run_variance,
-          "sensitivity_path": i.sensitivity, "matrix_path": i.matrix, "preregistration_path": i.preregistration,
+          "sensitivity_path": i.sensitivity, "matrix_path": i.matrix, "preregistration_path": p.preregistration,
           "declaration": dict(p.declaration), "targets": dict(p.targets), "replicates": int(p.replicates),
           "demo": bool(p.demo), "out": snakemake.output[0], "report_cfg": dict(p.report),
           "groups": dict(p.groups) if p.groups else None, "interim_paths": list(p.interims),
-          "waves": [list(w) for w in p.waves]}, snakemake.log[0])
+          "waves": [list(w) for w in p.waves], "calibration_paths": list(i.calibration),
+          "selection_paths": list(i.selection)}, snakemake.log[0])

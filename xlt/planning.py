@@ -38,7 +38,7 @@ STAGES = {"data": ["build_demo_fixtures", "prepare_dataset", "snapshot_model", "
           "intermediate": ["train_intermediate", "train_multitask"],
           "target": ["train_target"],
           "evaluation": [],   # evaluate_<target>, one rule per target
-          "report": ["preregister", "interim", "training_curves", "example_scores", "matrix", "statistics", "figures",
+          "report": ["interim", "training_curves", "example_scores", "matrix", "statistics", "figures",
                      "summary", "all"]}
 TRAINING_STAGES = ("selection", "calibration", "intermediate", "target")
 

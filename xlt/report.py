@@ -184,9 +184,12 @@ def confirmatory_markdown(comps: pd.DataFrame, family: str, effect: float | None
 def declaration_lines(check: dict | None, now: str) -> list[str]:
     """What summary.md says of the pre-registration: declared before results, or every amendment."""
     if check is None:
-        return ["**Not pre-registered**: results/preregistration.json is missing (it is written before the first "
-                "target evaluation; deleting it re-declares at the next run).", ""]
+        return ["**Not pre-registered**: results/preregistration.json is missing (the first target evaluation "
+                "writes it; after a deletion the next run with jobs writes it anew).", ""]
     stamp = f"hash `{check['hash'][:12]}`, {check['declared_at']}"
+    if not check["amendments"] and check.get("after_results"):
+        return [f"**Re-declared after results existed** ({stamp}; the earlier declaration file had been deleted): "
+                "the design and report block below match it, but it was made after results could be seen.", ""]
     if not check["amendments"]:
         return [f"Declared before results ({stamp}): the study design, variant blocks, calibration and selection "
                 "grids and the report block below are the ones results/preregistration.json recorded before the "
@@ -233,10 +236,11 @@ def summary_markdown(agg: pd.DataFrame, comps: dict[str, pd.DataFrame], targets:
                      replicates: int, demo: bool, report_cfg: dict | None = None,
                      groups: dict | None = None, variances: pd.DataFrame | None = None,
                      preregistration: dict | None = None, sensitivity: pd.DataFrame | None = None,
-                     collapsed: pd.DataFrame | None = None, now: str = "") -> str:
+                     collapsed: pd.DataFrame | None = None, now: str = "", choices: str = "") -> str:
     """summary.md: one answer line per question, the declaration check, the confirmatory tables (every
-    test of every declared family, over both targets), run-variance homogeneity, collapsed runs, then the
-    exploratory tables. `groups`: {name: [languages]} with `source` for the caption."""
+    test of every declared family, over both targets), run-variance homogeneity, collapsed runs, what was
+    chosen on English dev (`choices`: markdown), then the exploratory tables. `groups`: {name: [languages]}
+    with `source` for the caption."""
     cfg = report_cfg or {}
     alpha, effect = cfg.get("alpha", 0.05), cfg.get("effect_of_interest")
     margin = cfg.get("equivalence_margin", 1.0)
@@ -268,6 +272,8 @@ def summary_markdown(agg: pd.DataFrame, comps: dict[str, pd.DataFrame], targets:
         note = power_note(rows, alpha, effect)
         lines += ([note, ""] if note else []) + [confirmatory_markdown(every, family, effect), ""]
     lines += run_variance_lines(variances) + collapsed_lines(cfg, collapsed, sensitivity, families)
+    if choices:
+        lines += ["## Chosen on English dev", "", choices, ""]
     lines += ["## Exploratory (not pre-registered)", "",
               "Per language, per task × variant and per language group: means over seeds; marks are **unadjusted** "
               f"p < {alpha:g} from the same bootstrap and are expected to include false positives.", ""]

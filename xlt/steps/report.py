@@ -177,11 +177,13 @@ def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
             run_variance_path: str | None = None, sensitivity_path: str | None = None,
             preregistration_path: str | None = None, declaration: dict | None = None,
             matrix_path: str | None = None, interim_paths: list[str] | None = None,
-            waves: list[list[int]] | None = None) -> None:
+            waves: list[list[int]] | None = None, calibration_paths: list[str] | None = None,
+            selection_paths: list[str] | None = None) -> None:
     """`groups`: the language groups block of the study's model family ({source, groups}) or None;
     `declaration`: the current config's confirmatory declaration, checked against the preregistration;
     `interim_paths`: every interim look's file of study.waves (wave 1 .. K - 1); those up to the look the
-    statistics ended at (comparisons.csv's `look`) are stated with what each decided."""
+    statistics ended at (comparisons.csv's `look`) are stated with what each decided; `calibration_paths`,
+    `selection_paths`: the radii and training values chosen on English dev, every grid point shown."""
     import time
     from pathlib import Path
 
@@ -200,10 +202,20 @@ def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
         from xlt.matrix import collapsed_runs
 
         collapsed = collapsed_runs(pd.read_parquet(matrix_path))
+    choices = []
+    if calibration_paths:
+        from xlt.calibration import calibration_table
+
+        choices += ["Perturbation radii (mean ± SE over seeds; a radius is kept only if it beats radius 0 by more "
+                    "than its SE):", "", calibration_table(calibration_paths), ""]
+    if selection_paths:
+        from xlt.selection import selection_table
+
+        choices += ["Training keys:", "", selection_table(selection_paths), ""]
     text = summary_markdown(agg, {t: comps[comps["target"] == t] for t in targets}, targets, replicates, demo,
                             report_cfg, groups, variances=optional(run_variance_path), preregistration=prereg,
                             sensitivity=sensitivity, collapsed=collapsed,
-                            now=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                            now=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), choices="\n".join(choices).strip())
     if waves and len(waves) > 1:
         from xlt.report import looks_section
 
