@@ -534,7 +534,7 @@ def test_demo_on_real_slurm_matches_local_run_and_retries_a_preempted_job(slurm_
     subprocess.run([sys.executable, "-m", "xlt.slurm_profile", "install"], env=env, check=True, capture_output=True)
     cmd = [*SNAKEMAKE, "-d", str(workdir), "--configfile", str(ROOT / "config" / "demo.yaml"),
            "--profile", "slurm", *slurm_overrides()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)  # ~32 min for 121 SLURM jobs on 2 cores
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
     assert "Error in rule train_multitask" in out and "Trying to restart job" in out, out[-4000:]
