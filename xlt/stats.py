@@ -37,6 +37,7 @@ so the two t tails are computed here from the same (delta, se, df) the two-sided
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import stats as st
@@ -107,6 +108,7 @@ class Bootstrap:
         """Degrees of freedom the runs carry in all (0: one run per system, run variance unknown)."""
         return int(np.maximum(self.seeds - 1, 0).sum())
 
+    @cached_property
     def paired_blocks(self) -> list[np.ndarray]:
         """Systems grouped into blocks whose runs pair by seed: same block id and the same seed labels
         (a block whose systems ran different seeds is split into single systems: unpaired)."""
@@ -185,7 +187,7 @@ def run_variance(boot: Bootstrap, weights: np.ndarray, column: str, mode: str = 
     if mode != "blocks":
         raise ValueError(f"run variance mode {mode!r}: use 'blocks' or 'pooled'")
     parts, dfs = [], []
-    for members in boot.paired_blocks():
+    for members in boot.paired_blocks:  # computed once, shared by every column
         r = int(boot.seeds[members[0]])
         if r < 2:
             continue
