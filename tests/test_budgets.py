@@ -1,5 +1,5 @@
 """Perturbation budgets: sizes measured against the embeddings, SMART's ball, ascent directions,
-calibrated radii, the logged ratios and the README's budget table (issue 10)."""
+calibrated radii, the logged ratios and the budget table of docs/methods.md (issue 10)."""
 import json
 import subprocess
 import sys
@@ -171,11 +171,11 @@ def test_study_grids_stay_within_the_bar_up_to_their_top_which_goes_beyond_it():
         assert all(within(r) for r in grid) and not within(top), (variant, grid, top)
 
 
-def test_readme_budget_table_is_the_commands_output():
+def test_docs_budget_table_is_the_commands_output():
     out = subprocess.run([sys.executable, "-m", "xlt.bench_adversarial", "--scale"], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout.strip()
-    readme = (ROOT / "README.md").read_text()
-    assert out in readme, "README's budget table is stale: paste `python -m xlt.bench_adversarial --scale`"
+    page = (ROOT / "docs" / "methods.md").read_text()
+    assert out in page, "docs/methods.md's budget table is stale: paste `python -m xlt.bench_adversarial --scale`"
 
 
 def test_train_log_records_the_embedding_scale_and_each_steps_perturbation_ratio(fixtures_dir, tiny_model_dir, tmp_path):

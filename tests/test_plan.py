@@ -1,5 +1,5 @@
 """The plan command (xlt/planning.py, `python -m xlt.plan`): job counts as the dry run's, GPU-hours that
-follow passes, epochs and tokens, MDEs that fall as 1/sqrt(seeds), the budget warning, the README table."""
+follow passes, epochs and tokens, MDEs that fall as 1/sqrt(seeds), the budget warning, the table in docs/study.md."""
 import copy
 import math
 import os
@@ -152,12 +152,13 @@ def test_checkpoint_disk_uses_the_published_parameter_count():
     assert planning.checkpoints_kept(STUDY)["bloom-560m"] == len(planning.plan.intermediate_runs(STUDY))
 
 
-def test_readme_table_is_the_commands_output(study_workdir):
-    """The README's table for the default study is `python -m xlt.plan` before featurisation."""
+def test_docs_plan_table_is_the_commands_output(study_workdir):
+    """docs/study.md's table for the default study is `python -m xlt.plan` before featurisation."""
     out = subprocess.run([sys.executable, "-m", "xlt.plan", "--configfile", str(ROOT / "config.yaml")],
                          capture_output=True, text=True, check=True, cwd=study_workdir).stdout.strip()
     assert out.startswith("Plan of config.yaml")
-    assert out in (ROOT / "README.md").read_text(), "README's plan table is stale: paste `python -m xlt.plan`"
+    assert out in (ROOT / "docs" / "study.md").read_text(), \
+        "docs/study.md's plan table is stale: paste `python -m xlt.plan`"
     demo = subprocess.run([sys.executable, "-m", "xlt.plan", "--configfile", str(ROOT / "config/demo.yaml")],
                           capture_output=True, text=True, check=True, cwd=study_workdir).stdout
     assert "Plan of config/demo.yaml" in demo and "tiny-bloom" in demo

@@ -356,7 +356,7 @@ def test_local_csv_pairs_keep_text_and_numeric_labels(tmp_path):
     assert df["label"].tolist() == [0, 2] and df["id"].tolist() == ["train-0", "train-1"]
 
 
-def test_raw_key_table_in_readme_lists_every_raw_key_a_split_needs():
+def test_raw_key_table_in_docs_lists_every_raw_key_a_split_needs():
     """A local user follows this table: every raw key the task's splits are built from must be in it."""
     import re
 
@@ -364,7 +364,7 @@ def test_raw_key_table_in_readme_lists_every_raw_key_a_split_needs():
         m = re.search(r"\{([^}]+)\}", token)
         return [token[:m.start()] + alt + token[m.end():] for alt in m.group(1).split(",")] if m else [token]
 
-    table = (ROOT / "README.md").read_text().split("Raw keys per task")[1].split("\n\n")[1]
+    table = (ROOT / "docs" / "data.md").read_text().split("Raw keys per task")[1].split("\n\n")[1]
     seen = {}
     for row in table.splitlines()[2:]:  # after the header and the rule
         names, _, raw_keys, _ = (c.strip() for c in row.strip("|").split("|"))
@@ -373,7 +373,7 @@ def test_raw_key_table_in_readme_lists_every_raw_key_a_split_needs():
     for name, task in REGISTRY.items():
         needed = {k for ks in task.parts.values() for k in ks}
         listed = {k.replace("<lang>", lang) for k in seen[name] for lang in task.languages}
-        assert needed <= listed, f"README raw-key table, {name}: missing {sorted(needed - listed)}"
+        assert needed <= listed, f"docs/data.md raw-key table, {name}: missing {sorted(needed - listed)}"
 
 
 def test_local_source_missing_a_needed_raw_key_fails_at_config_check(study_workdir):

@@ -153,7 +153,8 @@ TRAINING_AND_DOWNSTREAM = {"calibrate_point", "calibrate", "select_point", "sele
     ("xlt/adversarial.py", TRAINING_AND_DOWNSTREAM),
     ("xlt/figures.py", {"figures", "training_curves", "all"}),
     ("README.md", set()),
-], ids=["adversarial", "figures", "readme"])
+    ("docs/study.md", set()),
+], ids=["adversarial", "figures", "readme", "docs"])
 def test_editing_package_code_reruns_exactly_the_jobs_it_can_change(demo_run, tmp_path, edited, expected):
     """A copy of the workflow with one file edited, dry-run on the finished demo. Snakemake's own `code`
     trigger is left out: it sees the copy's new script paths; the package edit reaches the jobs through
@@ -161,7 +162,7 @@ def test_editing_package_code_reruns_exactly_the_jobs_it_can_change(demo_run, tm
     workdir, _ = demo_run
     code = tmp_path / "code"
     code.mkdir()
-    for name in ("Snakefile", "rules", "workflow_scripts", "xlt", "config", "report", "README.md"):
+    for name in ("Snakefile", "rules", "workflow_scripts", "xlt", "config", "report", "README.md", "docs"):
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, code / name)
     with open(code / edited, "a") as fh:
         fh.write("\n# an edit\n")

@@ -1,0 +1,118 @@
+"""The README is a map (short) and docs/ holds one page per concern: every relative link and image in them
+points to a file that exists and, where it names a #anchor in a markdown file, to a heading of that file."""
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README_MAX_LINES = 220
+
+FENCE = re.compile(r"^\s*(```|~~~)")
+INLINE_CODE = re.compile(r"(`+).*?\1")
+LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'][^\"']*[\"'])?\s*\)")
+HTML_SRC = re.compile(r"""<(?:img|a)\b[^>]*?\b(?:src|href)\s*=\s*["']([^"']+)["']""", re.I)
+HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+
+
+def pages(root=ROOT):
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+def prose_lines(text):
+    """The lines of a markdown text outside fenced code blocks, with inline code removed."""
+    fenced = False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            fenced = not fenced
+            continue
+        if not fenced:
+            yield INLINE_CODE.sub("", line)
+
+
+def slug(heading):
+    """GitHub's anchor for a heading: its text (links reduced to their text, code and emphasis marks
+    dropped), lowercased, every character but letters, digits, spaces, - and _ removed, spaces -> -."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)
+    text = re.sub(r"<[^>]+>", "", text).strip().lower()
+    text = "".join(c for c in text if c.isalnum() or c in " -_")
+    return text.replace(" ", "-")
+
+
+def anchors(path):
+    """Every anchor GitHub gives the headings of a markdown file (repeats get -1, -2, ...)."""
+    seen, out = {}, set()
+    fenced = False
+    for line in path.read_text().splitlines():
+        if FENCE.match(line):
+            fenced = not fenced
+            continue
+        m = None if fenced else HEADING.match(line)
+        if m:
+            base = slug(m.group(2))
+            n = seen.get(base, 0)
+            seen[base] = n + 1
+            out.add(base if n == 0 else f"{base}-{n}")
+    return out
+
+
+def targets(path):
+    """(line number, target) of every link and image in a markdown file, code excluded."""
+    fenced = False
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if FENCE.match(line):
+            fenced = not fenced
+            continue
+        if fenced:
+            continue
+        line = INLINE_CODE.sub("", line)
+        for m in [*LINK.finditer(line), *HTML_SRC.finditer(line)]:
+            yield number, m.group(1)
+
+
+def broken_links(files):
+    """'file:line: target (why)' for every relative link that does not resolve."""
+    problems = []
+    for path in files:
+        for number, target in targets(path):
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I) or target.startswith("//"):
+                continue  # http:, https:, mailto:: not checked here
+            where, _, anchor = target.partition("#")
+            dest = (path.parent / where).resolve() if where else path
+            label = f"{path.name}:{number}: {target}"
+            if not dest.exists():
+                problems.append(f"{label} (no such file)")
+            elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
+                problems.append(f"{label} (no heading with that anchor in {dest.name})")
+    return problems
+
+
+def test_readme_is_a_map():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines; move detail into docs/"
+
+
+def test_every_docs_page_is_listed_in_the_readme():
+    linked = {(ROOT / t.partition("#")[0]).resolve() for _, t in targets(ROOT / "README.md")}
+    missing = [p.name for p in sorted((ROOT / "docs").glob("*.md")) if p.resolve() not in linked]
+    assert not missing, f"docs pages the README does not link to: {missing}"
+
+
+def test_every_relative_link_and_image_resolves():
+    problems = broken_links(pages())
+    assert not problems, "\n".join(problems)
+
+
+def test_the_check_finds_a_missing_file_a_missing_anchor_and_ignores_code(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text(
+        "# Adversarial training (the `{variant}` dimension)\n\n## Speed: the fast path\n"
+        "## Speed: the fast path\n\n```bash\n# not a heading\n[x](nowhere.md)\n```\n")
+    (tmp_path / "README.md").write_text(
+        "[ok](docs/a.md) [ok](docs/a.md#adversarial-training-the-variant-dimension) "
+        "[ok](docs/a.md#speed-the-fast-path-1) [ok](https://example.org/x) `[code](gone.md)`\n"
+        "[bad](docs/b.md) ![bad](docs/gone.png) [bad](docs/a.md#not-a-heading) [bad](#nothing-here)\n")
+    problems = broken_links(pages(tmp_path))
+    assert [p.split(": ", 1)[1] for p in problems] == [
+        "docs/b.md (no such file)", "docs/gone.png (no such file)",
+        "docs/a.md#not-a-heading (no heading with that anchor in a.md)",
+        "#nothing-here (no heading with that anchor in README.md)"], problems
+    assert slug("The answer: statistics, figures, report") == "the-answer-statistics-figures-report"
