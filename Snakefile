@@ -31,6 +31,9 @@ rule all:
         "results/report/summary.md",
         rules.figures.output,
         rules.training_curves.output,
+        # every model's first wave, named here so that no model's jobs wait for another model's interim
+        # look (an input function that meets an unfinished checkpoint yields nothing else until it is done)
+        first_wave=lambda wc: run_eval_files(runs_made(plan.target_runs(config), 1), "metrics"),
     default_target: True
 
 

@@ -21,7 +21,7 @@ if CALIBRATION:  # no calibration stage: no rules (the config check refuses cali
         params:
             code=CODE["train.py"],
             tasks=[CALIBRATION["task"]],
-            training=calibration.training(config),
+            training=lambda wc: calibration.training(VIEWS[wc.model]),
             qa=qa_by_task([CALIBRATION["task"]]),
             variant=lambda wc: {"name": wc.variant, "block": calibration.point_block(config, wc.variant, wc.point)},
         wildcard_constraints:
@@ -30,8 +30,8 @@ if CALIBRATION:  # no calibration stage: no rules (the config check refuses cali
         resources:
             gpu=1,
             runtime=lambda wc, attempt: cluster.runtime_minutes(
-                config, CALIBRATION["task"],
-                selection.for_runtime(selection.upper_bound(config, "intermediate", calibration.training(config))),
+                VIEWS[wc.model], CALIBRATION["task"],
+                selection.for_runtime(selection.upper_bound(config, "intermediate", calibration.training(VIEWS[wc.model]))),
                 calibration.point_block(config, wc.variant, wc.point), attempt,
                 train_token_stats(wc.model, CALIBRATION["task"])),
             mem_mb=job_mem_mb,

@@ -5,6 +5,7 @@ import re
 from snakemake.exceptions import WorkflowError
 
 import xlt.calibration as calibration
+import xlt.designs as designs
 import xlt.fingerprint as fingerprint
 import xlt.cluster as cluster
 import xlt.plan as plan
@@ -34,7 +35,11 @@ STUDY = config["study"]
 # the package re-runs exactly the jobs whose code changed (xlt/fingerprint.py)
 CODE = fingerprint.rule_fingerprints(workflow.basedir)
 MODELS = config["models"]
-MULTITASK_TASKS = plan.multitask_tasks(config)
+# each study model's view of the config: the study block with its own design (xlt/designs.py)
+VIEWS = {m: designs.view(config, m) for m in designs.model_names(config)}
+# {output-key suffix: folder} of each model's figures: results/report/figures/ for a one-model study
+FIGURE_FOLDERS = ({"": "results/report/figures"} if len(VIEWS) == 1 else
+                  {f"_{m}": f"results/report/figures/{m}" for m in VIEWS})
 PREREGISTRATION = "results/preregistration.json"  # rules/report.smk: the confirmatory declaration
 
 
@@ -96,9 +101,14 @@ def target_init(wc):
     return plan.intermediate_file(wc.model, wc.inter, inter_variant, wc.seed, "checkpoint")
 
 
+def multitask_tasks(model):
+    """The tasks of `model`'s multi-task mix."""
+    return plan.multitask_tasks(VIEWS[model])
+
+
 def calibration_input(model, variant):
     """[results/calibration/{model}/{variant}.json] when the variant's budget is calibrated, else []."""
-    if variant in calibration.calibrated_variants(config):
+    if variant in calibration.calibrated_variants(VIEWS[model]):
         return [plan.calibration_result(model, variant)]
     return []
 
@@ -106,7 +116,7 @@ def calibration_input(model, variant):
 def selection_input(model, stage, task):
     """[results/selection/{model}/{stage}/{task}.json] of the selection a (stage, task) training block reads
     (it says `selected`), else []."""
-    made_on = selection.selection_of(config, stage, task)
+    made_on = selection.selection_of(VIEWS[model], stage, task)
     return [plan.selection_result(model, *made_on)] if made_on else []
 
 
@@ -125,7 +135,7 @@ def maybe_temp(path):
 
 def train_token_stats(model, task):
     """Token counts of the training splits a job on `task` reads (xlt.cluster; None before featurisation)."""
-    tasks = MULTITASK_TASKS if task == plan.MULTITASK else [task]
+    tasks = multitask_tasks(model) if task == plan.MULTITASK else [task]
     return {t: cluster.feature_stats(features(model, t, "train")) for t in tasks}
 
 
@@ -133,14 +143,15 @@ def job_runtime(stage):
     """runtime (minutes) of a training job: from the tokens in its tasks' featurised training splits (read
     when the job is scheduled; published sizes before they exist) and its variant's cost, per attempt."""
     def runtime(wc, attempt):
+        view = VIEWS[wc.model]
         if stage == "target":
-            task, block = wc.target, cluster.target_variant_block(config, wc.variant)
-            training = training_config(config, "target", task)
+            task, block = wc.target, cluster.target_variant_block(view, wc.variant)
+            training = training_config(view, "target", task)
         else:
             task = getattr(wc, "task", plan.MULTITASK)
-            block, training = config["variants"][wc.variant], training_config(config, "intermediate", task)
-        training = selection.upper_bound(config, stage, training)  # a `selected` epochs/batch size: its largest
-        return cluster.runtime_minutes(config, task, training, block, attempt, train_token_stats(wc.model, task))
+            block, training = view["variants"][wc.variant], training_config(view, "intermediate", task)
+        training = selection.upper_bound(view, stage, training)  # a `selected` epochs/batch size: its largest
+        return cluster.runtime_minutes(view, task, training, block, attempt, train_token_stats(wc.model, task))
     return runtime
 
 
@@ -150,25 +161,31 @@ def job_mem_mb(wc, attempt):
 
 from xlt.io import read_json as _read_json
 
-# Seeds in waves (study.waves; one wave = the fixed design): after each wave but the last, the `interim`
-# checkpoint analyses the confirmatory families at the look's spent level (xlt/sequential.py); the next
-# wave's training and evaluation jobs join the DAG only through the input functions below, and only
-# while the look left a family undecided. No training job reads a look: it decides which seeds exist.
-WAVES = plan.waves(config)
+# Seeds in waves (study.waves, or a model's own; one wave = the fixed design): after each wave but the
+# last, the `interim` checkpoint analyses the model's confirmatory families at the look's spent level
+# (xlt/sequential.py); the model's next wave of training and evaluation jobs joins the DAG only through
+# the input functions below, and only while its look left a family undecided. No training job reads a
+# look: it decides which seeds exist.
+WAVES = plan.model_waves(config)  # {model: waves}
 
 
-def waves_made():
-    """How many waves the study trains: wave 1, then each next one while the look after the one before
-    left a family open (Snakemake re-evaluates these functions once each checkpoint has run)."""
+def waves_made(model):
+    """How many of its waves `model` trains: wave 1, then each next one while the look after the one
+    before left a family open (Snakemake re-evaluates these functions once each checkpoint has run)."""
     made = 1
-    while made < len(WAVES) and _read_json(checkpoints.interim.get(wave=made).output[0])["continue"]:
+    while made < len(WAVES[model]) and _read_json(checkpoints.interim.get(model=model, wave=made).output[0])["continue"]:
         made += 1
     return made
 
 
 def runs_made(runs, wave=None):
     """`runs` (plan.target_runs / plan.intermediate_runs records) of the waves made (or of waves <= wave)."""
-    return plan.runs_through_wave(config, runs, waves_made() if wave is None else wave)
+    return plan.runs_through_wave(config, runs, {m: waves_made(m) for m in WAVES} if wave is None else wave)
+
+
+def model_runs_made(runs, model, wave):
+    """`model`'s runs of its waves <= wave (its interim look's input)."""
+    return runs_made([r for r in runs if r["model"] == model], int(wave))
 
 
 def run_eval_files(runs, kind):
@@ -176,5 +193,10 @@ def run_eval_files(runs, kind):
 
 
 def interims_made(wc=None):
-    """The looks made: after waves 1..min(waves made, last wave - 1)."""
-    return [plan.interim_file(k) for k in range(1, min(waves_made(), len(WAVES) - 1) + 1)]
+    """The looks made: per model, after its waves 1..min(waves made, last wave - 1)."""
+    return [plan.interim_file(m, k) for m in WAVES for k in range(1, min(waves_made(m), len(WAVES[m]) - 1) + 1)]
+
+
+def interim_files():
+    """Every look a model's waves declare (made or not)."""
+    return [plan.interim_file(m, k) for m, waves in WAVES.items() for k in range(1, len(waves))]

@@ -18,8 +18,8 @@ for _target, _langs in STUDY["targets"].items():
             target=_target,
             languages=_langs,
             qa=qa_options(config, _target),
-            batch_size=training_config(config, "target", _target)["eval_batch_size"],
-            attention=training_config(config, "target", _target).get("attention", "sdpa"),
+            batch_size=lambda wc, _target=_target: training_config(config, "target", _target, wc.model)["eval_batch_size"],
+            attention=lambda wc, _target=_target: training_config(config, "target", _target, wc.model).get("attention", "sdpa"),
             preregistration=PREREGISTRATION,  # the first evaluation declares (xlt/preregistration.py)
         resources:
             gpu=1,

@@ -15,7 +15,7 @@ rule train_intermediate:
     params:
         code=CODE["train.py"],
         tasks=lambda wc: [wc.task],
-        training=lambda wc: training_config(config, "intermediate", wc.task),
+        training=lambda wc: training_config(config, "intermediate", wc.task, wc.model),
         qa=lambda wc: qa_by_task([wc.task]),
         variant=lambda wc: {"name": wc.variant, "block": variant_block(config, wc.variant)},
     wildcard_constraints:
@@ -37,7 +37,7 @@ rule train_intermediate:
 rule train_multitask:
     input:
         init=model_dir("{model}"),
-        tasks=lambda wc: plan.task_input_files(wc.model, MULTITASK_TASKS),
+        tasks=lambda wc: plan.task_input_files(wc.model, multitask_tasks(wc.model)),
         calibration=lambda wc: calibration_input(wc.model, wc.variant),
         selection=lambda wc: selection_input(wc.model, "intermediate", plan.MULTITASK),
     output:
@@ -46,10 +46,10 @@ rule train_multitask:
         train_log=plan.intermediate_file(*MULTI, "train_log.jsonl"),
     params:
         code=CODE["train.py"],
-        tasks=MULTITASK_TASKS,
-        training=training_config(config, "intermediate", plan.MULTITASK),
+        tasks=lambda wc: multitask_tasks(wc.model),
+        training=lambda wc: training_config(config, "intermediate", plan.MULTITASK, wc.model),
         mixing=mixing_config(config),
-        qa=qa_by_task(MULTITASK_TASKS),
+        qa=lambda wc: qa_by_task(multitask_tasks(wc.model)),
         variant=lambda wc: {"name": wc.variant, "block": variant_block(config, wc.variant)},
     wildcard_constraints:
         variant=INTERMEDIATE_VARIANT,

@@ -4,17 +4,17 @@
 # the DAG through the input functions of rules/common.smk (runs_made) while the look leaves a family open.
 checkpoint interim:
     input:
-        predictions=lambda wc: run_eval_files(runs_made(plan.target_runs(config), int(wc.wave)), "predictions"),
-        metrics=lambda wc: run_eval_files(runs_made(plan.target_runs(config), int(wc.wave)), "metrics"),
+        predictions=lambda wc: run_eval_files(model_runs_made(plan.target_runs(config), wc.model, wc.wave), "predictions"),
+        metrics=lambda wc: run_eval_files(model_runs_made(plan.target_runs(config), wc.model, wc.wave), "metrics"),
         target_dev=lambda wc: [plan.target_file(**r, name="dev_metrics.json")
-                               for r in runs_made(plan.target_runs(config), int(wc.wave))],
+                               for r in model_runs_made(plan.target_runs(config), wc.model, wc.wave)],
         test=[data(t, "test") for t in STUDY["targets"]],
     output:
-        plan.interim_file("{wave}"),
+        plan.interim_file("{model}", "{wave}"),
     params:
         code=CODE["interim.py"],
-        runs=lambda wc: runs_made(plan.target_runs(config), int(wc.wave)),
-        waves=WAVES,
+        runs=lambda wc: model_runs_made(plan.target_runs(config), wc.model, wc.wave),
+        waves=lambda wc: WAVES[wc.model],
         languages=STUDY["targets"],
         bootstrap=canonical(config.get("bootstrap", {"replicates": 10000, "seed": 0})),
         report=report_config(config),
@@ -22,9 +22,9 @@ checkpoint interim:
     wildcard_constraints:
         wave=r"\d+",
     log:
-        logs("interim", "wave{wave}")["log"],
+        logs("interim", "{model}/wave{wave}")["log"],
     benchmark:
-        logs("interim", "wave{wave}")["benchmark"]
+        logs("interim", "{model}/wave{wave}")["benchmark"]
     conda:
         "../envs/analysis.yaml"
     script:
@@ -103,15 +103,19 @@ rule figures:
     input:
         aggregate="results/report/aggregate.csv",
         comparisons="results/report/comparisons.csv",
-    output:
-        **{f"heatmap_{t}": report(f"results/report/figures/heatmap_{t}.png", caption="../report/heatmap.rst",
-                                  category="Figures", subcategory=t) for t in STUDY["targets"]},
-        **{f"languages_{t}": report(f"results/report/figures/languages_{t}.png", caption="../report/languages.rst",
-                                    category="Figures", subcategory=t) for t in STUDY["targets"]},
-        gap=report("results/report/figures/gap.png", caption="../report/gap.rst", category="Figures"),
+    output:  # one set per model (results/report/figures/<model>/ when the study has several)
+        **{f"heatmap_{t}{key}": report(f"{folder}/heatmap_{t}.png", caption="../report/heatmap.rst",
+                                       category="Figures", subcategory=t) for t in STUDY["targets"]
+           for key, folder in FIGURE_FOLDERS.items()},
+        **{f"languages_{t}{key}": report(f"{folder}/languages_{t}.png", caption="../report/languages.rst",
+                                         category="Figures", subcategory=t) for t in STUDY["targets"]
+           for key, folder in FIGURE_FOLDERS.items()},
+        **{f"gap{key}": report(f"{folder}/gap.png", caption="../report/gap.rst", category="Figures")
+           for key, folder in FIGURE_FOLDERS.items()},
     params:
         code=CODE["figures.py"],
         targets=STUDY["targets"],
+        models={model: key for model, key in zip(VIEWS, FIGURE_FOLDERS)},
     log:
         logs("figures", "all")["log"],
     benchmark:
@@ -166,7 +170,7 @@ rule summary:
         declared=preregistration.expected_hash(config, PREREGISTRATION),
         waves=WAVES,
         # every look's file: the summary reads those the statistics used (its `look` column)
-        interims=[plan.interim_file(k) for k in range(1, len(WAVES))],
+        interims=interim_files(),
     log:
         logs("summary", "all")["log"],
     benchmark:

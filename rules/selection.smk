@@ -21,7 +21,7 @@ if SELECTIONS:  # no `selected` value anywhere: no rules
         params:
             code=CODE["train.py"],
             tasks=lambda wc: [wc.task],
-            training=lambda wc: selection.point_training(config, wc.stage, wc.task, wc.point),
+            training=lambda wc: selection.point_training(VIEWS[wc.model], wc.stage, wc.task, wc.point),
             qa=lambda wc: qa_by_task([wc.task]),
             variant={"name": "standard", "block": {"method": "standard"}},
         wildcard_constraints:
@@ -31,7 +31,7 @@ if SELECTIONS:  # no `selected` value anywhere: no rules
         resources:
             gpu=1,
             runtime=lambda wc, attempt: cluster.runtime_minutes(
-                config, wc.task, selection.for_runtime(selection.point_training(config, wc.stage, wc.task, wc.point)),
+                VIEWS[wc.model], wc.task, selection.for_runtime(selection.point_training(VIEWS[wc.model], wc.stage, wc.task, wc.point)),
                 {"method": "standard"}, attempt, train_token_stats(wc.model, wc.task)),
             mem_mb=job_mem_mb,
         log:

@@ -16,7 +16,7 @@ rule train_target:
     params:
         code=CODE["train.py"],
         tasks=lambda wc: [wc.target],
-        training=lambda wc: training_config(config, "target", wc.target),
+        training=lambda wc: training_config(config, "target", wc.target, wc.model),
         qa=lambda wc: qa_by_task([wc.target]),
         transfer=transfer_config(config),
         variant=target_variant,

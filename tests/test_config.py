@@ -36,7 +36,9 @@ def test_missing_ccgbank_names_the_fix_and_one_change_runs_the_rest(tmp_path, mo
 def test_study_config_is_the_real_study():
     assert STUDY["models"]["bloom-560m"]["hub"] == "bigscience/bloom-560m"
     assert STUDY["models"]["bloom-560m"]["family"] == "bloom"  # selects its language groups
-    assert STUDY["study"]["models"] == ["bloom-560m"]
+    assert list(STUDY["study"]["models"]) == ["bloom-560m", "bloom-1b7"]  # the full design, and a reduced one
+    assert STUDY["study"]["models"]["bloom-560m"] == {}
+    assert STUDY["models"]["bloom-1b7"]["hub"] == "bigscience/bloom-1b7"
     assert set(STUDY["study"]["intermediate"]) == set(intermediate_tasks())  # all nine
     assert len(intermediate_tasks()) == 9 and STUDY["study"]["multitask"] and STUDY["study"]["baseline"]
     assert STUDY["study"]["targets"]["paws_x"] == ["en", "de", "es", "fr", "ja", "ko", "zh"]
@@ -184,3 +186,61 @@ def test_waves_and_spending_are_accepted():
     config["report"]["spending"] = "haybittle"
     with pytest.raises(ConfigError, match=r"report\.spending"):
         validate_config(config)
+
+
+# ---- per-model designs (study.models as a mapping, xlt/designs.py) ----
+
+def two_model_config(**design) -> dict:
+    """The demo with a second tiny Bloom that runs `design` (the first keeps the study's)."""
+    config = copy.deepcopy(DEMO)
+    config["models"]["tiny-bloom-wide"] = {"demo": {"hidden_size": 96, "n_layer": 2, "n_head": 4, "vocab_size": 500,
+                                                    "seed": 1}, "family": "bloom"}
+    config["study"]["models"] = {"tiny-bloom": None, "tiny-bloom-wide": design}
+    return config
+
+
+@pytest.mark.parametrize("design, message", [
+    ({"intermediate": ["mnli", "squadd"]}, r"study\.models\.tiny-bloom-wide\.intermediate\[1\]: 'squadd' is not allowed"),
+    ({"variants": ["standard", "fgmm"]}, r"study\.models\.tiny-bloom-wide\.variants: 'fgmm' has no block under variants"),
+    ({"seeds": [1, 2, 3], "waves": [[1, 2], [2, 3]]}, r"study\.models\.tiny-bloom-wide\.waves: waves overlap"),
+    ({"waves": [[3], [1, 2]]}, r"study\.models\.tiny-bloom-wide\.waves: waves go backwards"),
+    ({"epochs": 2}, r"study\.models\.tiny-bloom-wide: Additional properties are not allowed \('epochs'"),
+    ({"training": {"defaults": {"lora": {"rank": 4}}}}, r"study\.models\.tiny-bloom-wide\.training\.defaults\.lora"),
+    ({"training": {"target": {"mnli": {"epochs": 1}}}}, r"study\.models\.tiny-bloom-wide\.training\.target"),
+    ({"intermediate": ["mnli"], "multitask": True}, r"study\.models\.tiny-bloom-wide\.multitask: the mix needs at least two"),
+], ids=["unknown-task", "unknown-variant", "overlapping-waves", "backwards-waves", "unknown-key", "bad-lora",
+        "training-not-a-target", "one-task-mix"])
+def test_bad_model_design_names_the_key(design, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(two_model_config(**design))
+
+
+def test_model_design_overlays_the_study_and_layers_its_training():
+    from xlt import designs, plan
+
+    config = two_model_config(intermediate=["squad"], multitask=False, variants=["standard"], seeds=[1, 2, 3],
+                              training={"defaults": {"lora": {"r": 4, "alpha": 8}, "batch_size": 4},
+                                        "target": {"paws_x": {"epochs": 2}}})
+    validate_config(config)
+    wide = designs.view(config, "tiny-bloom-wide")
+    assert designs.view(wide, "tiny-bloom-wide") == wide  # a view's view is itself
+    assert wide["study"]["intermediate"] == ["squad"] and "waves" not in wide["study"]  # own seeds: no study waves
+    assert "multitask_tasks" not in wide["study"]  # own intermediate: not the study's mix
+    assert plan.waves(wide) == [[1, 2, 3]] and plan.model_waves(config) == {"tiny-bloom": [[1], [2]],
+                                                                              "tiny-bloom-wide": [[1, 2, 3]]}
+    # the study model's jobs read exactly what they read before; the other's carry its overrides
+    assert training_config(config, "target", "paws_x", "tiny-bloom") == training_config(DEMO, "target", "paws_x")
+    own = training_config(config, "target", "paws_x", "tiny-bloom-wide")
+    assert own["lora"] == {"alpha": 8, "r": 4} and own["batch_size"] == 4 and own["epochs"] == 2
+    assert training_config(config, "intermediate", "squad", "tiny-bloom-wide")["epochs"] == \
+        training_config(DEMO, "intermediate", "squad")["epochs"]
+    with pytest.raises(ValueError, match="name the model"):
+        training_config(config, "target", "paws_x")
+    runs = plan.intermediate_runs(config)
+    assert {(r["task"], r["variant"], r["seed"]) for r in runs if r["model"] == "tiny-bloom-wide"} == \
+        {("squad", "standard", s) for s in (1, 2, 3)}
+    assert [r for r in runs if r["model"] == "tiny-bloom"] == plan.intermediate_runs(DEMO)
+    with pytest.raises(ValueError, match="ask it of xlt.designs.view"):
+        plan.intermediate_names(config)
+    waves_only = designs.view(two_model_config(waves=[[1, 2], [3]]), "tiny-bloom-wide")
+    assert waves_only["study"]["seeds"] == [1, 2, 3]  # waves without seeds: their union

@@ -77,3 +77,27 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_model_dir, feats):
         grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_bfloat16_checkpoints_take_half_the_disk_and_load_as_the_rounded_weights(feats, fixtures_dir,
+                                                                               tiny_model_dir, tmp_path):
+    """training.save_dtype: bfloat16 (the plan's disk line): the body is stored in bf16, heads in fp32;
+    the next stage loads fp32 weights equal to the trained ones rounded to bf16."""
+    from safetensors import safe_open
+
+    sizes, bodies = {}, {}
+    for dtype in ("float32", "bfloat16"):
+        out = tmp_path / dtype
+        train.fine_tune([_spec(feats, fixtures_dir)], str(tiny_model_dir), {**CFG, "max_steps": 4, "save_dtype": dtype},
+                        0, str(out / "ckpt"), str(out / "m.json"), str(out / "log.jsonl"))
+        body = out / "ckpt" / "model.safetensors"
+        with safe_open(body, "pt") as f:
+            assert {f.get_tensor(k).dtype for k in f.keys()} == {getattr(torch, dtype)}
+        with safe_open(out / "ckpt" / "heads.safetensors", "pt") as f:
+            assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float32}
+        sizes[dtype], bodies[dtype] = body.stat().st_size, load_model(out / "ckpt")
+    assert 0.45 < sizes["bfloat16"] / sizes["float32"] < 0.55
+    full, half = (dict(bodies[d].body.named_parameters()) for d in ("float32", "bfloat16"))
+    assert all(p.dtype == torch.float32 for p in half.values())
+    for name, p in full.items():  # the same seeded training: the bf16 file holds these weights, rounded
+        assert torch.equal(half[name], p.detach().to(torch.bfloat16).float()), name

@@ -30,19 +30,35 @@ def dry_run_counts(workdir, configfile) -> dict[str, int]:
     return counts
 
 
-@pytest.mark.parametrize("name", ["demo", "study"])
+def two_models() -> dict:
+    """The demo plus a second tiny Bloom with a reduced design of its own (no waves, LoRA)."""
+    config = copy.deepcopy(DEMO)
+    config["models"]["tiny-bloom-lora"] = {"demo": {**config["models"]["tiny-bloom"]["demo"], "seed": 1},
+                                           "family": "bloom"}
+    config["study"]["models"] = {"tiny-bloom": None, "tiny-bloom-lora": {
+        "intermediate": ["squad"], "multitask": False, "variants": ["standard", "freelb"], "seeds": [1, 2, 3],
+        "training": {"defaults": {"lora": {"r": 4, "alpha": 8}}, "target": {"paws_x": {"epochs": 2}}}}}
+    return config
+
+
+@pytest.mark.parametrize("name", ["demo", "study", "two-models"])
 def test_job_counts_equal_the_dry_runs(name, study_workdir, tmp_path):
     configfile = ROOT / ("config/demo.yaml" if name == "demo" else "config.yaml")
+    if name == "two-models":
+        configfile = tmp_path / "two-models.yaml"
+        configfile.write_text(yaml.safe_dump(two_models()))
     config = yaml.safe_load(configfile.read_text())
-    waves = config["study"].get("waves") or []
-    if len(waves) > 1:  # the plan counts the maximum design (a dry run lists the first wave only): every wave
-        fixed = copy.deepcopy(config)  # trained, as the fixed design of the same seeds, plus a look per wave but the last
-        del fixed["study"]["waves"]
+    looks = sum(len(w) - 1 for w in planning.plan.model_waves(config).values())
+    if looks:  # the plan counts the maximum design (a dry run lists the first wave only): every wave trained,
+        fixed = copy.deepcopy(config)  # as the fixed design of the same seeds, plus a look per wave but the last
+        fixed["study"].pop("waves", None)
+        for design in (fixed["study"]["models"].values() if isinstance(fixed["study"]["models"], dict) else []):
+            (design or {}).pop("waves", None)
         configfile = tmp_path / "maximum.yaml"
         configfile.write_text(yaml.safe_dump(fixed))
     expected = dry_run_counts(study_workdir, configfile)
-    if len(waves) > 1:
-        expected = {**expected, "interim": len(waves) - 1}
+    if looks:
+        expected = {**expected, "interim": looks}
     assert planning.job_counts(config) == expected
     print(f"\n{name}: {sum(expected.values())} jobs, per rule as snakemake -n")
 
@@ -58,7 +74,7 @@ def test_gpu_hours_scale_with_passes_epochs_and_tokens(tmp_path):
         if stage in planning.TRAINING_STAGES:
             assert sum(j["stage"] == stage for j in jobs) == sum(counts.get(r, 0) for r in rules if r.endswith(
                 ("_point", "_intermediate", "_multitask", "_target"))), stage
-    one = dict(stage="intermediate", arm="mnli")
+    one = dict(stage="intermediate", arm="mnli", model="bloom-560m")
     std, fgm, pgd = (_minutes(jobs, **one, variant=v) for v in ("standard", "fgm", "pgd"))
     assert std > 0 and fgm == pytest.approx(2 * std) and pgd == pytest.approx(4 * std)  # passes per step
     longer = copy.deepcopy(STUDY)
@@ -77,14 +93,19 @@ def test_gpu_hours_scale_with_passes_epochs_and_tokens(tmp_path):
         tpm = STUDY["cluster"]["tokens_per_minute"]
         assert got == pytest.approx(seeds * 1.5 * epochs * 400_000 * tokens / tpm)
     assert got != stand_in
-    assert planning.token_sources(STUDY, tmp_path)["mnli"] == "featurised"
+    from xlt.designs import view
+
+    assert planning.token_sources(view(STUDY, "bloom-560m"), tmp_path)["mnli"] == "featurised"
+    assert planning.token_sources(STUDY, tmp_path)["mnli"] == "stand-in"  # bloom-1b7's are not featurised yet
     assert planning.token_sources(STUDY, tmp_path)["qqp"] == "stand-in"
 
 
 def test_multitask_one_epoch_is_one_pass_over_the_capped_mix():
     """epochs: 1 of the mix trains on sum(min(size, cap)) examples, as the training loop counts an epoch,
     so it costs what the capped single tasks cost together; the old max_steps was ~5 of those passes."""
-    cfg = copy.deepcopy(STUDY)
+    from xlt.designs import view
+
+    cfg = view(STUDY, "bloom-560m")
     cap = cfg["multitask"]["cap"]
     one = {**cfg["training"]["defaults"], "epochs": 1, "max_steps": None}
     mix = cluster.train_tokens(cfg, MULTITASK, one, {})
@@ -130,10 +151,66 @@ def test_power_rows_are_consistent_with_their_mde(study_workdir):
         assert mde_at(need) <= 1.0 < mde_at(need - 1)
         assert (row["mde"] <= 1.0) == (row["power"] >= 0.8)
     # the study's design: the adversarial family reaches a 1-point MDE at its seeds, on both targets
-    adversarial = [r for r in planning.power_rows(STUDY) if r["family"] == "adversarial_vs_standard"]
+    adversarial = [r for r in planning.power_rows(STUDY) if r["family"] == "adversarial_vs_standard"
+                   and r["model"] == "bloom-560m"]
     assert len(adversarial) == 2 and all(r["mde"] <= STUDY["report"]["effect_of_interest"] for r in adversarial)
     # the inverse: power at the MDE is the configured power
     assert planning.power_at(1.3, 1.3, 50, 0.05, 5, 0.8) == pytest.approx(0.8)
+
+
+def test_each_model_is_priced_and_powered_by_its_own_design(tmp_path):
+    """A model's own design: its jobs, GPU-hours, seeds and families are its own; the study model's
+    rows are what the one-model study gives."""
+    config = two_models()
+    jobs = planning.training_jobs(config, tmp_path)
+    theirs = [j for j in jobs if j["model"] == "tiny-bloom-lora"]
+    assert {j["arm"] for j in theirs if j["stage"] == "intermediate"} == {"squad"}
+    assert sum(j["stage"] == "intermediate" for j in theirs) == 1 * 2 * 3
+    assert sum(j["stage"] == "target" for j in theirs) == (1 * 2 + 1) * 2 * 3  # + the baseline, 2 targets
+    ours = [j for j in jobs if j["model"] == "tiny-bloom"]
+    assert ours == planning.training_jobs(DEMO, tmp_path)
+    # its paws_x target runs are 2 epochs instead of the demo's 6: a third of the minutes
+    paws = lambda js: sum(j["minutes"] for j in js if j["stage"] == "target" and j["target"] == "paws_x"
+                          and j["arm"] == "squad" and j["variant"] == "standard")
+    # (per seed), and LoRA's 4 N FLOPs per token instead of 6 N (xlt/cluster.py)
+    assert paws(theirs) / 3 == pytest.approx(paws(ours) / 2 / 3 * 4 / 6)
+    rows = planning.power_rows(config)
+    assert [r for r in rows if r["model"] == "tiny-bloom"] == [{**r, "model": "tiny-bloom", "run_sd_from": "assumed"}
+                                                               for r in planning.power_rows(DEMO)]
+    mine = {(r["family"], r["target"]): r for r in rows if r["model"] == "tiny-bloom-lora"}
+    assert mine[("adversarial_vs_standard", "paws_x")]["seeds"] == 3 and mine[("adversarial_vs_standard", "paws_x")]["tasks"] == 1
+    assert mine[("task_vs_baseline", "paws_x")]["tests"] == 1 * 2  # one task x two targets
+    out = planning.format_plan(config, "two-models")
+    assert "tiny-bloom-lora: 1 intermediate arms (+ none) x 2 variants x 3 seeds; own design:" in out
+    assert re.search(r"^tiny-bloom-lora: [\d.<]+ GPU-hours at [\d,]+ tokens/min$", out, flags=re.M)
+
+
+def test_measured_run_sd_replaces_the_assumed_one(tmp_path):
+    """Once results exist, the plan powers each model's tests at the run sd they show: the final
+    statistics' run_variance.csv (pooled over the task grouping), else the model's latest interim look."""
+    config = two_models()
+    assumed = {(r["model"], r["family"], r["target"]): r for r in planning.power_rows(config)}
+    look = tmp_path / planning.plan.interim_file("tiny-bloom", 1)
+    look.parent.mkdir(parents=True)
+    look.write_text('{"run_sd": [{"model": "tiny-bloom", "target": "paws_x", "run_sd": 4.0, "df": 9}]}')
+    measured, source = planning.measured_run_sd(config, tmp_path)
+    assert measured == {("tiny-bloom", "paws_x"): 4.0} and source == "results/interim/tiny-bloom/wave1.json"
+    rows = {(r["model"], r["family"], r["target"]): r for r in planning.power_rows(config, measured)}
+    key = ("tiny-bloom", "adversarial_vs_standard", "paws_x")
+    assert rows[key]["run_sd"] == 4.0 and rows[key]["run_sd_from"] == "measured"
+    assert rows[key]["mde"] > assumed[key]["mde"]  # twice the assumed sd
+    other = ("tiny-bloom-lora", "adversarial_vs_standard", "paws_x")
+    assert rows[other] == {**assumed[other], "run_sd_from": "assumed"}
+    table = tmp_path / "results" / "report" / "run_variance.csv"
+    table.parent.mkdir(parents=True)
+    pd.DataFrame([dict(grouping="task", group="squad", run_sd=1.0, df=3, target="tydiqa", model="tiny-bloom-lora"),
+                  dict(grouping="task", group="none", run_sd=2.0, df=1, target="tydiqa", model="tiny-bloom-lora"),
+                  dict(grouping="variant", group="standard", run_sd=9.0, df=3, target="tydiqa", model="tiny-bloom-lora")]
+                 ).to_csv(table, index=False)
+    measured, source = planning.measured_run_sd(config, tmp_path)
+    assert source == "results/report/run_variance.csv"
+    assert measured == {("tiny-bloom-lora", "tydiqa"): pytest.approx(math.sqrt((3 * 1 + 1 * 4) / 4))}
+    assert "measured in results/report/run_variance.csv where marked *" in planning.format_plan(config, "c", tmp_path)
 
 
 def test_budget_is_stated_and_a_design_over_it_warns(study_workdir):
@@ -149,7 +226,15 @@ def test_checkpoint_disk_uses_the_published_parameter_count():
     assert planning.bloom_parameters(1024, 24, 250880) == 559_214_592  # bigscience/bloom-560m's card
     assert planning.bloom_parameters(4096, 30, 250880) == 7_069_016_064  # bloom-7b1
     assert planning.parameters(STUDY, "bloom-560m") == 559_214_592
-    assert planning.checkpoints_kept(STUDY)["bloom-560m"] == len(planning.plan.intermediate_runs(STUDY))
+    assert planning.checkpoints_kept(STUDY)["bloom-560m"] == \
+        sum(r["model"] == "bloom-560m" for r in planning.plan.intermediate_runs(STUDY))
+    # a larger Bloom trains at bloom-560m's tokens/min x 560m's parameters / its own
+    from xlt.designs import view
+
+    assert cluster.tokens_per_minute(view(STUDY, "bloom-1b7")) == pytest.approx(
+        STUDY["cluster"]["tokens_per_minute"] * 559_214_592 / planning.parameters(STUDY, "bloom-1b7"))
+    assert cluster.tokens_per_minute(view(STUDY, "bloom-560m"), {"gradient_checkpointing": True}) == \
+        pytest.approx(STUDY["cluster"]["tokens_per_minute"] * 6 / 8)
 
 
 def test_docs_plan_table_is_the_commands_output(study_workdir):

@@ -269,28 +269,37 @@ def test_strict_zero_shot_no_test_data_reaches_training(configfile, study_workdi
 
 
 def test_study_dry_run_lists_the_full_matrix(study_workdir):
+    """The study's dry run: bloom-560m's full design (no waves: every seed) and bloom-1b7's reduced one
+    (its own tasks and variants; the first of its waves — the others join after its interim look)."""
     out = snakemake(study_workdir, "-n", "--quiet", "rules", configfile=ROOT / "config.yaml").stdout
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M)}
-    study = yaml.safe_load((ROOT / "config.yaml").read_text())["study"]
-    n_inter, n_seeds, n_var = len(study["intermediate"]), len(study["seeds"]), len(study["variants"])
-    # 9 tasks x 6 variants x 14 seeds; the mix x variants x seeds; ((9 tasks + multitask) x variants + none)
-    # x 2 targets x 14 seeds; one evaluation job per target run
-    assert n_var == 6
-    assert counts["train_intermediate"] == n_inter * n_var * n_seeds == 756
-    assert counts["train_multitask"] == n_var * n_seeds
-    assert counts["train_target"] == ((n_inter + 1) * n_var + 1) * 2 * n_seeds == 1708
-    assert counts["evaluate_paws_x"] == counts["evaluate_tydiqa"] == counts["train_target"] // 2
-    assert counts["snapshot_model"] == 1 and counts["matrix"] == 1
-    # budget calibration: every adversarial variant is calibrated on MNLI, its grid (with the radius-0
-    # control) x 3 seeds; learning rates: MNLI and each target, 3 values x 3 seeds — as xlt.plan counts them
-    from xlt import plan
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    from xlt import designs, plan
 
-    jobs = {rule: len(runs) for rule, runs in plan.selection_stage_jobs(yaml.safe_load((ROOT / "config.yaml").read_text())).items()}
-    assert counts["calibrate"] == n_var - 1 and counts["calibrate_point"] == 5 * 3 * (n_var - 1)
-    assert counts["select"] == 3 and counts["select_point"] == 3 * 3 * 3
+    full, reduced = (designs.view(config, m)["study"] for m in ("bloom-560m", "bloom-1b7"))
+    n_inter, n_seeds, n_var = len(full["intermediate"]), len(full["seeds"]), len(full["variants"])
+    assert n_var == 6 and "waves" not in full and full["multitask"]
+    r_inter, r_var, r_seeds = len(reduced["intermediate"]), len(reduced["variants"]), len(reduced["waves"][0])
+    assert not reduced["multitask"] and r_var == 2 and r_seeds == 8
+    # 560m: 9 tasks x 6 variants x 14 seeds; the mix x variants x seeds; ((9 tasks + multitask) x variants
+    # + none) x 2 targets x 14 seeds. 1b7: 4 tasks x 2 variants x its first wave's 8 seeds; (4 x 2 + none)
+    # x 2 targets x 8. One evaluation job per target run.
+    assert counts["train_intermediate"] == n_inter * n_var * n_seeds + r_inter * r_var * r_seeds == 756 + 64
+    assert counts["train_multitask"] == n_var * n_seeds
+    assert counts["train_target"] == ((n_inter + 1) * n_var + 1) * 2 * n_seeds + (r_inter * r_var + 1) * 2 * r_seeds \
+        == 1708 + 144
+    assert counts["evaluate_paws_x"] == counts["evaluate_tydiqa"] == counts["train_target"] // 2
+    assert counts["snapshot_model"] == 2 and counts["matrix"] == 1 and counts["interim"] == 1  # 1b7's first look
+    # budget calibration per model: each of its adversarial variants on MNLI, its grid (with the radius-0
+    # control) x 3 seeds; learning rates: MNLI and each target, 3 values x 3 seeds — as xlt.plan counts them
+    jobs = {rule: len(runs) for rule, runs in plan.selection_stage_jobs(config).items()}
+    assert counts["calibrate"] == (n_var - 1) + (r_var - 1) and counts["calibrate_point"] == 5 * 3 * (n_var - 1 + r_var - 1)
+    assert counts["select"] == 2 * 3 and counts["select_point"] == 2 * 3 * 3 * 3
     assert {rule: counts[rule] for rule in jobs} == jobs
-    # data: 9 intermediate tasks x (train, dev) + MNLI mismatched + 2 targets x (train, dev, test)
-    assert counts["prepare_dataset"] == counts["featurize"] == 9 * 2 + 1 + 2 * 3
+    # data: 9 intermediate tasks x (train, dev) + MNLI mismatched + 2 targets x (train, dev, test); each model
+    # featurises its own tasks' (1b7: 4 tasks x 2 + MNLI mismatched + the targets')
+    assert counts["prepare_dataset"] == 9 * 2 + 1 + 2 * 3
+    assert counts["featurize"] == (9 * 2 + 1 + 2 * 3) + (4 * 2 + 1 + 2 * 3)
     print("\nstudy jobs per rule:", {k: v for k, v in counts.items() if k != "total"}, "total", counts["total"])
 
 
@@ -299,7 +308,7 @@ def test_download_target_fetches_every_dataset_and_model_and_nothing_else(study_
     out = snakemake(study_workdir, "-n", "--quiet", "rules", "--", "download", configfile=ROOT / "config.yaml").stdout
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M)}
     assert set(counts) == {"prepare_dataset", "snapshot_model", "download", "total"}
-    assert counts["prepare_dataset"] == 9 * 2 + 1 + 2 * 3 and counts["snapshot_model"] == 1
+    assert counts["prepare_dataset"] == 9 * 2 + 1 + 2 * 3 and counts["snapshot_model"] == 2  # bloom-560m, bloom-1b7
 
 
 def test_lint_is_clean(study_workdir):
@@ -394,7 +403,7 @@ def test_waves_the_second_wave_runs_while_a_family_is_open(demo_run):
     workdir, _ = demo_run
     demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     assert demo["study"]["waves"] == [[1], [2]]
-    look = json.loads((workdir / "results" / "interim" / "wave1.json").read_text())
+    look = json.loads((workdir / "results" / "interim" / "tiny-bloom" / "wave1.json").read_text())
     assert look["wave"] == 1 and look["seeds"] == 1 and look["max_seeds"] == 2 and look["continue"]
     assert look["level"] == pytest.approx(0.00557, abs=1e-4) and look["levels"][1] == pytest.approx(0.0478, abs=1e-3)
     assert {f["family"] for f in look["families"]} == {"adversarial_vs_standard", "task_vs_baseline"}
@@ -429,7 +438,7 @@ def test_waves_the_second_wave_is_skipped_when_the_first_decides(demo_run, tmp_p
     assert "interim" in ran and not ran & {"train_intermediate", "train_multitask", "train_target", "evaluate_paws_x",
                                           "evaluate_tydiqa"}, ran
     assert not [p for stage in ("intermediate", "target", "eval") for p in (workdir / "results" / stage).rglob("seed2")]
-    look = json.loads((workdir / "results" / "interim" / "wave1.json").read_text())
+    look = json.loads((workdir / "results" / "interim" / "tiny-bloom" / "wave1.json").read_text())
     assert all(f["decided"] for f in look["families"]) and not look["continue"]
     assert {t["verdict"] for f in look["families"] for t in f["tests"]} == {"equivalent"}
     assert set(pd.read_parquet(workdir / "results" / "matrix.parquet")["seed"]) == {1}
@@ -543,3 +552,55 @@ def test_demo_on_real_slurm_matches_local_run_and_retries_a_preempted_job(slurm_
     local = pd.read_parquet(demo_run[0] / "results" / "matrix.parquet")
     remote = pd.read_parquet(workdir / "results" / "matrix.parquet")
     pd.testing.assert_frame_equal(local, remote)
+
+
+@pytest.mark.slow
+def test_a_second_model_with_its_own_design_runs_beside_the_first(demo_run, tmp_path):
+    """study.models as a mapping: the finished demo plus a second tiny Bloom with a reduced design of its
+    own (one task, standard only, two seeds, no waves) and LoRA training. Only the new model's jobs and the
+    report run; its runs are exactly its design; the first model's statistics are what they were (each
+    model's families are apart); the plan counts the jobs the run made."""
+    workdir = tmp_path / "demo"
+    shutil.copytree(demo_run[0], workdir, symlinks=True)
+    before = pd.read_csv(workdir / "results" / "report" / "comparisons.csv")
+    cfg = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    cfg["models"]["tiny-bloom-lora"] = {"demo": {**cfg["models"]["tiny-bloom"]["demo"], "seed": 1}, "family": "bloom"}
+    lora = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["query_key_value"]}
+    cfg["study"]["models"] = {"tiny-bloom": None, "tiny-bloom-lora": {
+        "intermediate": ["squad"], "multitask": False, "variants": ["standard"], "seeds": [1, 2],
+        "training": {"defaults": {"lora": lora}}}}
+    edited = tmp_path / "two-models.yaml"
+    edited.write_text(yaml.safe_dump(cfg))
+    proc = snakemake(workdir, "--cores", "2", configfile=edited)
+    blocks = re.split(r"^(?=(?:local)?(?:rule|checkpoint) \w+:$)", proc.stdout + proc.stderr, flags=re.M)
+    jobs = [(m.group(1), (re.search(r"^\s+wildcards: ([^\n]+)", b, flags=re.M) or re.match("()", "")).group(1))
+            for b in blocks if (m := re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", b))]
+    trained = [wc for rule, wc in jobs if rule in TRAINING_RULES | SELECTION_RULES | CALIBRATION_RULES]
+    assert trained and all("model=tiny-bloom-lora" in wc for wc in trained), trained
+    from xlt import planning
+
+    new = {r: n for r, n in planning.job_counts(cfg).items()}
+    ran = {}
+    for rule, _ in jobs:
+        ran[rule] = ran.get(rule, 0) + 1
+    for rule in ("train_intermediate", "train_target", "select_point", "evaluate_paws_x"):
+        assert ran.get(rule) == new[rule] - planning.job_counts(yaml.safe_load((ROOT / "config" / "demo.yaml")
+                                                                             .read_text())).get(rule, 0), rule
+    inter = workdir / "results" / "intermediate" / "tiny-bloom-lora"
+    assert sorted(p.relative_to(inter).as_posix() for p in inter.glob("*/*/seed*")) == \
+        ["squad/standard/seed1", "squad/standard/seed2"]
+    assert (inter / "squad" / "standard" / "seed1" / "checkpoint" / "adapter_config.json").exists()  # its LoRA
+    assert not (workdir / "results" / "intermediate" / "tiny-bloom" / "squad" / "standard" / "seed1" / "checkpoint"
+                / "adapter_config.json").exists()
+    after = pd.read_csv(workdir / "results" / "report" / "comparisons.csv")
+    old = after[after["model"] == "tiny-bloom"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(old[before.columns], before, check_dtype=False)
+    mine = after[(after["model"] == "tiny-bloom-lora") & (after["family"] != "exploratory")]
+    assert set(mine["family"]) == {"task_vs_baseline"} and set(mine["intermediate"]) == {"squad"}
+    assert mine["p_adj"].notna().all()
+    summary = (workdir / "results" / "report" / "summary.md").read_text()
+    assert "tiny-bloom-lora" in summary and "## Seeds in waves (group-sequential): tiny-bloom" in summary
+    for model in ("tiny-bloom", "tiny-bloom-lora"):  # each model's own figures
+        assert {p.name for p in (workdir / "results" / "report" / "figures" / model).glob("*.png")} == \
+            {"heatmap_paws_x.png", "heatmap_tydiqa.png", "languages_paws_x.png", "languages_tydiqa.png", "gap.png"}
+    assert "Nothing to be done" in snakemake(workdir, "-n", configfile=edited).stdout

@@ -2,4 +2,4 @@ from xlt import warm
 
 warm.run(snakemake.config, "xlt.steps.report", "figures",
          {"aggregate_path": snakemake.input.aggregate, "comparisons_path": snakemake.input.comparisons,
-          "targets": dict(snakemake.params.targets), "outputs": dict(snakemake.output.items())}, snakemake.log[0])
+          "targets": dict(snakemake.params.targets), "models": dict(snakemake.params.models), "outputs": dict(snakemake.output.items())}, snakemake.log[0])

@@ -6,5 +6,5 @@ warm.run(snakemake.config, "xlt.steps.report", "statistics",
           "replicates": int(b["replicates"]), "seed": int(b["seed"]), "out_aggregate": snakemake.output.aggregate,
           "out_comparisons": snakemake.output.comparisons, "out_run_variance": snakemake.output.run_variance,
           "out_sensitivity": snakemake.output.sensitivity, "report_cfg": dict(p.report), "groups": dict(p.groups),
-          "sequential": {"waves": [list(w) for w in p.waves], "interims": list(snakemake.input.interims)}},
+          "sequential": {"waves": {m: [list(w) for w in ws] for m, ws in p.waves.items()}, "interims": list(snakemake.input.interims)}},
          snakemake.log[0])

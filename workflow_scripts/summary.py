@@ -7,5 +7,5 @@ warm.run(snakemake.config, "xlt.steps.report", "summary",
           "declaration": dict(p.declaration), "targets": dict(p.targets), "replicates": int(p.replicates),
           "demo": bool(p.demo), "out": snakemake.output[0], "report_cfg": dict(p.report),
           "groups": dict(p.groups) if p.groups else None, "interim_paths": list(p.interims),
-          "waves": [list(w) for w in p.waves], "calibration_paths": list(i.calibration),
+          "waves": {m: [list(w) for w in ws] for m, ws in p.waves.items()}, "calibration_paths": list(i.calibration),
           "selection_paths": list(i.selection)}, snakemake.log[0])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from xlt.budgets import RADIUS, radius_norm, with_radius
 from xlt.config import canonical, training_config
+from xlt.designs import views
 from xlt.selection import (COLLAPSE_MARGIN, best, horizon, horizon_checks, horizon_label, paired_difference,
                            point_summary, seeds)
 
@@ -38,8 +39,9 @@ def has_control(config: dict) -> bool:
 
 
 def calibrated_variants(config: dict) -> list[str]:
-    """Study variants (either stage) whose budget comes from calibration."""
-    return [v for v in config["study"]["variants"] if is_calibrated(config["variants"].get(v, {}))]
+    """Study variants (either stage; of any model's design) whose budget comes from calibration."""
+    variants = dict.fromkeys(v for view in views(config) for v in view["study"]["variants"])
+    return [v for v in variants if is_calibrated(config["variants"].get(v, {}))]
 
 
 def grid_key(config: dict, variant: str) -> str | None:
@@ -81,15 +83,17 @@ def point_runs(config: dict) -> list[dict]:
     """Every calibration run the rules make: {model, variant, point, seed} (rule calibrate_point)."""
     if not settings(config):
         return []
-    return [dict(model=m, variant=v, point=point_label(r), seed=s) for m in config["study"]["models"]
-            for v in calibrated_variants(config) for r in grid(config, v) for s in seeds(settings(config))]
+    return [dict(model=m, variant=v, point=point_label(r), seed=s) for view in views(config)
+            for m in view["study"]["models"] for v in calibrated_variants(view) for r in grid(config, v)
+            for s in seeds(settings(config))]
 
 
 def result_runs(config: dict) -> list[dict]:
     """Every calibration result (rule calibrate): {model, variant}."""
     if not settings(config):
         return []
-    return [dict(model=m, variant=v) for m in config["study"]["models"] for v in calibrated_variants(config)]
+    return [dict(model=m, variant=v) for view in views(config) for m in view["study"]["models"]
+            for v in calibrated_variants(view)]
 
 
 def result_files(config: dict) -> list[str]:

@@ -216,3 +216,16 @@ def run_variance_table(boot, systems: list[tuple], column: str) -> pd.DataFrame:
                          "levene_w": np.nan if test is None else float(test.statistic),
                          "levene_p": np.nan if test is None else float(test.pvalue)})
     return pd.DataFrame(rows, columns=["grouping", "group", "run_sd", "df", "levene_w", "levene_p"])
+
+
+def pooled_run_sd(variances: pd.DataFrame) -> dict[tuple[str, str], tuple[float, int]]:
+    """{(model, target): (run sd, df)} pooled over the `task` grouping of a run-variance table (every
+    intermediate arm and the baseline): sqrt(sum df sd^2 / sum df) — the run sd `python -m xlt.plan` uses
+    in place of report.assumed_run_sd once results exist."""
+    out = {}
+    rows = variances[variances["grouping"] == "task"]
+    for (model, target), g in rows.groupby(["model", "target"], sort=True):
+        df = int(g["df"].sum())
+        if df > 0:
+            out[(str(model), str(target))] = (float(np.sqrt((g["df"] * g["run_sd"] ** 2).sum() / df)), df)
+    return out

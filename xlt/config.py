@@ -6,6 +6,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from xlt.designs import training_layers, views
 from xlt.tasks import get_task
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.yaml"
@@ -50,15 +51,31 @@ def validate_config(config: dict) -> dict:
 
 
 def _cross_checks(config: dict) -> list[str]:
-    """What a JSON schema cannot say: references between sections."""
+    """What a JSON schema cannot say: references between sections, checked for every model's design
+    (xlt/designs.py; a problem of a model's own design names study.models.<model>)."""
+    from xlt import calibration, selection  # both import this module
+    from xlt.designs import own_design
+
+    out = [f"study.models: {m!r} is not defined under models; defined: {', '.join(config['models'])}"
+           for m in config["study"]["models"] if m not in config["models"]]
+    for model_view in views(config):
+        model = next(iter(model_view["study"]["models"]))
+        own = own_design(config, model)
+        found = (design_checks(model_view, lambda key: f"study.models.{model}" if key in own else "study") + calibration.cross_checks(model_view)
+                 + selection.cross_checks(model_view))
+        out += [p for p in found if p not in out]
+    return out + report_cross_checks(config)
+
+
+def design_checks(config: dict, where=lambda key: "study") -> list[str]:
+    """One model's design (a view): its variants have blocks, its tasks' sources are sound, its mix has
+    two tasks, its targets' languages exist, its waves partition its seeds. `where(key)`: the block that
+    declares a design key (study, or study.models.<model>), for the messages."""
     out = []
     study = config["study"]
-    for m in study["models"]:
-        if m not in config["models"]:
-            out.append(f"study.models: {m!r} is not defined under models; defined: {', '.join(config['models'])}")
     for v in study["variants"]:
         if v not in config["variants"]:
-            out.append(f"study.variants: {v!r} has no block under variants; defined: {', '.join(config['variants'])}")
+            out.append(f"{where('variants')}.variants: {v!r} has no block under variants; defined: {', '.join(config['variants'])}")
     for task in dict.fromkeys([*study["intermediate"], *study.get("multitask_tasks", []), *study["targets"]]):
         source = dataset_source(config, task)
         repos = get_task(task).repos
@@ -77,7 +94,8 @@ def _cross_checks(config: dict) -> list[str]:
                     out.append(f"datasets.{task}.local.files.{key}: {path} does not exist{hint}")
     mix = study.get("multitask_tasks") or study["intermediate"]
     if study.get("multitask") and len(mix) < 2:
-        out.append("study.multitask: the mix needs at least two tasks (study.multitask_tasks or study.intermediate)")
+        out.append(f"{where('multitask')}.multitask: the mix needs at least two tasks "
+                   f"({where('multitask_tasks')}.multitask_tasks or {where('intermediate')}.intermediate)")
     for target, langs in study["targets"].items():
         known = get_task(target).languages
         for lang in langs:
@@ -86,12 +104,10 @@ def _cross_checks(config: dict) -> list[str]:
                            f"allowed values: {', '.join(known)}")
         if "en" not in langs:
             out.append(f"study.targets.{target}: must include 'en' (the cross-lingual gap is measured against it)")
-    from xlt import calibration, selection  # both import this module
-
-    return out + wave_cross_checks(study) + report_cross_checks(config) + calibration.cross_checks(config) + selection.cross_checks(config)
+    return out + wave_cross_checks(study, where("waves"))
 
 
-def wave_cross_checks(study: dict) -> list[str]:
+def wave_cross_checks(study: dict, where: str = "study") -> list[str]:
     """study.waves partitions study.seeds (the maximum design) into consecutive, increasing waves."""
     waves = study.get("waves")
     if not waves:
@@ -100,14 +116,14 @@ def wave_cross_checks(study: dict) -> list[str]:
     out = []
     if len(set(flat)) < len(flat):
         repeated = sorted({seed for seed in flat if flat.count(seed) > 1})
-        out.append(f"study.waves: waves overlap (seed{'s' * (len(repeated) > 1)} {', '.join(map(str, repeated))} "
+        out.append(f"{where}.waves: waves overlap (seed{'s' * (len(repeated) > 1)} {', '.join(map(str, repeated))} "
                    "in more than one wave); each seed belongs to exactly one wave")
     elif flat != sorted(flat):
-        out.append(f"study.waves: waves go backwards ({waves}); list each wave's seeds in increasing order and "
+        out.append(f"{where}.waves: waves go backwards ({waves}); list each wave's seeds in increasing order and "
                    "every wave after the seeds of the one before, e.g. [[1, 2, 3], [4, 5, 6]]")
     if sorted(set(flat)) != sorted(study["seeds"]):
-        out.append(f"study.waves: the waves' seeds {sorted(set(flat))} are not study.seeds {sorted(study['seeds'])}; "
-                   "study.seeds is the maximum design, so set it to the union of the waves")
+        out.append(f"{where}.waves: the waves' seeds {sorted(set(flat))} are not {where}.seeds {sorted(study['seeds'])}; "
+                   f"{where}.seeds is the maximum design, so set it to the union of the waves")
     return out
 
 
@@ -160,10 +176,13 @@ def canonical(value):
     return value
 
 
-def training_config(config: dict, stage: str, task: str) -> dict:
-    """Defaults overlaid with the per-task block of one stage ('intermediate' or 'target')."""
-    training = config["training"]
-    return canonical({**training["defaults"], **training.get(stage, {}).get(task, {})})
+def training_config(config: dict, stage: str, task: str, model: str | None = None) -> dict:
+    """Defaults overlaid with the per-task block of one stage ('intermediate' or 'target'), then the model's
+    own training overrides (xlt/designs.py; `model` may be left out in a one-model config or view)."""
+    out = {}
+    for layer in training_layers(config, stage, task, model):
+        out.update(layer)
+    return canonical(out)
 
 
 def dataset_source(config: dict, task: str) -> dict:

@@ -173,10 +173,16 @@ def load_tokenizer(path: str | Path):
     return tokenizer
 
 
-def save_checkpoint(model: TaskModel, tokenizer, out_dir: str | Path) -> None:
-    """Body via save_pretrained (safetensors; with LoRA only the adapter), tokenizer, heads."""
+def save_checkpoint(model: TaskModel, tokenizer, out_dir: str | Path, dtype: str = "float32") -> None:
+    """Body via save_pretrained (safetensors; with LoRA only the adapter), tokenizer, heads. dtype
+    bfloat16 stores a plain body's weights rounded to bf16 (half the disk; load_body reads them back as
+    fp32, so the next stage starts from the rounded weights); heads and adapters stay fp32 (small)."""
     with atomic_path(out_dir) as tmp:
-        model.body.save_pretrained(tmp)
+        if dtype == "bfloat16" and not hasattr(model.body, "peft_config"):
+            model.body.save_pretrained(tmp, state_dict={k: v.to(torch.bfloat16)
+                                                        for k, v in model.body.state_dict().items()})
+        else:
+            model.body.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         save_file({f"{task}.{k}": v.detach().cpu().contiguous()
                    for task, head in model.heads.items() for k, v in head.state_dict().items()},

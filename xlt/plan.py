@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from itertools import product
 
+from xlt.designs import model_names, single, views
 from xlt.tasks import get_task
 
 BASELINE = "none"        # the no-intermediate baseline in the {inter} dimension
@@ -84,45 +85,80 @@ def task_input_files(model, tasks) -> list[str]:
 
 
 def study_tasks(config: dict) -> list[str]:
-    """Every dataset the study reads: intermediate tasks, the multi-task mix, targets, calibration."""
-    s = config["study"]
-    tasks = [*s["intermediate"], *(multitask_tasks(config) if s.get("multitask") else []), *s["targets"]]
-    if s.get("calibration"):
-        tasks.append(s["calibration"]["task"])
-    if (s.get("selection") or {}).get("intermediate"):
-        tasks.append(s["selection"]["intermediate"]["task"])
+    """Every dataset the study reads: every model's intermediate tasks and multi-task mix, targets, calibration."""
+    tasks = []
+    for v in views(config):
+        s = v["study"]
+        tasks += [*s["intermediate"], *(multitask_tasks(v) if s.get("multitask") else []), *s["targets"]]
+        if s.get("calibration"):
+            tasks.append(s["calibration"]["task"])
+        if (s.get("selection") or {}).get("intermediate"):
+            tasks.append(s["selection"]["intermediate"]["task"])
     return list(dict.fromkeys(tasks))
 
 
 def download_files(config: dict) -> list[str]:
     """What `snakemake download` makes on a node with internet: every normalised split and model snapshot."""
     data = [data_file(t, split) for t in study_tasks(config) for split in get_task(t).parts]
-    return data + [model_dir(m) for m in config["study"]["models"]]
+    return data + [model_dir(m) for m in model_names(config)]
 
+
+# ---- one model's design (a view, xlt/designs.py; a one-model config is its own view) ----
 
 def multitask_tasks(config: dict) -> list[str]:
     """Tasks of the multi-task mix: study.multitask_tasks, by default every study intermediate task."""
-    s = config["study"]
+    s = single(config, "the multi-task mix")["study"]
     return list(s.get("multitask_tasks") or s["intermediate"])
 
 
 def intermediate_names(config: dict) -> list[str]:
-    s = config["study"]
+    s = single(config, "the intermediate arms")["study"]
     return list(s["intermediate"]) + ([MULTITASK] if s.get("multitask") else [])
 
 
-def intermediate_runs(config: dict) -> list[dict]:
+def target_variant_labels(config: dict) -> list[str]:
+    """Variant labels at the target stage: `fgm` (intermediate stage only) or `fgm+target` (both)."""
+    s = single(config, "the target-stage variants")["study"]
+    if not s.get("adversarial_target"):
+        return list(s["variants"])
+    return [v if v == "standard" else v + TARGET_SUFFIX for v in s["variants"]]
+
+
+def baseline_seeds(config: dict) -> list[int]:
+    """Seeds of the `none` baseline: study.baseline_seeds, by default study.seeds. More seeds there cost
+    two target jobs each and give the task family's reference a run variance of its own."""
+    s = single(config, "the baseline's seeds")["study"]
+    return list(s.get("baseline_seeds") or s["seeds"])
+
+
+def waves(config: dict) -> list[list[int]]:
+    """study.waves (seeds in waves, group-sequential; their union is study.seeds), or one wave of every
+    seed: the fixed design."""
+    s = single(config, "the waves of seeds")["study"]
+    return [list(w) for w in s.get("waves") or [s["seeds"]]]
+
+
+def model_waves(config: dict) -> dict[str, list[list[int]]]:
+    """{model: its waves} for every study model."""
+    return {m: waves(v) for m, v in zip(model_names(config), views(config))}
+
+
+def wave_of(waves_: list[list[int]], seed: int) -> int:
+    """The wave (1-based) of a model's `waves_` a seed's runs belong to. Baseline seeds outside the model's
+    seeds (baseline_seeds' extra runs) join wave 1: the reference is complete from the first look on."""
+    return next((k for k, wave in enumerate(waves_, 1) if seed in wave), 1)
+
+
+# ---- every model's runs ----
+
+def _one_model_intermediate_runs(config: dict) -> list[dict]:
     s = config["study"]
     return [dict(model=m, task=t, variant=v, seed=seed)
             for m, t, v, seed in product(s["models"], intermediate_names(config), s["variants"], s["seeds"])]
 
 
-def target_variant_labels(config: dict) -> list[str]:
-    """Variant labels at the target stage: `fgm` (intermediate stage only) or `fgm+target` (both)."""
-    s = config["study"]
-    if not s.get("adversarial_target"):
-        return list(s["variants"])
-    return [v if v == "standard" else v + TARGET_SUFFIX for v in s["variants"]]
+def intermediate_runs(config: dict) -> list[dict]:
+    return [r for v in views(config) for r in _one_model_intermediate_runs(v)]
 
 
 def split_variant(label: str) -> tuple[str, str]:
@@ -133,7 +169,7 @@ def split_variant(label: str) -> tuple[str, str]:
     return label, "standard"
 
 
-def target_runs(config: dict) -> list[dict]:
+def _one_model_target_runs(config: dict) -> list[dict]:
     s = config["study"]
     labels = target_variant_labels(config)
     inters = [(t, v) for t in intermediate_names(config) for v in labels]
@@ -146,34 +182,21 @@ def target_runs(config: dict) -> list[dict]:
     return runs
 
 
-def baseline_seeds(config: dict) -> list[int]:
-    """Seeds of the `none` baseline: study.baseline_seeds, by default study.seeds. More seeds there cost
-    two target jobs each and give the task family's reference a run variance of its own."""
-    s = config["study"]
-    return list(s.get("baseline_seeds") or s["seeds"])
+def target_runs(config: dict) -> list[dict]:
+    return [r for v in views(config) for r in _one_model_target_runs(v)]
 
 
-def waves(config: dict) -> list[list[int]]:
-    """study.waves (seeds in waves, group-sequential; their union is study.seeds), or one wave of every
-    seed: the fixed design."""
-    s = config["study"]
-    return [list(w) for w in s.get("waves") or [s["seeds"]]]
+def runs_through_wave(config: dict, runs: list[dict], wave: int | dict[str, int]) -> list[dict]:
+    """The runs (intermediate_runs or target_runs records) of waves 1..wave (per model when a dict)."""
+    last = wave if isinstance(wave, dict) else dict.fromkeys(model_names(config), wave)
+    by_model = model_waves(config)
+    return [r for r in runs if wave_of(by_model[r["model"]], r["seed"]) <= last[r["model"]]]
 
 
-def wave_of(config: dict, seed: int) -> int:
-    """The wave (1-based) a seed's runs belong to. Baseline seeds outside study.seeds (study.baseline_seeds'
-    extra runs) join wave 1: the reference is complete from the first look on."""
-    return next((k for k, wave in enumerate(waves(config), 1) if seed in wave), 1)
-
-
-def runs_through_wave(config: dict, runs: list[dict], wave: int) -> list[dict]:
-    """The runs (intermediate_runs or target_runs records) of waves 1..wave."""
-    return [r for r in runs if wave_of(config, r["seed"]) <= wave]
-
-
-def interim_file(wave: int) -> str:
-    """The look after `wave` (rules/report.smk's checkpoint): each confirmatory family decided or not."""
-    return f"results/interim/wave{wave}.json"
+def interim_file(model, wave) -> str:
+    """The look after `wave` of `model`'s waves (rules/report.smk's checkpoint): each of its confirmatory
+    families decided or not."""
+    return f"results/interim/{model}/wave{wave}.json"
 
 
 def eval_files(config: dict, kind: str) -> list[str]:

@@ -25,7 +25,9 @@ import yaml
 from scipy import stats as st
 
 from xlt import calibration, cluster, plan
+from xlt.cluster import BLOOM_ARCHITECTURE, bloom_parameters, parameters  # noqa: F401 (the plan's disk table)
 from xlt.config import training_config, validate_config
+from xlt.designs import model_names, own_design, view, views
 from xlt.stats import mde, satterthwaite
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,12 +50,6 @@ TEST_SIZE = {"paws_x": dict.fromkeys(["en", "de", "es", "fr", "ja", "ko", "zh"],
              "tydiqa": {"en": 440, "ar": 921, "bn": 113, "fi": 782, "id": 565, "ko": 276, "ru": 812, "sw": 499,
                         "te": 669}}
 MAX_ITEM_VARIANCE = 2500.0  # points^2: a score in [0, 100] with mean mu has variance <= mu (100 - mu) <= 50^2
-
-# Bloom bodies from the models' published config.json: (hidden_size, n_layer, vocab_size)
-BLOOM_ARCHITECTURE = {"bigscience/bloom-560m": (1024, 24, 250880), "bigscience/bloom-1b1": (1536, 24, 250880),
-                      "bigscience/bloom-1b7": (2048, 24, 250880), "bigscience/bloom-3b": (2560, 30, 250880),
-                      "bigscience/bloom-7b1": (4096, 30, 250880)}
-
 
 # ---- jobs ----
 
@@ -79,7 +75,7 @@ def job_counts(config: dict) -> dict[str, int]:
 
     s = config["study"]
     splits = _needed_splits(config)
-    kinds = [next(k for k in ("hub", "local", "demo") if k in config["models"][m]) for m in s["models"]]
+    kinds = [next(k for k in ("hub", "local", "demo") if k in config["models"][m]) for m in model_names(config)]
     inter = plan.intermediate_runs(config)
     target = plan.target_runs(config)
     counts = {
@@ -87,15 +83,15 @@ def job_counts(config: dict) -> dict[str, int]:
         "prepare_dataset": len(splits),
         "snapshot_model": kinds.count("hub"), "copy_local_model": kinds.count("local"),
         "build_demo_model": kinds.count("demo"),
-        "featurize": len(s["models"]) * len(splits),
+        "featurize": sum(len(_needed_splits(v)) for v in views(config)),  # each model its own design's tasks
         **selection_stage_counts(config),
         "train_intermediate": sum(r["task"] != plan.MULTITASK for r in inter),
         "train_multitask": sum(r["task"] == plan.MULTITASK for r in inter),
         "train_target": len(target),
         **{f"evaluate_{t}": sum(r["target"] == t for r in target) for t in s["targets"]},
         **dict.fromkeys(STAGES["report"], 1),
-        # seeds in waves: the maximum design (every wave trained), one interim look per wave but the last
-        "interim": len(plan.waves(config)) - 1,
+        # seeds in waves: the maximum design (every wave trained), one interim look per model and wave but the last
+        "interim": sum(len(w) - 1 for w in plan.model_waves(config).values()),
     }
     order = list(STAGES)
     rules = sorted((r for r, n in counts.items() if n), key=lambda r: order.index(stage_of(r)))  # stable
@@ -114,35 +110,40 @@ def training_jobs(config: dict, directory: Path = Path(".")) -> list[dict]:
     """One record per training job: {stage, model, arm (intermediate task, `multitask` or `none`), variant,
     target, minutes}; minutes from cluster.gpu_minutes with the featurised token counts where they exist."""
     def stats(model, task):
-        tasks = plan.multitask_tasks(config) if task == plan.MULTITASK else [task]
+        tasks = plan.multitask_tasks(views_[model]) if task == plan.MULTITASK else [task]
         return {t: cluster.feature_stats(directory / plan.features_file(model, t, "train")) for t in tasks}
 
     from xlt import selection
 
+    views_ = {m: view(config, m) for m in model_names(config)}
     jobs = []
     cal = calibration.settings(config)
     stage_jobs = plan.selection_stage_jobs(config)
     for r in stage_jobs["calibrate_point"]:
+        v = views_[r["model"]]
         block = calibration.point_block(config, r["variant"], r["point"])
-        training = selection.for_runtime(selection.upper_bound(config, "intermediate", calibration.training(config)))
-        minutes = cluster.gpu_minutes(config, cal["task"], training, block, stats(r["model"], cal["task"]))
+        training = selection.for_runtime(selection.upper_bound(config, "intermediate", calibration.training(v)))
+        minutes = cluster.gpu_minutes(v, cal["task"], training, block, stats(r["model"], cal["task"]))
         jobs.append(dict(stage="calibration", model=r["model"], arm=cal["task"], variant=r["variant"], target="",
                          minutes=minutes))
     for r in stage_jobs["select_point"]:
+        v = views_[r["model"]]
         training = selection.for_runtime(selection.upper_bound(config, r["stage"], selection.point_training(
-            config, r["stage"], r["task"], r["point"])))
-        minutes = cluster.gpu_minutes(config, r["task"], training, {"method": "standard"}, stats(r["model"], r["task"]))
+            v, r["stage"], r["task"], r["point"])))
+        minutes = cluster.gpu_minutes(v, r["task"], training, {"method": "standard"}, stats(r["model"], r["task"]))
         jobs.append(dict(stage="selection", model=r["model"], arm=r["task"], variant="standard", target="",
                          minutes=minutes))
     for r in plan.intermediate_runs(config):
-        training = selection.upper_bound(config, "intermediate", training_config(config, "intermediate", r["task"]))
-        minutes = cluster.gpu_minutes(config, r["task"], training, config["variants"][r["variant"]],
+        v = views_[r["model"]]
+        training = selection.upper_bound(config, "intermediate", training_config(v, "intermediate", r["task"]))
+        minutes = cluster.gpu_minutes(v, r["task"], training, config["variants"][r["variant"]],
                                       stats(r["model"], r["task"]))
         jobs.append(dict(stage="intermediate", model=r["model"], arm=r["task"], variant=r["variant"], target="",
                          minutes=minutes))
     for r in plan.target_runs(config):
-        training = selection.upper_bound(config, "target", training_config(config, "target", r["target"]))
-        minutes = cluster.gpu_minutes(config, r["target"], training, cluster.target_variant_block(config, r["variant"]),
+        v = views_[r["model"]]
+        training = selection.upper_bound(config, "target", training_config(v, "target", r["target"]))
+        minutes = cluster.gpu_minutes(v, r["target"], training, cluster.target_variant_block(config, r["variant"]),
                                       stats(r["model"], r["target"]))
         jobs.append(dict(stage="target", model=r["model"], arm=r["inter"], variant=r["variant"], target=r["target"],
                          minutes=minutes))
@@ -152,40 +153,14 @@ def training_jobs(config: dict, directory: Path = Path(".")) -> list[dict]:
 def token_sources(config: dict, directory: Path) -> dict[str, str]:
     """{task: 'featurised' | 'stand-in'} for every trained task of every study model."""
     out = {}
-    for m in config["study"]["models"]:
-        for t in plan.study_tasks(config):
+    for m, v in zip(model_names(config), views(config)):
+        for t in plan.study_tasks(v):
             found = cluster.feature_stats(directory / plan.features_file(m, t, "train")) is not None
             out[t] = "featurised" if found and out.get(t, "featurised") == "featurised" else "stand-in"
     return out
 
 
 # ---- disk ----
-
-def parameters(config: dict, model: str, directory: Path = Path(".")) -> int | None:
-    """Parameters of a Bloom body: from the snapshot's config.json if present, else the demo spec or the
-    published architecture; None when unknown (a non-Bloom model not yet snapshotted)."""
-    spec = config["models"][model]
-    local = directory / plan.model_dir(model) / "config.json"
-    if local.exists():
-        c = json.loads(local.read_text())
-        if c.get("model_type") != "bloom":
-            return None
-        arch = (c["hidden_size"], c["n_layer"], c["vocab_size"])
-    elif "demo" in spec:
-        arch = (spec["demo"]["hidden_size"], spec["demo"]["n_layer"], spec["demo"]["vocab_size"])
-    else:
-        arch = BLOOM_ARCHITECTURE.get(spec.get("hub"))
-        if arch is None:
-            return None
-    return bloom_parameters(*arch)
-
-
-def bloom_parameters(hidden: int, layers: int, vocab: int) -> int:
-    """Tied word embeddings + their layer norm + per block (2 layer norms, fused QKV, output projection,
-    4h MLP, all with biases: 12 h^2 + 13 h) + the final layer norm. bloom-560m: 559,214,592 (its card)."""
-    h = hidden
-    return vocab * h + 2 * h + layers * (12 * h * h + 13 * h) + 2 * h
-
 
 def checkpoints_kept(config: dict) -> dict[str, int]:
     """{model: checkpoints left on disk by `all`}: every intermediate run's, and the target runs' when
@@ -278,11 +253,26 @@ def families(config: dict) -> list[dict]:
     return out
 
 
-def power_rows(config: dict) -> list[dict]:
-    """Per confirmatory family and target: MDE on the non-English average at the configured seeds, power
+def power_rows(config: dict, measured: dict | None = None) -> list[dict]:
+    """Per model, confirmatory family and target: MDE on the non-English average at the model's seeds, power
     for effect_of_interest and the seeds it needs (the arms' seeds; a declared baseline_seeds stays as it
-    is), at report.assumed_run_sd[target]."""
+    is), at the run sd measured in results that exist (`measured`: {(model, target): sd}, see
+    `measured_run_sd`), else report.assumed_run_sd[target]; `run_sd_from` says which."""
     report = config.get("report") or {}
+    run_sds = report.get("assumed_run_sd") or {}
+    rows = []
+    for m, v in zip(model_names(config), views(config)):
+        for row in _model_power_rows(v, report):
+            got = (measured or {}).get((m, row["target"]))
+            row = {"model": m, **row, "run_sd_from": "measured" if got is not None else "assumed"}
+            if got is not None:
+                row = {**row, **_model_power_rows(v, {**report, "assumed_run_sd": {**run_sds, row["target"]: got}},
+                                                  only=(row["target"], row["family"]))[0]}
+            rows.append(row)
+    return rows
+
+
+def _model_power_rows(config: dict, report: dict, only: tuple[str, str] | None = None) -> list[dict]:
     alpha, power, effect = report.get("alpha", 0.05), report.get("power", 0.8), report.get("effect_of_interest")
     run_sds = report.get("assumed_run_sd") or {}
     seeds = len(config["study"]["seeds"])
@@ -292,6 +282,8 @@ def power_rows(config: dict) -> list[dict]:
         sizes = {lang: TEST_SIZE[target][lang] for lang in langs}
         item_df = min(sizes.values()) - 1  # as xlt.stats.ItemDesign.item_df: the fewest clusters - 1
         for fam in families(config):
+            if only and (target, fam["family"]) != only:
+                continue
             row = dict(target=target, **fam, seeds=seeds, run_sd=run_sds.get(target))
             if row["run_sd"] is None or not [lang for lang in langs if lang != "en"]:
                 rows.append(row)
@@ -311,6 +303,28 @@ def power_rows(config: dict) -> list[dict]:
                 row["seeds_needed"] = next((r for r in range(2, 501) if at(r)[0] <= effect), None)
             rows.append(row)
     return rows
+
+
+def measured_run_sd(config: dict, directory: Path) -> tuple[dict[tuple[str, str], float], str | None]:
+    """({(model, target): run sd} measured in the results under `directory`, where from): the final
+    statistics' results/report/run_variance.csv when it exists, else each model's latest interim look
+    (results/interim/<model>/wave<k>.json); ({}, None) before any result."""
+    import pandas as pd
+
+    from xlt.comparisons import pooled_run_sd
+
+    path = directory / "results" / "report" / "run_variance.csv"
+    if path.exists() and path.stat().st_size > 1:
+        found = pooled_run_sd(pd.read_csv(path))
+        return {k: sd for k, (sd, _) in found.items()}, str(path.relative_to(directory))
+    out, sources = {}, []
+    for m, waves in plan.model_waves(config).items():
+        looks = [directory / plan.interim_file(m, k) for k in range(1, len(waves))]
+        latest = next((p for p in reversed(looks) if p.exists()), None)
+        if latest is not None:
+            out.update({(r["model"], r["target"]): r["run_sd"] for r in json.loads(latest.read_text()).get("run_sd", [])})
+            sources.append(str(latest.relative_to(directory)))
+    return out, ", ".join(sources) or None
 
 
 # ---- the printout ----
@@ -334,27 +348,38 @@ def _bytes(n: float) -> str:
 
 def format_plan(config: dict, name: str = "config", directory: Path = Path(".")) -> str:
     s = config["study"]
-    lines = [f"Plan of {name}: models {', '.join(s['models'])}; {len(plan.intermediate_names(config))} intermediate "
-             f"arms (+ none) x {len(s['variants'])} variants x {len(s['seeds'])} seed{'s' * (len(s['seeds']) > 1)}; targets "
-             f"{', '.join(s['targets'])}", ""]
+    lines = [f"Plan of {name}: targets {', '.join(s['targets'])}; models {', '.join(model_names(config))}:"]
+    for m, v in zip(model_names(config), views(config)):
+        vs = v["study"]
+        own = sorted(k for k in own_design(config, m) if k != "training")
+        waves = plan.waves(v)
+        lines.append(f"  {m}: {len(plan.intermediate_names(v))} intermediate arms{' (+ none)' * bool(vs['baseline'])} x "
+                     f"{len(vs['variants'])} variants x {len(vs['seeds'])} seed{'s' * (len(vs['seeds']) > 1)}"
+                     + (f" in {len(waves)} waves" if len(waves) > 1 else "")
+                     + (f"; own design: {', '.join(own)}" if own else "")
+                     + ("; own training: " + json.dumps(own_design(config, m)["training"], sort_keys=True)
+                        if own_design(config, m).get("training") else ""))
+    lines.append("")
     counts = job_counts(config)
-    lines += ["Jobs (snakemake -n counts):" if len(plan.waves(config)) == 1 else
-              f"Jobs of the maximum design (all {len(plan.waves(config))} waves of study.waves; a wave after the "
-              "first runs only while a look leaves a family open):"]
+    waved = any(len(w) > 1 for w in plan.model_waves(config).values())
+    lines += [f"Jobs of the maximum design (every wave of {'study.waves' if len(model_names(config)) == 1 else 'each model’s waves'}; "
+              "a wave after the first runs only while a look leaves a family open):" if waved else
+              "Jobs (snakemake -n counts):"]
     lines += _table(["stage", "rule", "jobs"], [[stage_of(r), r, n] for r, n in counts.items()] +
                     [["", "total", sum(counts.values())]], "llr")
 
     jobs = training_jobs(config, directory)
-    variants = list(dict.fromkeys([*s["variants"], *plan.target_variant_labels(config)]))
+    variants = list(dict.fromkeys(x for v in views(config) for x in [*v["study"]["variants"], *plan.target_variant_labels(v)]))
     sources = token_sources(config, directory)
     stand_in = sorted(t for t, v in sources.items() if v == "stand-in")
     tpm = cluster._cfg(config)["tokens_per_minute"]
-    lines += ["", f"Training jobs and GPU-hours per arm and variant (1.5 x tokens x passes / {tpm:,.0f} tokens/min; tokens: "
+    lines += ["", f"Training jobs and GPU-hours per arm and variant (1.5 x tokens x passes / tokens per minute: {tpm:,.0f} "
+              f"for bloom-560m, x its parameters / the model's, x 6 / 4 with LoRA, x 6 / 8 with checkpointing; tokens: "
               + ("featurised splits" if not stand_in else
                  "published sizes x max_length/2 per sequence" if len(stand_in) == len(sources) else
                  f"featurised, stand-in for {', '.join(stand_in)}") + "; evaluation not priced):"]
     total = sum(j["minutes"] for j in jobs)
-    for m in s["models"]:
+    for m in model_names(config):
         mine = [j for j in jobs if j["model"] == m]
         rows = []
         for stage in TRAINING_STAGES:
@@ -364,7 +389,7 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."))
                 per_v = [sum(j["minutes"] for j in sel if j["variant"] == v) for v in variants]
                 rows.append([stage, arm, len(sel), *[_h(x) if x else "-" for x in per_v], _h(sum(per_v))])
         model_total = sum(j["minutes"] for j in mine)
-        lines += [f"{m}: {_h(model_total)} GPU-hours"]
+        lines += [f"{m}: {_h(model_total)} GPU-hours at {cluster.tokens_per_minute(view(config, m)):,.0f} tokens/min"]
         lines += _table(["stage", "arm", "jobs", *variants, "GPU-h"], rows, "ll" + "r" * (len(variants) + 2))
         by_stage = {st_: sum(j["minutes"] for j in mine if j["stage"] == st_) for st_ in TRAINING_STAGES}
         lines += ["  by stage: " + ", ".join(f"{k} {_h(v)} ({100 * v / model_total:.0f}%)"
@@ -376,34 +401,45 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."))
         lines += [f"WARNING: the design needs {_h(total)} GPU-hours, more than study.budget_gpu_hours = {budget:,}: "
                   "fewer seeds, arms or passes, or a larger budget"]
 
-    lines += ["", "Checkpoint disk (bodies; heads and tokenizer are small):"]
+    lines += ["", "Checkpoint disk (bodies; heads and tokenizer are small; training.save_dtype sets the precision):"]
     for m, n in checkpoints_kept(config).items():
         p = parameters(config, m, directory)
         if p is None:
             lines += [f"{m}: {n} checkpoints kept; size unknown until the model is snapshotted"]
             continue
-        lines += [f"{m}: {n} checkpoints kept x {p:,} parameters = {_bytes(n * p * 4)} fp32 "
-                  f"({_bytes(n * p * 2)} if saved bf16); target checkpoints "
-                  + ("kept" if s.get("keep_target_checkpoints") else "deleted once evaluated (temp)")]
+        v = view(config, m)
+        blocks = [training_config(v, "intermediate", r["task"]) for r in plan.intermediate_runs(v)]
+        if blocks and all(b.get("lora") for b in blocks):
+            lines += [f"{m}: {n} checkpoints kept, LoRA adapters only (small)"]
+            continue
+        bf16 = sum(b.get("save_dtype") == "bfloat16" for b in blocks)
+        kept = (n - bf16) * p * 4 + bf16 * p * 2
+        lines += [f"{m}: {n} checkpoints kept x {p:,} parameters = {_bytes(kept)} "
+                  + (f"({bf16} in bf16; {_bytes(n * p * 4)} in fp32)" if bf16 else
+                     f"fp32 ({_bytes(n * p * 2)} with save_dtype: bfloat16)")
+                  + "; target checkpoints " + ("kept" if s.get("keep_target_checkpoints") else "deleted once evaluated (temp)")]
 
     report = config.get("report") or {}
     effect = report.get("effect_of_interest")
     endpoints = report.get("endpoints") or ["avg-xx"]
-    lines += ["", f"Confirmatory tests (non-English average; alpha {report.get('alpha', 0.05)} over the family's "
-              f"m tests across {', '.join(confirmatory_targets(config))} and endpoints {', '.join(endpoints)} "
-              f"(Bonferroni, Holm's first step); power {report.get('power', 0.8)}; run sd from report.assumed_run_sd):"]
+    measured, source = measured_run_sd(config, directory)
+    lines += ["", f"Confirmatory tests per model (non-English average; alpha {report.get('alpha', 0.05)} over the "
+              f"family's m tests across {', '.join(confirmatory_targets(config))} and endpoints {', '.join(endpoints)} "
+              f"(Bonferroni, Holm's first step); power {report.get('power', 0.8)}; run sd: "
+              + (f"measured in {source} where marked *, else " if source else "") + "report.assumed_run_sd):"]
     rows = []
-    for r in power_rows(config):
+    for r in power_rows(config, measured):
+        head = [r["model"], r["family"], r["target"], r["tests"], r["tasks"], r["seeds"]]
         if "mde" not in r:
-            rows.append([r["family"], r["target"], r["tests"], r["tasks"], r["seeds"], "undeclared", "", "", "", "", ""])
+            rows.append([*head, "undeclared", "", "", "", "", ""])
             continue
-        rows.append([r["family"], r["target"], r["tests"], r["tasks"], r["seeds"], f"{r['run_sd']:g}",
+        rows.append([*head, f"{r['run_sd']:.3g}" + ("*" if r["run_sd_from"] == "measured" else ""),
                      f"{r['run_se']:.2f}", f"{r['item_se']:.2f}", f"{r['mde']:.2f}",
                      f"{r['power']:.2f}" if effect else "-",
                      (r["seeds_needed"] or ">500") if effect else "-"])
-    lines += _table(["family", "target", "m", "tasks", "seeds", "run sd", "se runs", "se items", "MDE",
+    lines += _table(["model", "family", "target", "m", "tasks", "seeds", "run sd", "se runs", "se items", "MDE",
                      f"power@{effect:g}" if effect else "power", f"seeds@{effect:g}" if effect else "seeds"],
-                    rows, "ll" + "r" * 9)
+                    rows, "lll" + "r" * 9)
     return "\n".join(lines)
 
 

@@ -293,14 +293,16 @@ def summary_markdown(agg: pd.DataFrame, comps: dict[str, pd.DataFrame], targets:
 FAMILY_QUESTION = {"adversarial_vs_standard": "adversarial vs standard", "task_vs_baseline": "intermediate task vs none"}
 
 
-def looks_section(looks: list[dict], waves: list[list[int]], alpha: float, spending: str) -> str:
-    """Seeds in waves: the looks made, each family's decision at each, and the spent levels."""
+def looks_section(looks: list[dict], waves: list[list[int]], alpha: float, spending: str,
+                  model: str | None = None) -> str:
+    """Seeds in waves: the looks made, each family's decision at each, and the spent levels (of `model`'s
+    waves, named in the heading when the study has several models)."""
     from xlt.sequential import final_look, look_levels
 
     levels = look_levels(waves, alpha, spending)
     end = final_look(looks, len(waves))
     name = {"obf": "O'Brien-Fleming", "pocock": "Pocock"}[spending]
-    lines = ["## Seeds in waves (group-sequential)", "",
+    lines = ["## Seeds in waves (group-sequential)" + (f": {model}" if model else ""), "",
              f"Declared waves of seeds {waves}: an interim analysis after each wave but the last; a family is "
              f"decided when every test has a verdict at the look's level. Levels are the spent ones "
              f"(Lan-DeMets {name}-type spending of alpha = {alpha:g} over {len(waves)} looks): "

@@ -20,6 +20,7 @@ from itertools import product
 
 from xlt.chance import COLLAPSE_MARGIN
 from xlt.config import canonical, training_config
+from xlt.designs import views
 
 SELECTED = "selected"
 SELECTABLE = ("learning_rate", "batch_size", "grad_accum", "epochs", "warmup_ratio", "weight_decay", "max_grad_norm")
@@ -113,8 +114,10 @@ def consumers(config: dict) -> dict[tuple[str, str], list[str]]:
     `selected` (intermediate tasks, the mix, the calibration task, targets)."""
     from xlt.plan import intermediate_names
 
+    from xlt.calibration import calibrated_variants  # it imports this module
+
     out = {}
-    cal = config["study"].get("calibration")
+    cal = config["study"].get("calibration") if calibrated_variants(config) else None  # a calibration that runs
     inter = dict.fromkeys([*intermediate_names(config), *([cal["task"]] if cal else [])])
     for stage, tasks in (("intermediate", inter), ("target", config["study"]["targets"])):
         for task in tasks:
@@ -132,8 +135,8 @@ def selection_of(config: dict, stage: str, task: str) -> tuple[str, str] | None:
 
 
 def selections(config: dict) -> list[tuple[str, str]]:
-    """The selections the study needs: (intermediate, <its task>) and/or (target, <each target>)."""
-    return list(dict.fromkeys(selection_of(config, s, t) for s, t in consumers(config)))
+    """The selections the study needs (every model's): (intermediate, <its task>) and/or (target, <each target>)."""
+    return list(dict.fromkeys(selection_of(view, s, t) for view in views(config) for s, t in consumers(view)))
 
 
 def grid_keys(config: dict, stage: str) -> list[str]:
@@ -180,15 +183,15 @@ def stage_settings(config: dict, stage: str) -> dict:
 def point_runs(config: dict) -> list[dict]:
     """Every selection run the rules make: {model, stage, task, point, seed} (rule select_point)."""
     block = settings(config) or {}
-    return [dict(model=m, stage=stage, task=task, point=p, seed=s)
-            for m in config["study"]["models"] for stage, task in selections(config)
+    return [dict(model=m, stage=stage, task=task, point=p, seed=s) for view in views(config)
+            for m in view["study"]["models"] for stage, task in selections(view)
             for p in grid(config, stage) for s in seeds(block)]
 
 
 def result_runs(config: dict) -> list[dict]:
     """Every selection result (rule select): {model, stage, task}."""
-    return [dict(model=m, stage=stage, task=task) for m in config["study"]["models"]
-            for stage, task in selections(config)]
+    return [dict(model=m, stage=stage, task=task) for view in views(config) for m in view["study"]["models"]
+            for stage, task in selections(view)]
 
 
 def result_files(config: dict) -> list[str]:

@@ -50,6 +50,7 @@ class TrainConfig:
     group_by_length: bool = False       # length-grouped batches: much less padding, same randomness of order
     attention: str = "sdpa"             # Bloom attention: sdpa (fused ALiBi, xlt/attention.py) or eager (transformers')
     compile: bool = False               # torch.compile the body; batches padded to length buckets (one graph each)
+    save_dtype: str = "float32"         # the checkpoint's body: float32, or bfloat16 (half the disk; loads as fp32)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -316,7 +317,7 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
                 write_log({"step": step, "dev": metrics, "selection_score": score, "best": score > best_score})
                 if score > best_score:
                     best_score, best = score, {name: {**m, "step": step} for name, m in metrics.items()}
-                    save_checkpoint(model, tokenizer, work / "best")
+                    save_checkpoint(model, tokenizer, work / "best", cfg.save_dtype)
             fault_injection(step, work)
             if term.raised or (cfg.save_every and step % cfg.save_every == 0 and step < total_steps):
                 checkpoint_state(step)

@@ -45,10 +45,11 @@ def score_frame(runs: list[dict], languages: dict[str, list[str]], test_data: di
 def interim(runs: list[dict], languages: dict[str, list[str]], test_data: dict[str, str], metric_files: list[str],
             target_dev_files: list[str], wave: int, waves: list[list[int]], replicates: int, seed: int, out: str,
             report_cfg: dict | None = None, groups: dict | None = None) -> dict:
-    """The look after wave `wave` of study.waves (rules/report.smk's checkpoint): `analyse` of the runs of
-    waves <= wave at the look's nominal level (xlt/sequential.py: Lan-DeMets spending of report.alpha), under
+    """The look after wave `wave` of one model's waves (study.waves or the model's own; rules/report.smk's
+    checkpoint, one per model): `analyse` of the model's runs of waves <= wave at the look's nominal level (xlt/sequential.py: Lan-DeMets spending of report.alpha), under
     the declared rule for collapsed runs; each confirmatory family is decided when every test has a verdict.
     It decides only which seeds are trained next — never anything a training job reads."""
+    from xlt.comparisons import pooled_run_sd
     from xlt.io import write_json
     from xlt.matrix import matrix_from_records, target_dev_records, without_collapsed
     from xlt.sequential import look_levels, look_record
@@ -60,10 +61,14 @@ def interim(runs: list[dict], languages: dict[str, list[str]], test_data: dict[s
     if cfg.get("collapsed_runs", "keep") == "drop":
         matrix = matrix_from_records([read_json(p) for p in metric_files], target_dev_records(target_dev_files))
         scores = without_collapsed(scores, matrix)
-    comps, _ = analyse(scores, replicates, seed, {**cfg, "alpha": levels[wave - 1]}, groups or {})
-    record = look_record(comps, wave, waves, levels, spending)
+    comps, variances = analyse(scores, replicates, seed, {**cfg, "alpha": levels[wave - 1]}, groups or {})
+    models = sorted({r["model"] for r in runs})
+    record = {"model": models[0] if len(models) == 1 else None, **look_record(comps, wave, waves, levels, spending),
+              # the run sd measured so far (python -m xlt.plan prices the remaining waves with it)
+              "run_sd": [{"model": m, "target": t, "run_sd": sd, "df": df}
+                         for (m, t), (sd, df) in pooled_run_sd(variances).items()]}
     write_json(record, out)
-    print(f"look {wave} of {len(waves)} ({record['seeds']} of {record['max_seeds']} seeds, level "
+    print(f"{record['model']}: look {wave} of {len(waves)} ({record['seeds']} of {record['max_seeds']} seeds, level "
           f"{record['level']:.4g}): " + "; ".join(f"{f['family']}/{f['model']} {'decided' if f['decided'] else 'open'}"
                                                   for f in record["families"]))
     return record
@@ -86,21 +91,11 @@ def statistics(scores_path: str, matrix_path: str, replicates: int, seed: int, o
     scores, matrix = pd.read_parquet(scores_path), pd.read_parquet(matrix_path)
     kept, dropped = scores, without_collapsed(scores, matrix)
     declared, other = (dropped, kept) if cfg.get("collapsed_runs", "keep") == "drop" else (kept, dropped)
-    looks = None
-    if sequential and len(sequential["waves"]) > 1:  # seeds in waves: the spent level of the last look
-        from xlt.sequential import final_look, look_levels
-
-        looks = [read_json(p) for p in sequential["interims"]]
-        levels = look_levels(sequential["waves"], cfg.get("alpha", 0.05), cfg.get("spending", "obf"))
-        end = final_look(looks, len(sequential["waves"]))
-        cfg = {**cfg, "alpha": levels[end - 1]}
-    comps, variances = analyse(declared, replicates, seed, cfg, groups)
-    if looks is not None:
-        from xlt.sequential import apply_looks
-
-        comps = apply_looks(comps, looks, end, levels)
+    looks = [read_json(p) for p in (sequential or {}).get("interims", [])]
+    model_waves = (sequential or {}).get("waves") or {}
+    comps, variances = analyse_by_model(declared, replicates, seed, cfg, groups, model_waves, looks)
     if len(collapsed_runs(matrix)):
-        alt, _ = analyse(other, replicates, seed, cfg, groups)
+        alt, _ = analyse_by_model(other, replicates, seed, cfg, groups, model_waves, looks, apply=False)
         sensitivity = alt[alt["family"] != "exploratory"].assign(
             collapsed_runs="keep" if other is kept else "drop")
     else:
@@ -112,6 +107,30 @@ def statistics(scores_path: str, matrix_path: str, replicates: int, seed: int, o
         if path:
             with atomic_path(path) as tmp:
                 df.to_csv(tmp, index=False)
+
+
+def analyse_by_model(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict, groups: dict,
+                     model_waves: dict[str, list[list[int]]], looks: list[dict], apply: bool = True):
+    """`analyse` per model, each at the level of the look its waves ended at (study.waves or the model's
+    own, xlt/designs.py; one wave: report.alpha); with `apply`, a family a model decided at an earlier look
+    keeps that look's verdicts (xlt/sequential.py). Holm runs within family and model either way, so this
+    equals one `analyse` of every model when no model has waves."""
+    from xlt.sequential import apply_looks, final_look, look_levels
+
+    comps, variances = [], []
+    for model, sub in scores.groupby("model", sort=True):
+        waves, mine = model_waves.get(model) or [[]], [rec for rec in looks if rec.get("model") == model]
+        model_cfg = cfg
+        if len(waves) > 1:  # seeds in waves: the spent level of the model's last look
+            levels = look_levels(waves, cfg.get("alpha", 0.05), cfg.get("spending", "obf"))
+            end = final_look(mine, len(waves))
+            model_cfg = {**cfg, "alpha": levels[end - 1]}
+        comp, var = analyse(sub, replicates, seed, model_cfg, groups)
+        if apply and len(waves) > 1:
+            comp = apply_looks(comp, mine, end, levels)
+        comps.append(comp)
+        variances.append(var)
+    return pd.concat(comps, ignore_index=True), pd.concat(variances, ignore_index=True)
 
 
 def analyse(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict, groups: dict):
@@ -149,18 +168,23 @@ def analyse(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict, groups:
     return adjust_families(comps, alpha, power, effect, margin), variances
 
 
-def figures(aggregate_path: str, comparisons_path: str, targets: dict[str, list[str]], outputs: dict[str, str]) -> None:
-    """outputs: {heatmap_<target>, languages_<target>, gap} -> png path."""
+def figures(aggregate_path: str, comparisons_path: str, targets: dict[str, list[str]], outputs: dict[str, str],
+            models: dict[str, str] | None = None) -> None:
+    """outputs: {heatmap_<target><key>, languages_<target><key>, gap<key>} -> png path, per model
+    (`models`: {model: key}; one model: key "" and its figures drawn from every row)."""
     from xlt import figures as fig
 
     agg, comps = pd.read_csv(aggregate_path), pd.read_csv(comparisons_path)
-    for target, langs in targets.items():  # atomic_path keeps the file name, so matplotlib sees ".png"
-        with atomic_path(outputs[f"heatmap_{target}"]) as tmp:
-            fig.heatmap(agg, target, str(tmp))
-        with atomic_path(outputs[f"languages_{target}"]) as tmp:
-            fig.language_bars(comps[comps["target"] == target], agg, target, langs, str(tmp))
-    with atomic_path(outputs["gap"]) as tmp:
-        fig.gap_plot(agg, list(targets), str(tmp))
+    for model, key in (models or {None: ""}).items():
+        a, c = (agg, comps) if model is None or len(models) == 1 else (agg[agg["model"] == model],
+                                                                       comps[comps["model"] == model])
+        for target, langs in targets.items():  # atomic_path keeps the file name, so matplotlib sees ".png"
+            with atomic_path(outputs[f"heatmap_{target}{key}"]) as tmp:
+                fig.heatmap(a, target, str(tmp))
+            with atomic_path(outputs[f"languages_{target}{key}"]) as tmp:
+                fig.language_bars(c[c["target"] == target], a, target, langs, str(tmp))
+        with atomic_path(outputs[f"gap{key}"]) as tmp:
+            fig.gap_plot(a, list(targets), str(tmp))
 
 
 def training_curves(runs: list[dict], logs: list[str], out: str) -> None:
@@ -177,12 +201,12 @@ def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
             run_variance_path: str | None = None, sensitivity_path: str | None = None,
             preregistration_path: str | None = None, declaration: dict | None = None,
             matrix_path: str | None = None, interim_paths: list[str] | None = None,
-            waves: list[list[int]] | None = None, calibration_paths: list[str] | None = None,
+            waves: dict[str, list[list[int]]] | None = None, calibration_paths: list[str] | None = None,
             selection_paths: list[str] | None = None) -> None:
     """`groups`: the language groups block of the study's model family ({source, groups}) or None;
     `declaration`: the current config's confirmatory declaration, checked against the preregistration;
-    `interim_paths`: every interim look's file of study.waves (wave 1 .. K - 1); those up to the look the
-    statistics ended at (comparisons.csv's `look`) are stated with what each decided; `calibration_paths`,
+    `waves`: {model: its waves}; `interim_paths`: every interim look's file (each model's waves 1 .. K - 1);
+    a model's looks up to the one its statistics ended at (comparisons.csv's `look`) are stated with what each decided; `calibration_paths`,
     `selection_paths`: the radii and training values chosen on English dev, every grid point shown."""
     import time
     from pathlib import Path
@@ -216,11 +240,18 @@ def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
                             report_cfg, groups, variances=optional(run_variance_path), preregistration=prereg,
                             sensitivity=sensitivity, collapsed=collapsed,
                             now=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), choices="\n".join(choices).strip())
-    if waves and len(waves) > 1:
+    for model, model_waves in sorted((waves or {}).items()):
+        if len(model_waves) < 2:
+            continue
         from xlt.report import looks_section
 
-        cfg, end = report_cfg or {}, int(comps["look"].max()) if "look" in comps and comps["look"].notna().any() else 1
-        looks = [read_json(p) for p in (interim_paths or [])[:min(end, len(waves) - 1)]]
-        text += "\n\n" + looks_section(looks, waves, cfg.get("alpha", 0.05), cfg.get("spending", "obf"))
+        mine = comps[comps["model"] == model]
+        cfg = report_cfg or {}
+        end = int(mine["look"].max()) if "look" in mine and mine["look"].notna().any() else 1
+        looks = sorted((rec for rec in map(read_json, (p for p in interim_paths or [] if Path(p).exists()))
+                        if rec.get("model") == model and rec["wave"] <= min(end, len(model_waves) - 1)),
+                       key=lambda rec: rec["wave"])
+        text += "\n\n" + looks_section(looks, model_waves, cfg.get("alpha", 0.05), cfg.get("spending", "obf"),
+                                        model if len(waves) > 1 else None)
     with atomic_path(out) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
