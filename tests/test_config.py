@@ -137,9 +137,11 @@ def test_bad_config_fails_naming_the_key(path, value, fragments, study_workdir):
 
 
 def test_training_config_overlays_task_block_on_defaults():
-    block = training_config(STUDY, "target", "tydiqa")
+    block = training_config(STUDY, "target", "tydiqa", "bloom-560m")
     assert block["epochs"] == STUDY["training"]["target"]["tydiqa"]["epochs"]
     assert block["learning_rate"] == STUDY["training"]["defaults"]["learning_rate"]
+    # bloom-1b7's own training layer (bf16 checkpoints) on top; the models differ, so the model is named
+    assert training_config(STUDY, "target", "tydiqa", "bloom-1b7") == {**block, "save_dtype": "bfloat16"}
 
 
 @pytest.mark.parametrize("edit, message", [
