@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from xlt import calibration, plan, selection
+from xlt import calibration, designs, plan, selection
 from xlt.chance import chance_level
 from xlt.steps import train as train_step
 from xlt.matrix import collapsed_runs, matrix_from_records, target_dev_records, without_collapsed
@@ -16,6 +16,7 @@ from xlt.matrix import collapsed_runs, matrix_from_records, target_dev_records, 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = yaml.safe_load((ROOT / "config.yaml").read_text())
 DEMO = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+FULL = designs.view(STUDY, "bloom-560m")  # the full design (bloom-1b7 has a reduced one of its own)
 
 
 def test_a_radius_is_kept_only_if_it_beats_the_control_by_more_than_its_paired_standard_error():
@@ -86,21 +87,26 @@ def test_training_key_selection_picks_the_best_mean_and_jobs_read_it(tmp_path):
         selection.resolve(block, None)
     # which jobs read which selection: every intermediate task, the mix and the calibration read MNLI's;
     # each target its own
-    assert selection.selection_of(STUDY, "intermediate", "squad") == ("intermediate", "mnli")
-    assert selection.selection_of(STUDY, "intermediate", plan.MULTITASK) == ("intermediate", "mnli")
-    assert selection.selection_of(STUDY, "target", "tydiqa") == ("target", "tydiqa")
-    assert selection.selections(STUDY) == [("intermediate", "mnli"), ("target", "paws_x"), ("target", "tydiqa")]
+    assert selection.selection_of(FULL, "intermediate", "squad") == ("intermediate", "mnli")
+    assert selection.selection_of(FULL, "intermediate", plan.MULTITASK) == ("intermediate", "mnli")
+    assert selection.selection_of(FULL, "target", "tydiqa") == ("target", "tydiqa")
+    assert selection.selections(FULL) == [("intermediate", "mnli"), ("target", "paws_x"), ("target", "tydiqa")]
     # the demo selects MNLI's and PAWS-X's learning rate only
     assert selection.selection_of(DEMO, "intermediate", "squad") is None
     assert selection.selections(DEMO) == [("intermediate", "mnli"), ("target", "paws_x")]
 
 
 def test_selection_stage_jobs_are_the_grid_times_the_seeds():
-    jobs = plan.selection_stage_jobs(STUDY)
+    jobs = plan.selection_stage_jobs(FULL)
     cal = STUDY["study"]["calibration"]
     assert len(jobs["calibrate_point"]) == sum(len(v) for v in cal["grid"].values()) * cal["seeds"] == 75
     assert len(jobs["calibrate"]) == 5
     assert len(jobs["select_point"]) == 3 * 3 * 3 and len(jobs["select"]) == 3
+    # every model runs the stages for its own design: bloom-1b7 calibrates its one adversarial variant
+    both = plan.selection_stage_jobs(STUDY)
+    assert [r for r in both["calibrate_point"] if r["model"] == "bloom-1b7"] == \
+        [{**r, "model": "bloom-1b7"} for r in jobs["calibrate_point"] if r["variant"] == "freelb"]
+    assert len(both["select"]) == 2 * 3
     assert all(0 in [float(r) for r in radii] for radii in cal["grid"].values())  # the control everywhere
     assert calibration.result_files(STUDY)[0] == "results/calibration/bloom-560m/fgm.json"
     assert selection.result_files(DEMO) == ["results/selection/tiny-bloom/intermediate/mnli.json",
