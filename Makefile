@@ -11,7 +11,7 @@ setup: $(VENV)/.installed profile
 
 # `snakemake --profile slurm` resolves to profiles/slurm (a link in ~/.config/snakemake; never overwrites)
 profile: $(VENV)/.installed
-	@$(PY) -m xlt.slurm_profile install
+	@$(PY) -m xlt.workflow.slurm_profile install
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,4 +31,4 @@ lint: setup
 
 # One prepared GPU check (< 8 minutes on one H100/H200): JSON to $OUT/gpucheck.json, else results/gpucheck.json
 gpu-check: setup
-	$(PY) -m xlt.gpucheck
+	$(PY) -m xlt.bench.gpucheck

@@ -40,14 +40,14 @@ rule all:
 onstart:
     # a deleted declaration (results/preregistration.json, written by the first evaluation) is made anew
     # when the next run with jobs starts, marked as made after results existed
-    from xlt.plan import eval_metric_files
+    from xlt.workflow.plan import eval_metric_files
 
     if not os.path.exists(PREREGISTRATION) and any(os.path.exists(p) for p in eval_metric_files(config)):
         preregistration.write(config, PREREGISTRATION, after_results=True)
 
 
 onsuccess:
-    from xlt.matrix import format_pivot
+    from xlt.analysis.matrix import format_pivot
 
     if os.path.exists("results/matrix.parquet"):
         print("\nZero-shot results (mean over seeds), results/matrix.parquet:\n")

@@ -1,4 +1,4 @@
-# Budget calibration on English dev (xlt/calibration.py): for each `budget: calibrated` variant, short
+# Budget calibration on English dev (xlt/workflow/calibration.py): for each `budget: calibrated` variant, short
 # runs of study.calibration.task per grid radius (radius 0 = the control) and seed, scored on its English
 # dev split; the choice (best mean, kept only if it beats radius 0 by more than its SE) goes to
 # results/calibration/{model}/{variant}.json, which that variant's training jobs read.

@@ -1,29 +1,30 @@
-# Wildcard constraints, run enumeration and path helpers. Logic lives in xlt.plan / xlt.config.
+# Wildcard constraints, run enumeration and path helpers. Logic lives in xlt.workflow.plan / xlt.workflow.config.
 import os
 import re
 
 from snakemake.exceptions import WorkflowError
 
-import xlt.calibration as calibration
-import xlt.designs as designs
-import xlt.fingerprint as fingerprint
-import xlt.cluster as cluster
-import xlt.plan as plan
-import xlt.preregistration as preregistration
-import xlt.selection as selection
-from xlt.config import (ConfigError, canonical, dataset_source, feature_config, language_groups, mixing_config,
+import xlt.workflow.calibration as calibration
+import xlt.workflow.designs as designs
+import xlt.workflow.fingerprint as fingerprint
+import xlt.workflow.cluster as cluster
+import xlt.workflow.plan as plan
+import xlt.analysis.preregistration as preregistration
+import xlt.workflow.selection as selection
+from xlt.workflow.config import (ConfigError, canonical, dataset_source, feature_config, language_groups, mixing_config,
                         model_revision, qa_options, report_config, study_language_groups, training_config, transfer_config,
-                        validate_config, variant_block)
-from xlt.gpus import visible_gpus
-from xlt.plan import data_file as data, features_file as features, model_dir
-from xlt.tasks import REGISTRY
+                        variant_block)
+from xlt.workflow.validate import validate_config
+from xlt.workflow.gpus import visible_gpus
+from xlt.workflow.plan import data_file as data, features_file as features, model_dir
+from xlt.data.tasks import REGISTRY
 
 try:
     validate_config(config)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
-# Local runs: at most one GPU job per visible GPU unless the user set --resources gpu=N (xlt/gpus.py);
+# Local runs: at most one GPU job per visible GPU unless the user set --resources gpu=N (xlt/workflow/gpus.py);
 # CPU-only machines and cluster executors are left alone.
 if workflow.local_exec and not workflow.remote_exec and "gpu" not in workflow.global_resources:
     _gpus = visible_gpus()
@@ -32,10 +33,10 @@ if workflow.local_exec and not workflow.remote_exec and "gpu" not in workflow.gl
 
 STUDY = config["study"]
 # per workflow script, a hash of the xlt sources it can run: a `code` param of every rule, so editing
-# the package re-runs exactly the jobs whose code changed (xlt/fingerprint.py)
+# the package re-runs exactly the jobs whose code changed (xlt/workflow/fingerprint.py)
 CODE = fingerprint.rule_fingerprints(workflow.basedir)
 MODELS = config["models"]
-# each study model's view of the config: the study block with its own design (xlt/designs.py)
+# each study model's view of the config: the study block with its own design (xlt/workflow/designs.py)
 VIEWS = {m: designs.view(config, m) for m in designs.model_names(config)}
 # {output-key suffix: folder} of each model's figures: results/report/figures/ for a one-model study
 FIGURE_FOLDERS = ({"": "results/report/figures"} if len(VIEWS) == 1 else
@@ -134,7 +135,7 @@ def maybe_temp(path):
 
 
 def train_token_stats(model, task):
-    """Token counts of the training splits a job on `task` reads (xlt.cluster; None before featurisation)."""
+    """Token counts of the training splits a job on `task` reads (xlt.workflow.cluster; None before featurisation)."""
     tasks = multitask_tasks(model) if task == plan.MULTITASK else [task]
     return {t: cluster.feature_stats(features(model, t, "train")) for t in tasks}
 
@@ -163,7 +164,7 @@ from xlt.io import read_json as _read_json
 
 # Seeds in waves (study.waves, or a model's own; one wave = the fixed design): after each wave but the
 # last, the `interim` checkpoint analyses the model's confirmatory families at the look's spent level
-# (xlt/sequential.py); the model's next wave of training and evaluation jobs joins the DAG only through
+# (xlt/analysis/sequential.py); the model's next wave of training and evaluation jobs joins the DAG only through
 # the input functions below, and only while its look left a family undecided. No training job reads a
 # look: it decides which seeds exist.
 WAVES = plan.model_waves(config)  # {model: waves}

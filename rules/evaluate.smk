@@ -20,7 +20,7 @@ for _target, _langs in STUDY["targets"].items():
             qa=qa_options(config, _target),
             batch_size=lambda wc, _target=_target: training_config(config, "target", _target, wc.model)["eval_batch_size"],
             attention=lambda wc, _target=_target: training_config(config, "target", _target, wc.model).get("attention", "sdpa"),
-            preregistration=PREREGISTRATION,  # the first evaluation declares (xlt/preregistration.py)
+            preregistration=PREREGISTRATION,  # the first evaluation declares (xlt/analysis/preregistration.py)
         resources:
             gpu=1,
             mem_mb=job_mem_mb,

@@ -1,4 +1,4 @@
-# Training keys chosen on English dev (xlt/selection.py): for each stage whose training blocks say
+# Training keys chosen on English dev (xlt/workflow/selection.py): for each stage whose training blocks say
 # `selected` (e.g. `learning_rate: selected`), short standard runs from the pretrained model per grid point
 # and seed — intermediate: on study.selection.intermediate.task; target: on each target's English train —
 # scored on the task's English dev split; the best mean goes to

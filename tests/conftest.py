@@ -55,7 +55,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tokenizer(tiny_model_dir):
-    from xlt.modeling import load_tokenizer
+    from xlt.model.modeling import load_tokenizer
 
     return load_tokenizer(tiny_model_dir)
 

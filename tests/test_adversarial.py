@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from xlt.adversarial import FGM, PGD, R3F, SMART, FreeLB, Standard, StepContext, kl, make_strategy, symmetric_kl
-from xlt.formats import get_format
-from xlt.modeling import build_model, head_spec
+from xlt.adversarial.methods import FGM, PGD, R3F, SMART, FreeLB, Standard, StepContext, kl, make_strategy, symmetric_kl
+from xlt.model.formats import get_format
+from xlt.model.modeling import build_model, head_spec
 from xlt.steps import data, train
 from xlt.io import read_json
 
@@ -24,7 +24,7 @@ DEFAULTS = {"fgm": FGM(), "pgd": PGD(), "pgd-linf": PGD(norm="linf", epsilon=0.0
 @pytest.fixture(scope="module")
 def batches(fixtures_dir, tiny_model_dir, tmp_path_factory):
     out, tmp = {}, tmp_path_factory.mktemp("adv")
-    from xlt.modeling import load_tokenizer
+    from xlt.model.modeling import load_tokenizer
 
     pad = load_tokenizer(tiny_model_dir).pad_token_id
     for fmt, (task, fcfg) in FORMATS.items():
@@ -200,7 +200,7 @@ def test_pgd_l2_random_start_is_projected_on_real_tokens_only(batches, models):
 
 def _dropout_bloom(n_layer=2):
     """A Bloom-shaped body with dropout in every layer and the classification head's 0.1, training."""
-    from xlt.bench import build, make_batch
+    from xlt.bench.throughput import build, make_batch
 
     arch = dict(vocab_size=500, hidden_size=64, n_layer=n_layer, n_head=4, hidden_dropout=0.1, attention_dropout=0.1)
     return build(arch, torch.device("cpu")), make_batch(500, 8, 32, torch.device("cpu"))
@@ -239,8 +239,8 @@ def test_shared_dropout_kl_regulariser_is_zero_at_radius_zero_and_grows_with_the
     import yaml
     from pathlib import Path
 
-    from xlt import calibration
-    from xlt.budgets import with_radius
+    from xlt.workflow import calibration
+    from xlt.adversarial.budgets import with_radius
 
     study = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
     block = study["variants"][method]
@@ -263,7 +263,7 @@ def test_shared_dropout_holds_under_inductor():
     the replayed RNG state gives the compiled body the first pass's masks again (R3F at radius 0: KL 0), and
     independent masks still differ. The body has dropout in every layer and the head none, so every mask is
     drawn inside the compiled graph."""
-    from xlt.compiling import compile_body, compiled
+    from xlt.model.compiling import compile_body, compiled
 
     torch._dynamo.reset()
     model, batch = _dropout_bloom(n_layer=1)

@@ -1,13 +1,13 @@
-"""SDPA ALiBi attention (xlt/attention.py) is the eager Bloom attention, to fp32 rounding."""
+"""SDPA ALiBi attention (xlt/model/attention.py) is the eager Bloom attention, to fp32 rounding."""
 import copy
 
 import pandas as pd
 import pytest
 import torch
 
-from xlt.attention import use_attention
-from xlt.formats import get_format, pad_batch
-from xlt.modeling import build_model, head_spec
+from xlt.model.attention import use_attention
+from xlt.model.formats import get_format, pad_batch
+from xlt.model.modeling import build_model, head_spec
 from xlt.steps import data
 
 FORMATS = {"classification": ("paws_x", {"max_length": 48}),

@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from xlt.batching import BatchPlanner, Prefetcher
-from xlt.formats import classification, get_format, multiple_choice, pad_batch
-from xlt.resume import BatchStream, padding_fraction
+from xlt.train.batching import BatchPlanner, Prefetcher
+from xlt.model.formats import classification, get_format, multiple_choice, pad_batch
+from xlt.train.resume import BatchStream, padding_fraction
 
 
 def _paws_x_like_lengths(n=49_000, seed=0):

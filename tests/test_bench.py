@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_bench_reports_both_paths_every_variant_eval_and_data_path(tmp_path):
     out = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, "-m", "xlt.bench", "--arch", "tiny", "--shapes", "8x32,4x64", "--steps", "1",
+    proc = subprocess.run([sys.executable, "-m", "xlt.bench.throughput", "--arch", "tiny", "--shapes", "8x32,4x64", "--steps", "1",
                            "--warmup", "1", "--json", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())

@@ -10,13 +10,14 @@ import pytest
 import torch
 import yaml
 
-from xlt import calibration
-from xlt.adversarial import FGM, StepContext, kl, make_strategy
-from xlt.bench_adversarial import budget_points, budget_rows
-from xlt.budgets import measure_embedding_scale, perturbation_ratios, with_radius
-from xlt.config import ConfigError, validate_config
-from xlt.formats import get_format
-from xlt.modeling import build_model, head_spec
+from xlt.workflow import calibration
+from xlt.adversarial.methods import FGM, StepContext, kl, make_strategy
+from xlt.bench.adversarial import budget_points, budget_rows
+from xlt.adversarial.budgets import measure_embedding_scale, perturbation_ratios, with_radius
+from xlt.workflow.config import ConfigError
+from xlt.workflow.validate import validate_config
+from xlt.model.formats import get_format
+from xlt.model.modeling import build_model, head_spec
 from xlt.steps import data, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,7 @@ def _batch(features, fmt, pad_id, seed, size=6):
 def _study_blocks(method):
     """The study's block for `method` at every nonzero radius of its calibration grid (radius 0, the
     control, perturbs nothing: it has no direction or ball to test)."""
-    from xlt.budgets import RADIUS
+    from xlt.adversarial.budgets import RADIUS
 
     return [(label, block) for name, block, label in budget_points(STUDY)
             if block["method"] == method and block[RADIUS[method]] > 0]
@@ -172,10 +173,10 @@ def test_study_grids_stay_within_the_bar_up_to_their_top_which_goes_beyond_it():
 
 
 def test_docs_budget_table_is_the_commands_output():
-    out = subprocess.run([sys.executable, "-m", "xlt.bench_adversarial", "--scale"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "xlt.bench.adversarial", "--scale"], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout.strip()
     page = (ROOT / "docs" / "methods.md").read_text()
-    assert out in page, "docs/methods.md's budget table is stale: paste `python -m xlt.bench_adversarial --scale`"
+    assert out in page, "docs/methods.md's budget table is stale: paste `python -m xlt.bench.adversarial --scale`"
 
 
 def test_train_log_records_the_embedding_scale_and_each_steps_perturbation_ratio(fixtures_dir, tiny_model_dir, tmp_path):
@@ -281,7 +282,7 @@ def test_heads_stay_fp32_under_bf16_autocast_so_small_kl_perturbations_keep_thei
 def test_effect_rows_measure_each_radius_against_radius_zero_in_train_mode():
     """bench_adversarial --effects on a tiny body: with shared masks radius 0 has no regulariser and the
     gradient change grows with the radius; with independent masks the regulariser at 0 is dropout's."""
-    from xlt.bench_adversarial import effect_rows
+    from xlt.bench.adversarial import effect_rows
 
     config = {**STUDY, "variants": {"standard": STUDY["variants"]["standard"], "r3f": STUDY["variants"]["r3f"]}}
     rows = effect_rows(config, arch=dict(vocab_size=500, hidden_size=64, n_layer=2, n_head=4), batch=8, seq=16)

@@ -1,10 +1,10 @@
-"""SLURM job sizes from the tokens a job trains on (xlt/cluster.py)."""
+"""SLURM job sizes from the tokens a job trains on (xlt/workflow/cluster.py)."""
 import math
 
 import pandas as pd
 import yaml
 
-from xlt import cluster
+from xlt.workflow import cluster
 from xlt.steps import data
 
 STUDY = yaml.safe_load(open(__import__("pathlib").Path(__file__).resolve().parents[1] / "config.yaml"))

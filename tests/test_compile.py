@@ -1,4 +1,4 @@
-"""Compiled training bodies (xlt/compiling.py): one graph per length bucket, adversarial passes reuse it,
+"""Compiled training bodies (xlt/model/compiling.py): one graph per length bucket, adversarial passes reuse it,
 and compiled training matches eager training to float rounding."""
 import json
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch._dynamo import register_backend
 
-import xlt.training
+import xlt.train.loop
 from xlt.steps import data, train
 
 GRAPHS = []
@@ -41,7 +41,7 @@ def _log(path):
 @pytest.mark.parametrize("method", ["standard", "fgm", "smart", "freelb"])
 def test_a_run_compiles_once_per_length_bucket(method, varied, tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("XLT_COMPILE_BACKEND", "xlt_graph_counter")
-    monkeypatch.setattr(xlt.training, "BUCKET", 16)
+    monkeypatch.setattr(xlt.train.loop, "BUCKET", 16)
     torch._dynamo.reset()
     GRAPHS.clear()
     cfg = {"learning_rate": 1e-3, "batch_size": 8, "epochs": 2, "eval_every": 1000, "group_by_length": True,

@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xlt.config import ConfigError, load_schema, training_config, validate_config
-from xlt.tasks import REGISTRY, intermediate_tasks, target_tasks
+from xlt.workflow.config import ConfigError, load_schema, training_config
+from xlt.workflow.validate import validate_config
+from xlt.data.tasks import REGISTRY, intermediate_tasks, target_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -98,7 +99,7 @@ BAD = [
     (["study", "targets", "tydiqa"], ["ar", "sw"], ["study.targets.tydiqa: must include 'en'"]),
     (["qa"], _DELETE, ["'qa' is a required property"]),
     (["study", "baseline"], "yes", ["study.baseline", "'yes' is not of type 'boolean'"]),
-    # the English-dev selection stages (xlt/calibration.py, xlt/selection.py)
+    # the English-dev selection stages (xlt/workflow/calibration.py, xlt/workflow/selection.py)
     (["study", "calibration", "seeds"], 0, ["study.calibration.seeds", "0 is less than the minimum of 1"]),
     (["study", "calibration", "seeds"], 1, ["study.calibration.seeds", "control needs a standard error", ">= 2"]),
     (["study", "calibration", "grid", "fgm"], [0.03, 0.1], ["study.calibration.grid.fgm", "add radius 0",
@@ -117,7 +118,7 @@ BAD = [
      ["study.selection.intermediate.grid", "'lr' is not allowed", "learning_rate"]),
     (["training", "defaults", "learning_rate"], "chosen", ["training.defaults.learning_rate", "'chosen'"]),
     (["report", "collapsed_runs"], "ignore", ["report.collapsed_runs", "'ignore' is not allowed", "keep, drop"]),
-    # what the plan reads (python -m xlt.plan)
+    # what the plan reads (python -m xlt.workflow.plan)
     (["study", "budget_gpu_hours"], 0, ["study.budget_gpu_hours", "0 is less than or equal to the minimum of 0"]),
     (["study", "budget_gpu_hours"], -100, ["study.budget_gpu_hours", "-100"]),
     (["study", "budget_gpu_hours"], "600h", ["study.budget_gpu_hours", "'600h' is not of type 'number'"]),
@@ -190,7 +191,7 @@ def test_waves_and_spending_are_accepted():
         validate_config(config)
 
 
-# ---- per-model designs (study.models as a mapping, xlt/designs.py) ----
+# ---- per-model designs (study.models as a mapping, xlt/workflow/designs.py) ----
 
 def two_model_config(**design) -> dict:
     """The demo with a second tiny Bloom that runs `design` (the first keeps the study's)."""
@@ -218,7 +219,7 @@ def test_bad_model_design_names_the_key(design, message):
 
 
 def test_model_design_overlays_the_study_and_layers_its_training():
-    from xlt import designs, plan
+    from xlt.workflow import designs, plan
 
     config = two_model_config(intermediate=["squad"], multitask=False, variants=["standard"], seeds=[1, 2, 3],
                               training={"defaults": {"lora": {"r": 4, "alpha": 8}, "batch_size": 4},
@@ -242,7 +243,7 @@ def test_model_design_overlays_the_study_and_layers_its_training():
     assert {(r["task"], r["variant"], r["seed"]) for r in runs if r["model"] == "tiny-bloom-wide"} == \
         {("squad", "standard", s) for s in (1, 2, 3)}
     assert [r for r in runs if r["model"] == "tiny-bloom"] == plan.intermediate_runs(DEMO)
-    with pytest.raises(ValueError, match="ask it of xlt.designs.view"):
+    with pytest.raises(ValueError, match="ask it of xlt.workflow.designs.view"):
         plan.intermediate_names(config)
     waves_only = designs.view(two_model_config(waves=[[1, 2], [3]]), "tiny-bloom-wide")
     assert waves_only["study"]["seeds"] == [1, 2, 3]  # waves without seeds: their union

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 import torch
 
-from xlt.formats import classification, pad_batch, span_qa
-from xlt.modeling import build_model, head_spec, last_token_index
+from xlt.model.formats import classification, pad_batch, span_qa
+from xlt.model.modeling import build_model, head_spec, last_token_index
 
 
 def test_pair_layout_and_truncation(tokenizer):

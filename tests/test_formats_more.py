@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 import torch
 
-from xlt.formats import multiple_choice, tagging
-from xlt.modeling import build_model, head_spec
-from xlt.training import sampling_weights
+from xlt.model.formats import multiple_choice, tagging
+from xlt.model.modeling import build_model, head_spec
+from xlt.train.loop import sampling_weights
 
 
 def test_multiple_choice_scores_do_not_depend_on_padding_side(tiny_model_dir, tokenizer):

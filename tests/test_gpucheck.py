@@ -1,4 +1,4 @@
-"""The prepared GPU check (xlt/gpucheck.py) in its CPU mode: every section runs and records what it
+"""The prepared GPU check (xlt/bench/gpucheck.py) in its CPU mode: every section runs and records what it
 promises, its checks compare real things (a broken attention fails them), errors and the time limit are
 recorded per section, and the GPU plan fits its 8 minutes."""
 import json
@@ -10,8 +10,8 @@ import pytest
 import torch
 import yaml
 
-import xlt.attention
-from xlt import gpucheck
+import xlt.model.attention
+from xlt.bench import gpucheck
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -20,7 +20,7 @@ CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text())
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpucheck") / "gpucheck.json"
-    proc = subprocess.run([sys.executable, "-m", "xlt.gpucheck", "--cpu-smoke", "--out", str(out)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "xlt.bench.gpucheck", "--cpu-smoke", "--out", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert out.exists(), proc.stderr[-3000:]
     result = json.loads(out.read_text())
@@ -72,7 +72,7 @@ def test_cpu_smoke_runs_every_section_and_records_it(smoke):
     assert all(c["ok"] for c in _checks(mem).values())  # LoRA trains fewer parameters
 
     train = result["sections"]["training"]
-    assert train["status"] == "ok" and "xlt/training.py train" in train["loop"]
+    assert train["status"] == "ok" and "xlt/train/loop.py train" in train["loop"]
     assert train["steps"] == train["settings"]["steps"] and train["train_config"]["compile"] is True
     assert 1 <= train["graphs"] <= len(train["data_buckets"]) and train["recompiles"] == 0
     assert all(c["ok"] for c in _checks(train).values())
@@ -88,7 +88,7 @@ def test_cpu_smoke_runs_every_section_and_records_it(smoke):
 
 
 def _broken(kind):
-    original = xlt.attention._sdpa_forward
+    original = xlt.model.attention._sdpa_forward
 
     def forward(self, hidden_states, residual, alibi, attention_mask, **kwargs):
         if kind == "no-alibi":
@@ -102,7 +102,7 @@ def _broken(kind):
 
 @pytest.mark.parametrize("kind", ["no-alibi", "no-padding-mask"])
 def test_a_broken_attention_fails_the_check(kind, tmp_path, monkeypatch):
-    monkeypatch.setattr(xlt.attention, "_sdpa_forward", _broken(kind))
+    monkeypatch.setattr(xlt.model.attention, "_sdpa_forward", _broken(kind))
     result = gpucheck.run_smoke(tmp_path / "g.json", ["attention"], echo=lambda *a: None)
     att = result["sections"]["attention"]
     assert att["status"] == "failed" and result["ok"] is False

@@ -1,9 +1,9 @@
-"""GPU slots on a workstation (xlt/gpus.py): detection and per-job devices."""
+"""GPU slots on a workstation (xlt/workflow/gpus.py): detection and per-job devices."""
 import multiprocessing as mp
 import os
 import time
 
-from xlt.gpus import gpu_slot, visible_gpus
+from xlt.workflow.gpus import gpu_slot, visible_gpus
 
 
 def test_visible_gpus_from_the_environment(monkeypatch):

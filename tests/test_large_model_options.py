@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
-from xlt.adversarial import FGM, StepContext
-from xlt.formats import get_format
+from xlt.adversarial.methods import FGM, StepContext
+from xlt.model.formats import get_format
 from xlt.io import read_json
-from xlt.modeling import build_model, enable_activation_checkpointing, head_spec, load_model
+from xlt.model.modeling import build_model, enable_activation_checkpointing, head_spec, load_model
 from xlt.steps import data, train
 
 CFG = {"learning_rate": 1e-2, "batch_size": 8, "grad_accum": 1, "max_steps": 20, "warmup_ratio": 0.0,
@@ -51,7 +51,7 @@ def test_lora_trains_adapters_only_and_checkpoints_chain(feats, fixtures_dir, ti
 
 
 def test_perturbations_reach_frozen_embeddings_under_lora(fixtures_dir, tiny_model_dir, feats):
-    from xlt.modeling import add_lora
+    from xlt.model.modeling import add_lora
 
     model = build_model(tiny_model_dir, {"t": head_spec("classification", 2)}).eval()
     add_lora(model, tiny_model_dir, r=2, alpha=4, dropout=0.0, target_modules=["query_key_value"])

@@ -1,7 +1,7 @@
 """Metric parity with the SQuAD v1.1 script (as XTREME scores TyDiQA) and the SQuAD v2 script."""
 import pytest
 
-from xlt.metrics import accuracy, f1, normalize_answer, squad_scores, squad_v2_scores
+from xlt.model.metrics import accuracy, f1, normalize_answer, squad_scores, squad_v2_scores
 
 
 @pytest.mark.parametrize("raw,normalised", [
@@ -63,7 +63,7 @@ def test_non_latin_partial_overlap_f1():
 
 
 def test_token_accuracy_and_binary_f1():
-    from xlt.metrics import binary_f1, token_accuracy
+    from xlt.model.metrics import binary_f1, token_accuracy
 
     assert token_accuracy({"s": ["N", "V"]}, {"s": ["N", "N", "."]}) == {"accuracy": 1 / 3}
     assert binary_f1({"a": 1, "b": 1, "c": 0}, {"a": 1, "b": 0, "c": 1}) == {"f1": 0.5}

@@ -1,4 +1,4 @@
-"""The plan command (xlt/planning.py, `python -m xlt.plan`): job counts as the dry run's, GPU-hours that
+"""The plan command (xlt/analysis/planning.py, `python -m xlt.workflow.plan`): job counts as the dry run's, GPU-hours that
 follow passes, epochs and tokens, MDEs that fall as 1/sqrt(seeds), the budget warning, the table in docs/study.md."""
 import copy
 import math
@@ -13,8 +13,10 @@ import pytest
 import yaml
 from scipy import stats as st
 
-from xlt import cluster, planning
-from xlt.plan import MULTITASK, features_file
+from xlt.workflow import cluster
+
+from xlt.analysis import planning
+from xlt.workflow.plan import MULTITASK, features_file
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -93,7 +95,7 @@ def test_gpu_hours_scale_with_passes_epochs_and_tokens(tmp_path):
         tpm = STUDY["cluster"]["tokens_per_minute"]
         assert got == pytest.approx(seeds * 1.5 * epochs * 400_000 * tokens / tpm)
     assert got != stand_in
-    from xlt.designs import view
+    from xlt.workflow.designs import view
 
     assert planning.token_sources(view(STUDY, "bloom-560m"), tmp_path)["mnli"] == "featurised"
     assert planning.token_sources(STUDY, tmp_path)["mnli"] == "stand-in"  # bloom-1b7's are not featurised yet
@@ -103,7 +105,7 @@ def test_gpu_hours_scale_with_passes_epochs_and_tokens(tmp_path):
 def test_multitask_one_epoch_is_one_pass_over_the_capped_mix():
     """epochs: 1 of the mix trains on sum(min(size, cap)) examples, as the training loop counts an epoch,
     so it costs what the capped single tasks cost together; the old max_steps was ~5 of those passes."""
-    from xlt.designs import view
+    from xlt.workflow.designs import view
 
     cfg = view(STUDY, "bloom-560m")
     cap = cfg["multitask"]["cap"]
@@ -172,7 +174,7 @@ def test_each_model_is_priced_and_powered_by_its_own_design(tmp_path):
     # its paws_x target runs are 2 epochs instead of the demo's 6: a third of the minutes
     paws = lambda js: sum(j["minutes"] for j in js if j["stage"] == "target" and j["target"] == "paws_x"
                           and j["arm"] == "squad" and j["variant"] == "standard")
-    # (per seed), and LoRA's 4 N FLOPs per token instead of 6 N (xlt/cluster.py)
+    # (per seed), and LoRA's 4 N FLOPs per token instead of 6 N (xlt/workflow/cluster.py)
     assert paws(theirs) / 3 == pytest.approx(paws(ours) / 2 / 3 * 4 / 6)
     rows = planning.power_rows(config)
     assert [r for r in rows if r["model"] == "tiny-bloom"] == [{**r, "model": "tiny-bloom", "run_sd_from": "assumed"}
@@ -229,7 +231,7 @@ def test_checkpoint_disk_uses_the_published_parameter_count():
     assert planning.checkpoints_kept(STUDY)["bloom-560m"] == \
         sum(r["model"] == "bloom-560m" for r in planning.plan.intermediate_runs(STUDY))
     # a larger Bloom trains at bloom-560m's tokens/min x 560m's parameters / its own
-    from xlt.designs import view
+    from xlt.workflow.designs import view
 
     assert cluster.tokens_per_minute(view(STUDY, "bloom-1b7")) == pytest.approx(
         STUDY["cluster"]["tokens_per_minute"] * 559_214_592 / planning.parameters(STUDY, "bloom-1b7"))
@@ -238,12 +240,12 @@ def test_checkpoint_disk_uses_the_published_parameter_count():
 
 
 def test_docs_plan_table_is_the_commands_output(study_workdir):
-    """docs/study.md's table for the default study is `python -m xlt.plan` before featurisation."""
-    out = subprocess.run([sys.executable, "-m", "xlt.plan", "--configfile", str(ROOT / "config.yaml")],
+    """docs/study.md's table for the default study is `python -m xlt.workflow.plan` before featurisation."""
+    out = subprocess.run([sys.executable, "-m", "xlt.workflow.plan", "--configfile", str(ROOT / "config.yaml")],
                          capture_output=True, text=True, check=True, cwd=study_workdir).stdout.strip()
     assert out.startswith("Plan of config.yaml")
     assert out in (ROOT / "docs" / "study.md").read_text(), \
-        "docs/study.md's plan table is stale: paste `python -m xlt.plan`"
-    demo = subprocess.run([sys.executable, "-m", "xlt.plan", "--configfile", str(ROOT / "config/demo.yaml")],
+        "docs/study.md's plan table is stale: paste `python -m xlt.workflow.plan`"
+    demo = subprocess.run([sys.executable, "-m", "xlt.workflow.plan", "--configfile", str(ROOT / "config/demo.yaml")],
                           capture_output=True, text=True, check=True, cwd=study_workdir).stdout
     assert "Plan of config/demo.yaml" in demo and "tiny-bloom" in demo

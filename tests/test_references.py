@@ -1,7 +1,7 @@
 """Each adversarial method's step against a transcription of its authors' (or a widely used) reference step,
 on a tiny model whose dropout masks can be passed explicitly — as Zhu et al.'s models take `dp_masks` — so
 that a transcription that *reuses* masks can be compared with the project's `dropout: shared`, which
-*replays* the RNG state (xlt/adversarial.py StepContext.run).
+*replays* the RNG state (xlt/adversarial/methods.py StepContext.run).
 
 References (read, not copied; commits as fetched):
   FGM     Miyato et al.'s adversarial_text, tensorflow/models@6ddfb3f98105f32d4154efddc01f930ab1017491,
@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xlt.adversarial import FGM, PGD, R3F, SMART, FreeLB, StepContext, symmetric_kl
-from xlt.formats import get_format
+from xlt.adversarial.methods import FGM, PGD, R3F, SMART, FreeLB, StepContext, symmetric_kl
+from xlt.model.formats import get_format
 
 P = 0.3  # dropout probability: large, so a mask mismatch could not hide in the tolerances
 

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xlt.comparisons import comparisons
-from xlt.report import AVG, aggregate, example_scores, summary_markdown
+from xlt.analysis.comparisons import comparisons
+from xlt.analysis.report import AVG, aggregate, example_scores, summary_markdown
 
 
 def _scores(systems: dict, n=600, seeds=(1, 2), langs=("en", "de", "ja")):
@@ -58,7 +58,7 @@ def _two_target_comparisons(**options):
 
 
 def test_holm_runs_across_both_targets_and_every_endpoint_of_a_family():
-    from xlt.comparisons import adjust_families
+    from xlt.analysis.comparisons import adjust_families
 
     _, comps = _two_target_comparisons(groups={"seen": ["de"]}, endpoints=("avg-xx", "avg:seen"))
     joint = adjust_families(comps, 0.05, 0.8, 1.0, 1.0)
@@ -92,7 +92,7 @@ def test_a_primary_target_makes_the_other_exploratory(tmp_path):
 
 def test_summary_opens_with_one_answer_per_question_and_words_each_verdict():
     scores, comps = _two_target_comparisons()
-    from xlt.comparisons import adjust_families
+    from xlt.analysis.comparisons import adjust_families
 
     comps = adjust_families(comps, 0.05, 0.8, 1.0, 1.0)
     matrix = scores.groupby(["model", "intermediate", "variant", "seed", "language"])["value"].mean().reset_index()
@@ -117,7 +117,7 @@ def test_summary_opens_with_one_answer_per_question_and_words_each_verdict():
 
 
 def test_an_inconclusive_answer_says_its_ci_spans_the_margin():
-    from xlt.report import family_answer
+    from xlt.analysis.report import family_answer
 
     rows = pd.DataFrame([{"label": "fgm", "target": "paws_x", "language": "avg-xx", "delta": 0.6, "ci_low": -0.8,
                           "ci_high": 2.1, "p_adj": 0.4, "verdict": "inconclusive"},
@@ -133,7 +133,7 @@ def test_the_preregistration_lists_every_amended_key(tmp_path):
 
     from pathlib import Path
 
-    from xlt import preregistration
+    from xlt.analysis import preregistration
 
     config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "demo.yaml").read_text())
     path = tmp_path / "preregistration.json"

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from xlt import calibration, designs, plan, selection
-from xlt.chance import chance_level
+from xlt.workflow import calibration, designs, plan, selection
+from xlt.data.chance import chance_level
 from xlt.steps import train as train_step
-from xlt.matrix import collapsed_runs, matrix_from_records, target_dev_records, without_collapsed
+from xlt.analysis.matrix import collapsed_runs, matrix_from_records, target_dev_records, without_collapsed
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -97,13 +97,13 @@ def test_training_key_selection_picks_the_best_mean_and_jobs_read_it(tmp_path):
 
 
 def test_selection_stage_jobs_are_the_grid_times_the_seeds():
-    jobs = plan.selection_stage_jobs(FULL)
+    jobs = calibration.selection_stage_jobs(FULL)
     cal = STUDY["study"]["calibration"]
     assert len(jobs["calibrate_point"]) == sum(len(v) for v in cal["grid"].values()) * cal["seeds"] == 75
     assert len(jobs["calibrate"]) == 5
     assert len(jobs["select_point"]) == 3 * 3 * 3 and len(jobs["select"]) == 3
     # every model runs the stages for its own design: bloom-1b7 calibrates its one adversarial variant
-    both = plan.selection_stage_jobs(STUDY)
+    both = calibration.selection_stage_jobs(STUDY)
     assert [r for r in both["calibrate_point"] if r["model"] == "bloom-1b7"] == \
         [{**r, "model": "bloom-1b7"} for r in jobs["calibrate_point"] if r["variant"] == "freelb"]
     assert len(both["select"]) == 2 * 3
@@ -111,7 +111,7 @@ def test_selection_stage_jobs_are_the_grid_times_the_seeds():
     assert calibration.result_files(STUDY)[0] == "results/calibration/bloom-560m/fgm.json"
     assert selection.result_files(DEMO) == ["results/selection/tiny-bloom/intermediate/mnli.json",
                                             "results/selection/tiny-bloom/target/paws_x.json"]
-    demo = plan.selection_stage_jobs(DEMO)
+    demo = calibration.selection_stage_jobs(DEMO)
     assert len(demo["calibrate_point"]) == 3 * 2 and len(demo["select_point"]) == 2 * 2
 
 

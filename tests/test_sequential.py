@@ -1,4 +1,4 @@
-"""Seeds in waves (xlt/sequential.py): the Lan-DeMets boundaries against known values, and simulated
+"""Seeds in waves (xlt/analysis/sequential.py): the Lan-DeMets boundaries against known values, and simulated
 studies analysed look by look as the interim checkpoint does — family-wise false positives across all
 looks, power at +1 point and the expected number of seeds against the fixed design of the same maximum.
 Each simulation prints its rates with Wilson 95% intervals."""
@@ -11,10 +11,10 @@ import pytest
 from scipy import stats as st
 from statsmodels.stats.proportion import proportion_confint
 
-from xlt.comparisons import AVG, adjust_families, comparisons_from_design
-from xlt.sequential import (_continue_probability, apply_looks, boundaries, family_decisions, final_look,
+from xlt.analysis.comparisons import AVG, adjust_families, comparisons_from_design
+from xlt.analysis.sequential import (_continue_probability, apply_looks, boundaries, family_decisions, final_look,
                             look_levels, look_record, nominal_levels, spent, wave_fractions)
-from xlt.simulation import simulate
+from xlt.analysis.simulation import simulate
 
 
 def _corr(t):

@@ -5,10 +5,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from xlt.hub import HubUnavailable
-from xlt.schemas import SchemaError
-from xlt.sources import SourceError, prepare_split
-from xlt.tasks import REGISTRY, get_task
+from xlt.data.hub import HubUnavailable
+from xlt.data.schemas import SchemaError
+from xlt.data.sources import SourceError, prepare_split
+from xlt.data.tasks import REGISTRY, get_task
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,7 +81,7 @@ def test_duplicate_ids_fall_back_to_stable_row_ids_with_a_warning(tmp_path, caps
 
 def test_cosmos_qa_reads_a_pinned_commit_as_text_from_a_warm_cache(tmp_path, monkeypatch):
     """Answers that are literally None/NA stay strings; the file comes from the xlt cache offline."""
-    from xlt.sources import url_cache
+    from xlt.data.sources import url_cache
 
     monkeypatch.setenv("XLT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -163,8 +163,9 @@ def test_offline_model_snapshot_copies_from_a_warm_hub_cache(tmp_path, monkeypat
 def test_revisions_are_pinned_per_repository(tmp_path):
     import yaml
 
-    from xlt.config import ConfigError, dataset_source, model_revision, validate_config
-    from xlt.sources import part_revision
+    from xlt.workflow.config import ConfigError, dataset_source, model_revision
+    from xlt.workflow.validate import validate_config
+    from xlt.data.sources import part_revision
 
     study = yaml.safe_load((ROOT / "config.yaml").read_text())
     anli = dataset_source(study, "anli_plus")["hub"]["revisions"]
@@ -186,7 +187,7 @@ def test_revisions_are_pinned_per_repository(tmp_path):
 def test_pins_refresh_rewrites_only_its_block(tmp_path):
     from types import SimpleNamespace
 
-    from xlt import pins
+    from xlt.data import pins
 
     config = tmp_path / "config.yaml"
     config.write_text((ROOT / "config.yaml").read_text())
@@ -327,7 +328,7 @@ NA_LIKE_CSV = ("id,context,question,answer0,answer1,answer2,answer3,label\n"
 def test_local_csv_keeps_na_like_answers_exactly_as_the_url_path(tmp_path, monkeypatch):
     """Cosmos QA answers that are literally None/NA/N/A/null/empty survive a local `format: csv` source
     as they do the authors' CSV read over HTTP: one reader, no NA parsing."""
-    from xlt.sources import url_cache
+    from xlt.data.sources import url_cache
 
     task = get_task("cosmos_qa")
     local = tmp_path / "valid.csv"
@@ -383,7 +384,8 @@ def test_local_source_missing_a_needed_raw_key_fails_at_config_check(study_workd
 
     import yaml
 
-    from xlt.config import ConfigError, validate_config
+    from xlt.workflow.config import ConfigError
+    from xlt.workflow.validate import validate_config
 
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
     files = {}

@@ -1,4 +1,4 @@
-"""The statistics' specification, proven by simulated studies with known truth (xlt/simulation.py):
+"""The statistics' specification, proven by simulated studies with known truth (xlt/analysis/simulation.py):
 family-wise error under no effect — also when one variant's or two tasks' runs vary more than the rest
 (where a pooled run variance fails: the control), coverage, power as the printed MDE promises,
 equivalence verdicts, seed pairing both ways, translation clusters, and speed at the study's shape.
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from xlt.comparisons import AVG, comparisons, comparisons_from_design
-from xlt.simulation import TYDIQA_DEV_SIZES, independent_test_sets, simulate
-from xlt.stats import ItemDesign, contrast, holm, power_at, tost_p, two_level_bootstrap
+from xlt.analysis.comparisons import AVG, comparisons, comparisons_from_design
+from xlt.analysis.simulation import TYDIQA_DEV_SIZES, independent_test_sets, simulate
+from xlt.analysis.stats import ItemDesign, contrast, holm, power_at, tost_p, two_level_bootstrap
 
 PAWS = ["en", "de", "es", "fr", "ja", "ko", "zh"]
 STUDY_TASKS = [f"t{i}" for i in range(9)] + ["multitask"]

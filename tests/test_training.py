@@ -6,7 +6,7 @@ import torch
 
 from xlt.steps import data, train
 from xlt.io import read_json
-from xlt.modeling import load_model
+from xlt.model.modeling import load_model
 
 CFG = {"learning_rate": 3e-3, "batch_size": 16, "grad_accum": 2, "epochs": 3, "warmup_ratio": 0.1,
        "weight_decay": 0.0, "max_grad_norm": 1.0, "eval_every": 2, "eval_batch_size": 32}
@@ -53,7 +53,7 @@ def test_checkpoint_is_best_dev_and_reloads(fixtures_dir, tiny_model_dir, tmp_pa
     model = load_model(ckpt)
     assert model.specs == {"paws_x": {"format": "classification", "num_labels": 2}}
     # the next stage starts from this body with a fresh head
-    from xlt.modeling import build_model
+    from xlt.model.modeling import build_model
 
     fresh = build_model(ckpt, {"tydiqa": {"format": "span_qa", "num_labels": 0}}, seed=0)
     torch.testing.assert_close(fresh.body.state_dict()["h.0.mlp.dense_4h_to_h.weight"],
@@ -95,7 +95,7 @@ def test_multitask_shares_one_body_and_transfer_can_keep_a_compatible_head(fixtu
                         str(t_out / "m.json"), str(t_out / "log.jsonl"), keep_compatible_head=keep)
         assert read_json(t_out / "m.json")["reused_heads"] == expected
     # the kept head starts as the intermediate SQuAD head, weight for weight
-    from xlt.modeling import build_model, load_heads
+    from xlt.model.modeling import build_model, load_heads
 
     fresh = build_model(out / "ckpt", {"tydiqa": {"format": "span_qa", "num_labels": 0}})
     load_heads(fresh, out / "ckpt", {"tydiqa": "squad"})
@@ -108,11 +108,11 @@ def test_fast_evaluation_predicts_what_the_plain_loop_predicted(fixtures_dir, ti
     import torch
 
     from test_formats import _reference_span_predictions
-    from xlt.formats import pad_batch
-    from xlt.modeling import build_model, head_spec
+    from xlt.model.formats import pad_batch
+    from xlt.model.modeling import build_model, head_spec
     from xlt.steps import data
     from xlt.steps.train import task_spec
-    from xlt.training import evaluate
+    from xlt.train.loop import evaluate
 
     for task, fmt, fcfg in (("paws_x", "classification", {"max_length": 48}),
                             ("tydiqa", "span_qa", {"max_length": 64, "doc_stride": 16, "max_query_length": 16})):

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from xlt.formats import span_qa
-from xlt.sources import prepare_split
-from xlt.tasks import get_task
+from xlt.model.formats import span_qa
+from xlt.data.sources import prepare_split
+from xlt.data.tasks import get_task
 
 TASK = get_task("tydiqa")
 

@@ -1,4 +1,4 @@
-"""Warm workers (xlt/warm.py): a job runs in a child forked from a warm server, in the job's directory and
+"""Warm workers (xlt/workflow/warm.py): a job runs in a child forked from a warm server, in the job's directory and
 environment, with its exit status and signals carried across."""
 import os
 import signal
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from xlt import warm
+from xlt.workflow import warm
 from xlt.io import read_json
 
 ON = {"execution": {"warm_workers": True}}
@@ -42,7 +42,7 @@ def test_a_failing_step_fails_the_job_with_its_traceback_in_the_log(tmp_path, mo
 
 
 def test_sigterm_reaches_the_running_step(tmp_path):
-    code = ("from xlt import warm; warm.run({'execution': {'warm_workers': True}}, 'subprocess', 'run', "
+    code = ("from xlt.workflow import warm; warm.run({'execution': {'warm_workers': True}}, 'subprocess', 'run', "
             "{'args': ['sleep', '20']}, 'job.log')")
     env = {k: v for k, v in os.environ.items() if k != "SLURM_JOB_ID"}
     client = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from xlt.matrix import RUN_KEYS
-from xlt.tasks import REGISTRY
+from xlt.analysis.matrix import RUN_KEYS
+from xlt.data.tasks import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
@@ -32,8 +32,8 @@ def snakemake(workdir, *args, configfile=ROOT / "config" / "demo.yaml", check=Tr
 
 
 def dag_jobs(workdir, configfile):
-    """Every job of the DAG (rule, input, output), from xlt.dag without running anything."""
-    proc = subprocess.run([sys.executable, "-m", "xlt.dag", "--configfile", str(configfile), "--directory", str(workdir)],
+    """Every job of the DAG (rule, input, output), from xlt.workflow.dag without running anything."""
+    proc = subprocess.run([sys.executable, "-m", "xlt.workflow.dag", "--configfile", str(configfile), "--directory", str(workdir)],
                           capture_output=True, text=True, check=True)
     return json.loads(proc.stdout)
 
@@ -86,7 +86,7 @@ def test_demo_end_to_end_matrix(demo_run):
     assert isinstance(data, dict) and all(isinstance(v, str) for v in data.values())
     assert all(k.startswith("tydiqa-test-ar-") for k in data)
     # every row can be traced to what made it: model, data, code per stage, variant blocks
-    from xlt.matrix import PROVENANCE
+    from xlt.analysis.matrix import PROVENANCE
 
     assert set(PROVENANCE) <= set(full.columns)
     row = full[(full["stage"] == "target") & (full["intermediate"] == "mnli") & (full["variant"] == "freelb")].iloc[0]
@@ -125,9 +125,9 @@ def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path)
     # hyperparameters — the calibration and every run of the calibrated variant (freelb) on the other tasks
     calibrated = [v for v in cfg["study"]["variants"] if cfg["variants"][v].get("budget") == "calibrated"]
     others = len(cfg["study"]["intermediate"]) - 1 + 1  # the other single tasks and the multi-task mix
-    from xlt import plan
+    from xlt.workflow import calibration
 
-    n_grid = len(plan.selection_stage_jobs(cfg)["calibrate_point"])  # every radius x seed (the mnli edit ends
+    n_grid = len(calibration.selection_stage_jobs(cfg)["calibrate_point"])  # every radius x seed (the mnli edit ends
     # MNLI's `learning_rate: selected`, so the calibration no longer waits for the learning-rate selection)
     per_inter = n_var * n_seeds + len(calibrated) * n_seeds * (others - 1)
     assert counts == {"calibrate_point": str(n_grid), "calibrate": str(len(calibrated)),
@@ -150,15 +150,15 @@ TRAINING_AND_DOWNSTREAM = {"calibrate_point", "calibrate", "select_point", "sele
 
 @pytest.mark.slow
 @pytest.mark.parametrize("edited,expected", [
-    ("xlt/adversarial.py", TRAINING_AND_DOWNSTREAM),
-    ("xlt/figures.py", {"figures", "training_curves", "all"}),
+    ("xlt/adversarial/methods.py", TRAINING_AND_DOWNSTREAM),
+    ("xlt/analysis/figures.py", {"figures", "training_curves", "all"}),
     ("README.md", set()),
     ("docs/study.md", set()),
 ], ids=["adversarial", "figures", "readme", "docs"])
 def test_editing_package_code_reruns_exactly_the_jobs_it_can_change(demo_run, tmp_path, edited, expected):
     """A copy of the workflow with one file edited, dry-run on the finished demo. Snakemake's own `code`
     trigger is left out: it sees the copy's new script paths; the package edit reaches the jobs through
-    their `code` params (xlt/fingerprint.py), which is what is tested."""
+    their `code` params (xlt/workflow/fingerprint.py), which is what is tested."""
     workdir, _ = demo_run
     code = tmp_path / "code"
     code.mkdir()
@@ -274,7 +274,7 @@ def test_study_dry_run_lists_the_full_matrix(study_workdir):
     out = snakemake(study_workdir, "-n", "--quiet", "rules", configfile=ROOT / "config.yaml").stdout
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M)}
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    from xlt import designs, plan
+    from xlt.workflow import calibration, designs
 
     full, reduced = (designs.view(config, m)["study"] for m in ("bloom-560m", "bloom-1b7"))
     n_inter, n_seeds, n_var = len(full["intermediate"]), len(full["seeds"]), len(full["variants"])
@@ -291,8 +291,8 @@ def test_study_dry_run_lists_the_full_matrix(study_workdir):
     assert counts["evaluate_paws_x"] == counts["evaluate_tydiqa"] == counts["train_target"] // 2
     assert counts["snapshot_model"] == 2 and counts["matrix"] == 1 and counts["interim"] == 1  # 1b7's first look
     # budget calibration per model: each of its adversarial variants on MNLI, its grid (with the radius-0
-    # control) x 3 seeds; learning rates: MNLI and each target, 3 values x 3 seeds — as xlt.plan counts them
-    jobs = {rule: len(runs) for rule, runs in plan.selection_stage_jobs(config).items()}
+    # control) x 3 seeds; learning rates: MNLI and each target, 3 values x 3 seeds — as xlt.workflow.plan counts them
+    jobs = {rule: len(runs) for rule, runs in calibration.selection_stage_jobs(config).items()}
     assert counts["calibrate"] == (n_var - 1) + (r_var - 1) and counts["calibrate_point"] == 5 * 3 * (n_var - 1 + r_var - 1)
     assert counts["select"] == 2 * 3 and counts["select_point"] == 2 * 3 * 3 * 3
     assert {rule: counts[rule] for rule in jobs} == jobs
@@ -515,10 +515,10 @@ def slurm_overrides() -> list[str]:
 def test_profile_resolves_by_name_after_setup(study_workdir, tmp_path):
     """`snakemake --profile slurm` as users type it: the set-up links the profile into the user's Snakemake
     config directory (here a temporary XDG_CONFIG_HOME), and a dry run of the study then uses it."""
-    from xlt.slurm_profile import install
+    from xlt.workflow.slurm_profile import install
 
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
-    subprocess.run([sys.executable, "-m", "xlt.slurm_profile", "install"], env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "xlt.workflow.slurm_profile", "install"], env=env, check=True, capture_output=True)
     link = tmp_path / "xdg" / "snakemake" / "slurm"
     assert link.is_symlink() and link.resolve() == (ROOT / "profiles" / "slurm").resolve()
     install("slurm", link.parent)  # idempotent
@@ -541,7 +541,7 @@ def test_demo_on_real_slurm_matches_local_run_and_retries_a_preempted_job(slurm_
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "HF_HUB_OFFLINE": "1",
            # the multi-task jobs get SIGTERM (as on preemption) at step 2 of their first attempt
            "XLT_SIGNAL_AT_STEP": "2:TERM@intermediate/tiny-bloom/multitask"}
-    subprocess.run([sys.executable, "-m", "xlt.slurm_profile", "install"], env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "xlt.workflow.slurm_profile", "install"], env=env, check=True, capture_output=True)
     cmd = [*SNAKEMAKE, "-d", str(workdir), "--configfile", str(ROOT / "config" / "demo.yaml"),
            "--profile", "slurm", *slurm_overrides()]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)  # ~32 min for 121 SLURM jobs on 2 cores
@@ -577,7 +577,7 @@ def test_a_second_model_with_its_own_design_runs_beside_the_first(demo_run, tmp_
             for b in blocks if (m := re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", b))]
     trained = [wc for rule, wc in jobs if rule in TRAINING_RULES | SELECTION_RULES | CALIBRATION_RULES]
     assert trained and all("model=tiny-bloom-lora" in wc for wc in trained), trained
-    from xlt import planning
+    from xlt.analysis import planning
 
     new = {r: n for r, n in planning.job_counts(cfg).items()}
     ran = {}

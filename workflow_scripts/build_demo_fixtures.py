@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from xlt import warm
+from xlt.workflow import warm
 
 # outputs are results/demo/fixtures/<task>/<split>.parquet
 warm.run(snakemake.config, "xlt.steps.data", "build_demo_fixtures",

@@ -1,4 +1,4 @@
-from xlt import warm
+from xlt.workflow import warm
 
 warm.run(snakemake.config, "xlt.steps.report", "build_matrix",
          {"metric_files": list(snakemake.input.target), "intermediate_files": list(snakemake.input.intermediate),

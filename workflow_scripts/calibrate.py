@@ -1,5 +1,5 @@
 # Shared by calibrate (a variant's radius) and select (a stage's training keys).
-from xlt import warm
+from xlt.workflow import warm
 
 p, w = snakemake.params, snakemake.wildcards
 kwargs = {"point_metrics": list(snakemake.input.points), "runs": [dict(r) for r in p.runs], "kind": p.kind,

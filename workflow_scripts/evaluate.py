@@ -1,11 +1,11 @@
 import importlib
 
-from xlt import warm
+from xlt.workflow import warm
 
 # Before the first result exists: the confirmatory declaration, from the config itself (not params:
 # amending it later must not rewrite the file). Imported by name, so the declaration code is not part of
 # this rule's code fingerprint — it changes no prediction, and editing it must not re-run evaluations.
-importlib.import_module("xlt.preregistration").ensure(snakemake.config, snakemake.params.preregistration)
+importlib.import_module("xlt.analysis.preregistration").ensure(snakemake.config, snakemake.params.preregistration)
 
 w, p = snakemake.wildcards, snakemake.params
 run = {"model": w.model, "intermediate": w.inter, "variant": w.variant, "target": p.target, "seed": int(w.seed)}

@@ -1,4 +1,4 @@
-from xlt import plan, warm
+from xlt.workflow import plan, warm
 
 warm.run(snakemake.config, "xlt.steps.report", "example_scores",
          {"runs": list(snakemake.params.runs), "languages": dict(snakemake.params.languages),

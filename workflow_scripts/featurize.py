@@ -1,4 +1,4 @@
-from xlt import warm
+from xlt.workflow import warm
 
 warm.run(snakemake.config, "xlt.steps.data", "featurize",
          {"task_name": snakemake.wildcards.task, "data": snakemake.input.data, "model_dir": snakemake.input.model,

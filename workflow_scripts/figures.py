@@ -1,4 +1,4 @@
-from xlt import warm
+from xlt.workflow import warm
 
 warm.run(snakemake.config, "xlt.steps.report", "figures",
          {"aggregate_path": snakemake.input.aggregate, "comparisons_path": snakemake.input.comparisons,

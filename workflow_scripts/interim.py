@@ -1,4 +1,4 @@
-from xlt import plan, warm
+from xlt.workflow import plan, warm
 
 b, p = snakemake.params.bootstrap, snakemake.params
 warm.run(snakemake.config, "xlt.steps.report", "interim",

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from xlt import warm
+from xlt.workflow import warm
 
 source = dict(snakemake.params.source)
 if "demo" in source:  # generated fixtures are already normalised

@@ -1,4 +1,4 @@
-from xlt import warm
+from xlt.workflow import warm
 
 warm.run(snakemake.config, "xlt.steps.data", "snapshot_model",
          {"repo": snakemake.params.repo, "revision": snakemake.params.revision, "out_dir": snakemake.output[0]},

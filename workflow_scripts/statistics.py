@@ -1,4 +1,4 @@
-from xlt import warm
+from xlt.workflow import warm
 
 b, p = snakemake.params.bootstrap, snakemake.params
 warm.run(snakemake.config, "xlt.steps.report", "statistics",

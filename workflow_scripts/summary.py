@@ -1,4 +1,4 @@
-from xlt import warm
+from xlt.workflow import warm
 
 p, i = snakemake.params, snakemake.input
 warm.run(snakemake.config, "xlt.steps.report", "summary",

@@ -1,5 +1,5 @@
 # Shared by train_intermediate, train_multitask, train_target, calibrate_point and select_point.
-from xlt import plan, warm
+from xlt.workflow import plan, warm
 
 w, p = snakemake.wildcards, snakemake.params
 calibration = snakemake.input.get("calibration") or []

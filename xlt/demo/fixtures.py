@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from xlt.io import write_parquet
-from xlt.tasks import REGISTRY, get_task
+from xlt.data.tasks import REGISTRY, get_task
 
 # Letters per language, in its real script; pseudo-words are drawn from these.
 ALPHABETS = {

@@ -6,8 +6,8 @@ from xlt.io import read_json, write_json
 
 def _scores(point_metrics: list[str], runs: list[dict], task: str):
     """({point: {seed: dev score in points}}, selection metric, chance in points or None)."""
-    from xlt.selection import points
-    from xlt.tasks import get_task
+    from xlt.workflow.selection import points
+    from xlt.data.tasks import get_task
 
     metric = get_task(task).selection_metric
     scores, chance = {}, None
@@ -24,7 +24,7 @@ def select(point_metrics: list[str], runs: list[dict], kind: str, settings: dict
     """point_metrics[i]: dev_metrics.json of runs[i] ({point, seed, ...}, same order). kind: `calibration`
     (a variant's radius; block = its variant block) or `selection` (a stage's training keys)."""
     if kind == "calibration":
-        from xlt.calibration import result
+        from xlt.workflow.calibration import result
 
         scores, metric, chance = _scores(point_metrics, runs, settings["task"])
         chosen = result(variant, block, settings, metric, {float(p): s for p, s in scores.items()}, chance)
@@ -32,7 +32,7 @@ def select(point_metrics: list[str], runs: list[dict], kind: str, settings: dict
               f"{[(r['radius'], round(r['mean'], 2), r['se'] and round(r['se'], 2)) for r in chosen['grid']]}; "
               f"{chosen['decision']}")
     else:
-        from xlt.selection import grid_order, result
+        from xlt.workflow.selection import grid_order, result
 
         scores, metric, chance = _scores(point_metrics, runs, task)
         chosen = result(stage, task, metric, grid_order(list(scores)), scores, settings, chance)

@@ -6,11 +6,11 @@ from pathlib import Path
 import pandas as pd
 
 from xlt.io import atomic_path, write_parquet
-from xlt.tasks import get_task
+from xlt.data.tasks import get_task
 
 
 def prepare_dataset(task_name: str, source: dict, split: str, out: str) -> None:
-    from xlt.sources import prepare_split
+    from xlt.data.sources import prepare_split
 
     write_parquet(prepare_split(get_task(task_name), source, split), out)
 
@@ -38,7 +38,7 @@ def snapshot_model(repo: str, revision: str | None, out_dir: str) -> None:
 
     from huggingface_hub import HfApi, snapshot_download
 
-    from xlt.hub import HubUnavailable, go_offline, offline_reason
+    from xlt.data.hub import HubUnavailable, go_offline, offline_reason
     from xlt.io import write_json
 
     patterns = ["*.json", "*.safetensors", "*.model", "*.txt"]
@@ -81,8 +81,8 @@ def copy_local_model(src: str, out_dir: str) -> None:
 def featurize(task_name: str, data: str, model_dir: str, feature_cfg: dict, out: str,
               train_data: str | None = None) -> None:
     """Tokenise one split once for all runs. Tagging needs the training split's tag vocabulary."""
-    from xlt.formats import get_format
-    from xlt.modeling import load_tokenizer
+    from xlt.model.formats import get_format
+    from xlt.model.modeling import load_tokenizer
 
     task = get_task(task_name)
     module = get_format(task.format)
@@ -91,6 +91,6 @@ def featurize(task_name: str, data: str, model_dir: str, feature_cfg: dict, out:
         extra["labels"] = module.tag_vocabulary(pd.read_parquet(train_data or data))
     features = module.featurize(pd.read_parquet(data), load_tokenizer(model_dir), **feature_cfg, **extra)
     seq = module.arrays(features)["input_ids"].lengths  # every sequence the model will read
-    # read by xlt.cluster when sizing the jobs that train on this split
+    # read by xlt.workflow.cluster when sizing the jobs that train on this split
     features.attrs["token_stats"] = {"features": len(features), "sequences": int(len(seq)), "tokens": int(seq.sum())}
     write_parquet(features, out)

@@ -5,7 +5,7 @@ import pandas as pd
 
 from xlt.io import write_json
 from xlt.steps.train import task_spec
-from xlt.training import device_and_autocast, evaluate
+from xlt.train.loop import device_and_autocast, evaluate
 
 
 def evaluate_languages(task_name: str, checkpoint: str, test_features: str, test_data: str, run: dict,
@@ -14,8 +14,8 @@ def evaluate_languages(task_name: str, checkpoint: str, test_features: str, test
     """Zero-shot evaluation: for each language, write {id: prediction} and its metrics.
 
     `outputs` maps language -> (predictions path, metrics path)."""
-    from xlt import provenance
-    from xlt.modeling import load_model, load_tokenizer
+    from xlt.data import provenance
+    from xlt.model.modeling import load_model, load_tokenizer
 
     prov = {**provenance.of_dir(checkpoint), "eval_code": code, "eval_data": {"test": provenance.data(test_data)}}
     features, examples = pd.read_parquet(test_features), pd.read_parquet(test_data)

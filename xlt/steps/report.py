@@ -10,7 +10,7 @@ def build_matrix(metric_files: list[str], intermediate_files: list[str], out_par
                  target_dev_files: list[str] | None = None) -> pd.DataFrame:
     """Zero-shot target metrics (stage=target) and intermediate dev metrics (stage=intermediate); every row
     says whether its run collapsed on English dev (target_dev_files: the target runs' dev_metrics.json)."""
-    from xlt.matrix import intermediate_records, matrix_from_records, target_dev_records
+    from xlt.analysis.matrix import intermediate_records, matrix_from_records, target_dev_records
 
     records = [read_json(p) for p in metric_files] + [r for p in intermediate_files for r in intermediate_records(p)]
     matrix = matrix_from_records(records, target_dev_records(target_dev_files or []))
@@ -27,8 +27,8 @@ def example_scores(runs: list[dict], languages: dict[str, list[str]], test_data:
 
 def score_frame(runs: list[dict], languages: dict[str, list[str]], test_data: dict[str, str]) -> pd.DataFrame:
     """The per-example scores of `runs` (example_scores' table, in memory)."""
-    from xlt.plan import eval_file
-    from xlt.report import example_scores as score_file
+    from xlt.workflow.plan import eval_file
+    from xlt.analysis.report import example_scores as score_file
 
     frames = []
     tests = {t: pd.read_parquet(p) for t, p in test_data.items()}
@@ -46,13 +46,13 @@ def interim(runs: list[dict], languages: dict[str, list[str]], test_data: dict[s
             target_dev_files: list[str], wave: int, waves: list[list[int]], replicates: int, seed: int, out: str,
             report_cfg: dict | None = None, groups: dict | None = None) -> dict:
     """The look after wave `wave` of one model's waves (study.waves or the model's own; rules/report.smk's
-    checkpoint, one per model): `analyse` of the model's runs of waves <= wave at the look's nominal level (xlt/sequential.py: Lan-DeMets spending of report.alpha), under
+    checkpoint, one per model): `analyse` of the model's runs of waves <= wave at the look's nominal level (xlt/analysis/sequential.py: Lan-DeMets spending of report.alpha), under
     the declared rule for collapsed runs; each confirmatory family is decided when every test has a verdict.
     It decides only which seeds are trained next — never anything a training job reads."""
-    from xlt.comparisons import pooled_run_sd
+    from xlt.analysis.comparisons import pooled_run_sd
     from xlt.io import write_json
-    from xlt.matrix import matrix_from_records, target_dev_records, without_collapsed
-    from xlt.sequential import look_levels, look_record
+    from xlt.analysis.matrix import matrix_from_records, target_dev_records, without_collapsed
+    from xlt.analysis.sequential import look_levels, look_record
 
     cfg = dict(report_cfg or {})
     spending = cfg.get("spending", "obf")
@@ -64,7 +64,7 @@ def interim(runs: list[dict], languages: dict[str, list[str]], test_data: dict[s
     comps, variances = analyse(scores, replicates, seed, {**cfg, "alpha": levels[wave - 1]}, groups or {})
     models = sorted({r["model"] for r in runs})
     record = {"model": models[0] if len(models) == 1 else None, **look_record(comps, wave, waves, levels, spending),
-              # the run sd measured so far (python -m xlt.plan prices the remaining waves with it)
+              # the run sd measured so far (python -m xlt.workflow.plan prices the remaining waves with it)
               "run_sd": [{"model": m, "target": t, "run_sd": sd, "df": df}
                          for (m, t), (sd, df) in pooled_run_sd(variances).items()]}
     write_json(record, out)
@@ -83,9 +83,9 @@ def statistics(scores_path: str, matrix_path: str, replicates: int, seed: int, o
     rows under the other rule (the sensitivity analysis; empty when no run collapsed).
     `groups`: {model: {group: [languages]}} (language-group averages). `sequential`: {waves, interims}
     when study.waves declares looks — the confirmatory tests are made at the level of the look the study
-    ended at, and a family decided at an earlier look keeps that look's verdicts (xlt/sequential.py)."""
-    from xlt.matrix import collapsed_runs, without_collapsed
-    from xlt.report import aggregate
+    ended at, and a family decided at an earlier look keeps that look's verdicts (xlt/analysis/sequential.py)."""
+    from xlt.analysis.matrix import collapsed_runs, without_collapsed
+    from xlt.analysis.report import aggregate
 
     cfg, groups = report_cfg or {}, groups or {}
     scores, matrix = pd.read_parquet(scores_path), pd.read_parquet(matrix_path)
@@ -112,10 +112,10 @@ def statistics(scores_path: str, matrix_path: str, replicates: int, seed: int, o
 def analyse_by_model(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict, groups: dict,
                      model_waves: dict[str, list[list[int]]], looks: list[dict], apply: bool = True):
     """`analyse` per model, each at the level of the look its waves ended at (study.waves or the model's
-    own, xlt/designs.py; one wave: report.alpha); with `apply`, a family a model decided at an earlier look
-    keeps that look's verdicts (xlt/sequential.py). Holm runs within family and model either way, so this
+    own, xlt/workflow/designs.py; one wave: report.alpha); with `apply`, a family a model decided at an earlier look
+    keeps that look's verdicts (xlt/analysis/sequential.py). Holm runs within family and model either way, so this
     equals one `analyse` of every model when no model has waves."""
-    from xlt.sequential import apply_looks, final_look, look_levels
+    from xlt.analysis.sequential import apply_looks, final_look, look_levels
 
     comps, variances = [], []
     for model, sub in scores.groupby("model", sort=True):
@@ -139,9 +139,9 @@ def analyse(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict, groups:
     tests become exploratory)."""
     import time
 
-    from xlt.comparisons import adjust_families, comparisons
-    from xlt.report import PRIMARY
-    from xlt.tasks import get_task
+    from xlt.analysis.comparisons import adjust_families, comparisons
+    from xlt.analysis.report import PRIMARY
+    from xlt.data.tasks import get_task
 
     alpha, power, effect = cfg.get("alpha", 0.05), cfg.get("power", 0.8), cfg.get("effect_of_interest")
     margin = cfg.get("equivalence_margin", 1.0)
@@ -172,7 +172,7 @@ def figures(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
             models: dict[str, str] | None = None) -> None:
     """outputs: {heatmap_<target><key>, languages_<target><key>, gap<key>} -> png path, per model
     (`models`: {model: key}; one model: key "" and its figures drawn from every row)."""
-    from xlt import figures as fig
+    from xlt.analysis import figures as fig
 
     agg, comps = pd.read_csv(aggregate_path), pd.read_csv(comparisons_path)
     for model, key in (models or {None: ""}).items():
@@ -189,8 +189,8 @@ def figures(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
 
 def training_curves(runs: list[dict], logs: list[str], out: str) -> None:
     """The intermediate runs' training curves in one figure."""
-    from xlt import figures as fig
-    from xlt.curves import collect
+    from xlt.analysis import figures as fig
+    from xlt.analysis.curves import collect
 
     with atomic_path(out) as tmp:
         fig.training_curves(collect(runs, logs), str(tmp))
@@ -211,8 +211,8 @@ def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
     import time
     from pathlib import Path
 
-    from xlt.preregistration import check
-    from xlt.report import summary_markdown
+    from xlt.analysis.preregistration import check
+    from xlt.analysis.report import summary_markdown
 
     agg, comps = pd.read_csv(aggregate_path), pd.read_csv(comparisons_path, keep_default_na=False,
                                                           na_values=[""])
@@ -223,17 +223,17 @@ def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
     sensitivity = optional(sensitivity_path)
     collapsed = None
     if matrix_path:
-        from xlt.matrix import collapsed_runs
+        from xlt.analysis.matrix import collapsed_runs
 
         collapsed = collapsed_runs(pd.read_parquet(matrix_path))
     choices = []
     if calibration_paths:
-        from xlt.calibration import calibration_table
+        from xlt.workflow.calibration import calibration_table
 
         choices += ["Perturbation radii (mean ± SE over seeds; a radius is kept only if it beats radius 0 by more "
                     "than its SE):", "", calibration_table(calibration_paths), ""]
     if selection_paths:
-        from xlt.selection import selection_table
+        from xlt.workflow.selection import selection_table
 
         choices += ["Training keys:", "", selection_table(selection_paths), ""]
     text = summary_markdown(agg, {t: comps[comps["target"] == t] for t in targets}, targets, replicates, demo,
@@ -243,7 +243,7 @@ def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
     for model, model_waves in sorted((waves or {}).items()):
         if len(model_waves) < 2:
             continue
-        from xlt.report import looks_section
+        from xlt.analysis.report import looks_section
 
         mine = comps[comps["model"] == model]
         cfg = report_cfg or {}

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 
 from xlt.io import write_json
-from xlt.modeling import head_spec
-from xlt.tasks import get_task
-from xlt.training import TaskData, TaskSpec, TrainConfig, evaluate, schedule_steps, set_seed, train
+from xlt.model.modeling import head_spec
+from xlt.data.tasks import get_task
+from xlt.train.loop import TaskData, TaskSpec, TrainConfig, evaluate, schedule_steps, set_seed, train
 
 
 def task_spec(task_name: str, qa_options: dict, labels: list[str] | None = None) -> TaskSpec:
@@ -34,7 +34,7 @@ def resolve_budget(block: dict | None, calibration: str | None) -> dict | None:
     if calibration is None:
         raise ValueError(f"variant block {block} says budget: calibrated, but no calibration result was given "
                          "(turn on study.calibration, or set budget: fixed)")
-    from xlt.budgets import with_radius
+    from xlt.adversarial.budgets import with_radius
     from xlt.io import read_json
 
     return with_radius(block, read_json(calibration)["chosen"])
@@ -74,10 +74,15 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
     variant takes its radius from `calibration` (results/calibration/<model>/<variant>.json); training
     values that say `selected` come from `selection` (results/selection/<model>/<stage>/<task>.json); a
     `schedule_fraction` (selection runs) becomes that fraction of the real run's steps."""
-    from xlt.attention import use_attention
-    from xlt.chance import chance_level
-    from xlt.modeling import build_model, compatible, load_heads, load_model, load_tokenizer, saved_heads
-    from xlt.selection import resolve
+    # the run's imports in one place (a step function's imports are its code fingerprint: xlt/workflow/fingerprint.py)
+    from xlt.adversarial.methods import make_strategy
+    from xlt.data import provenance
+    from xlt.data.chance import chance_level
+    from xlt.model.attention import use_attention
+    from xlt.model.modeling import (add_lora, build_model, compatible, enable_activation_checkpointing, load_heads,
+                                    load_model, load_tokenizer, saved_heads)
+    from xlt.train.loop import device_and_autocast
+    from xlt.workflow.selection import resolve
 
     data = [load_task_data(t) for t in tasks]
     train_cfg = resolve(dict(train_cfg), selection)
@@ -98,22 +103,14 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
     cfg = TrainConfig.from_dict(train_cfg)
     use_attention(model.body, cfg.attention)
     if cfg.gradient_checkpointing:
-        from xlt.modeling import enable_activation_checkpointing
-
         enable_activation_checkpointing(model)
     if cfg.lora:
-        from xlt.modeling import add_lora
-
         add_lora(model, init, **cfg.lora)
     tokenizer = load_tokenizer(init)
-    from xlt.adversarial import make_strategy
-
     block = resolve_budget(variant_block, calibration)
     best = train(model, tokenizer, data, cfg, checkpoint, log, seed, mixing,
                  strategy=make_strategy(block), variant=variant, log_header={"variant_block": block})
     if any(d.extra_dev for d in data):  # e.g. MNLI mismatched, scored once on the selected checkpoint
-        from xlt.training import device_and_autocast
-
         model = load_model(checkpoint, cfg.attention).to(device_and_autocast()[0])
         for d in data:
             for split, (features, examples) in d.extra_dev.items():
@@ -121,14 +118,12 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
                 _, metrics = evaluate(model, features, examples, d.spec, tokenizer.pad_token_id,
                                       train_cfg.get("eval_batch_size", 64), d.name)
                 best[d.name].update({f"{prefix}_{k}": v for k, v in metrics.items()})
-    from xlt import provenance
-
     prov = provenance.after_stage(init, {
         "stage": stage, "tasks": [d.name for d in data], "variant": variant, "variant_block": block, "code": code,
         "data": {t["name"]: {s: provenance.data(t[k]) for s, k in (("train", "train_data"), ("dev", "dev_data"))
                              if t.get(k)} for t in tasks}})
     write_json(prov, Path(checkpoint) / provenance.FILE)
-    # the best constant prediction's dev score per task: a run at or near it collapsed (xlt/chance.py)
+    # the best constant prediction's dev score per task: a run at or near it collapsed (xlt/data/chance.py)
     chance = {d.name: chance_level(d.name, d.dev_examples) for d in data}
     write_json({"seed": seed, "init": str(init), "variant": variant, "reused_heads": reused, "metrics": best,
                 "training": train_cfg, "chance": chance, "provenance": prov}, metrics_out)

@@ -1,0 +1,489 @@
+"""What a study config will cost and whether it can answer, before the first job runs:
+
+    python -m xlt.workflow.plan [--configfile config.yaml] [--directory .]
+
+prints jobs per stage and rule (the counts `snakemake -n` prints), GPU-hours per model, stage, arm and
+variant, checkpoint disk, and per confirmatory test its minimum detectable effect (MDE), its power for
+`report.effect_of_interest` and the seeds that effect needs; it warns when the GPU-hours exceed
+`study.budget_gpu_hours`. Nothing is trained or downloaded; the config is validated as the DAG would be.
+
+GPU-hours reuse the SLURM sizing of xlt/workflow/cluster.py (one cost model): per training job 1.5 x tokens x
+the variant's passes (xlt.adversarial.methods.expected_cost) / `cluster.tokens_per_minute`, tokens from the
+featurised training splits under --directory where they exist, else published sizes and half the max
+length per sequence. Evaluation jobs (forward passes over the test sets) are counted, not priced.
+
+Power: see `contrast_mde` (the formula) and `item_se` (the item part from the test sets' sizes)."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import yaml
+from scipy import stats as st
+
+from xlt.workflow import calibration, cluster, plan
+from xlt.workflow.cluster import BLOOM_ARCHITECTURE, bloom_parameters, parameters  # noqa: F401 (the plan's disk table)
+from xlt.workflow.config import training_config
+from xlt.workflow.validate import validate_config
+from xlt.workflow.designs import model_names, own_design, view, views
+from xlt.analysis.stats import mde, satterthwaite
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# rule -> stage, in the order the tables list them
+STAGES = {"data": ["build_demo_fixtures", "prepare_dataset", "snapshot_model", "copy_local_model",
+                   "build_demo_model", "featurize"],
+          "selection": ["select_point", "select"],
+          "calibration": ["calibrate_point", "calibrate"],
+          "intermediate": ["train_intermediate", "train_multitask"],
+          "target": ["train_target"],
+          "evaluation": [],   # evaluate_<target>, one rule per target
+          "report": ["interim", "training_curves", "example_scores", "matrix", "statistics", "figures",
+                     "summary", "all"]}
+TRAINING_STAGES = ("selection", "calibration", "intermediate", "target")
+
+# Test items per language: PAWS-X 2,000 test pairs in every language (Yang et al. 2019); TyDiQA-GoldP's
+# official dev set, the XTREME test set (counted from the v1.1 files; ../shared/data/tydiqa-goldp holds six).
+TEST_SIZE = {"paws_x": dict.fromkeys(["en", "de", "es", "fr", "ja", "ko", "zh"], 2000),
+             "tydiqa": {"en": 440, "ar": 921, "bn": 113, "fi": 782, "id": 565, "ko": 276, "ru": 812, "sw": 499,
+                        "te": 669}}
+MAX_ITEM_VARIANCE = 2500.0  # points^2: a score in [0, 100] with mean mu has variance <= mu (100 - mu) <= 50^2
+
+# ---- jobs ----
+
+def _needed_splits(config: dict) -> list[tuple[str, str]]:
+    """Every (task, split) a job reads: each study task's parts (training tasks: train/dev and extra dev
+    splits; targets also test)."""
+    from xlt.data.tasks import get_task
+
+    return [(t, s) for t in plan.study_tasks(config) for s in get_task(t).parts]
+
+
+def selection_stage_counts(config: dict) -> dict[str, int]:
+    """select_point / select / calibrate_point / calibrate jobs, as xlt.workflow.calibration.selection_stage_jobs lists
+    them (through xlt/workflow/selection.py and xlt/workflow/calibration.py, so their grids, controls and seeds rule)."""
+    return {rule: len(runs) for rule, runs in calibration.selection_stage_jobs(config).items()}
+
+
+def job_counts(config: dict) -> dict[str, int]:
+    """{rule: jobs} of `snakemake all` on a fresh directory, rules with no job left out. With study.waves,
+    the maximum design: every wave trained (a dry run lists the first wave's jobs only, the later ones
+    join when a look leaves a family open)."""
+    from xlt.workflow.config import dataset_source
+
+    s = config["study"]
+    splits = _needed_splits(config)
+    kinds = [next(k for k in ("hub", "local", "demo") if k in config["models"][m]) for m in model_names(config)]
+    inter = plan.intermediate_runs(config)
+    target = plan.target_runs(config)
+    counts = {
+        "build_demo_fixtures": int(any("demo" in dataset_source(config, t) for t, _ in splits)),
+        "prepare_dataset": len(splits),
+        "snapshot_model": kinds.count("hub"), "copy_local_model": kinds.count("local"),
+        "build_demo_model": kinds.count("demo"),
+        "featurize": sum(len(_needed_splits(v)) for v in views(config)),  # each model its own design's tasks
+        **selection_stage_counts(config),
+        "train_intermediate": sum(r["task"] != plan.MULTITASK for r in inter),
+        "train_multitask": sum(r["task"] == plan.MULTITASK for r in inter),
+        "train_target": len(target),
+        **{f"evaluate_{t}": sum(r["target"] == t for r in target) for t in s["targets"]},
+        **dict.fromkeys(STAGES["report"], 1),
+        # seeds in waves: the maximum design (every wave trained), one interim look per model and wave but the last
+        "interim": sum(len(w) - 1 for w in plan.model_waves(config).values()),
+    }
+    order = list(STAGES)
+    rules = sorted((r for r, n in counts.items() if n), key=lambda r: order.index(stage_of(r)))  # stable
+    return {rule: counts[rule] for rule in rules}
+
+
+def stage_of(rule: str) -> str:
+    if rule.startswith("evaluate_"):
+        return "evaluation"
+    return next(stage for stage, rules in STAGES.items() if rule in rules)
+
+
+# ---- GPU time ----
+
+def training_jobs(config: dict, directory: Path = Path(".")) -> list[dict]:
+    """One record per training job: {stage, model, arm (intermediate task, `multitask` or `none`), variant,
+    target, minutes}; minutes from cluster.gpu_minutes with the featurised token counts where they exist."""
+    def stats(model, task):
+        tasks = plan.multitask_tasks(views_[model]) if task == plan.MULTITASK else [task]
+        return {t: cluster.feature_stats(directory / plan.features_file(model, t, "train")) for t in tasks}
+
+    from xlt.workflow import selection
+
+    views_ = {m: view(config, m) for m in model_names(config)}
+    jobs = []
+    cal = calibration.settings(config)
+    stage_jobs = calibration.selection_stage_jobs(config)
+    for r in stage_jobs["calibrate_point"]:
+        v = views_[r["model"]]
+        block = calibration.point_block(config, r["variant"], r["point"])
+        training = selection.for_runtime(selection.upper_bound(config, "intermediate", calibration.training(v)))
+        minutes = cluster.gpu_minutes(v, cal["task"], training, block, stats(r["model"], cal["task"]))
+        jobs.append(dict(stage="calibration", model=r["model"], arm=cal["task"], variant=r["variant"], target="",
+                         minutes=minutes))
+    for r in stage_jobs["select_point"]:
+        v = views_[r["model"]]
+        training = selection.for_runtime(selection.upper_bound(config, r["stage"], selection.point_training(
+            v, r["stage"], r["task"], r["point"])))
+        minutes = cluster.gpu_minutes(v, r["task"], training, {"method": "standard"}, stats(r["model"], r["task"]))
+        jobs.append(dict(stage="selection", model=r["model"], arm=r["task"], variant="standard", target="",
+                         minutes=minutes))
+    for r in plan.intermediate_runs(config):
+        v = views_[r["model"]]
+        training = selection.upper_bound(config, "intermediate", training_config(v, "intermediate", r["task"]))
+        minutes = cluster.gpu_minutes(v, r["task"], training, config["variants"][r["variant"]],
+                                      stats(r["model"], r["task"]))
+        jobs.append(dict(stage="intermediate", model=r["model"], arm=r["task"], variant=r["variant"], target="",
+                         minutes=minutes))
+    for r in plan.target_runs(config):
+        v = views_[r["model"]]
+        training = selection.upper_bound(config, "target", training_config(v, "target", r["target"]))
+        minutes = cluster.gpu_minutes(v, r["target"], training, cluster.target_variant_block(config, r["variant"]),
+                                      stats(r["model"], r["target"]))
+        jobs.append(dict(stage="target", model=r["model"], arm=r["inter"], variant=r["variant"], target=r["target"],
+                         minutes=minutes))
+    return jobs
+
+
+def token_sources(config: dict, directory: Path) -> dict[str, str]:
+    """{task: 'featurised' | 'stand-in'} for every trained task of every study model."""
+    out = {}
+    for m, v in zip(model_names(config), views(config)):
+        for t in plan.study_tasks(v):
+            found = cluster.feature_stats(directory / plan.features_file(m, t, "train")) is not None
+            out[t] = "featurised" if found and out.get(t, "featurised") == "featurised" else "stand-in"
+    return out
+
+
+# ---- disk ----
+
+def checkpoints_kept(config: dict) -> dict[str, int]:
+    """{model: checkpoints left on disk by `all`}: every intermediate run's, and the target runs' when
+    study.keep_target_checkpoints (calibration, selection and target checkpoints are otherwise temp())."""
+    keep_target = bool(config["study"].get("keep_target_checkpoints"))
+    out = {}
+    for m in config["study"]["models"]:
+        out[m] = sum(r["model"] == m for r in plan.intermediate_runs(config))
+        out[m] += keep_target * sum(r["model"] == m for r in plan.target_runs(config))
+    return out
+
+
+# ---- power ----
+
+def item_se(sizes: dict[str, int], seeds: int, tasks: int, reference_seeds: int | None = None) -> float:
+    """Item-sampling standard error (points) of a contrast (arm minus reference, averaged over `tasks`
+    pairs of systems) on the non-English average of languages with `sizes` test items, when two systems'
+    per-item scores differ by chance only: a system's mean over R runs has item variance v / R per item
+    (v <= 50^2, a [0, 100] score's largest variance), the contrast's weights are +-1/tasks, and the L
+    languages' items are independent:
+        se_items^2 = v (1/seeds + 1/reference_seeds) / tasks x (1 / L^2) sum_l 1 / n_l
+    (= 2 v / (seeds tasks) x ... when both arms have `seeds` runs). A plain analytic estimate from test
+    sizes: a system x item interaction (an arm better on some items, consistently) would add to it."""
+    ref = reference_seeds or seeds
+    langs = [lang for lang in sizes if lang != "en"]
+    per_lang = sum(1.0 / sizes[lang] for lang in langs) / len(langs) ** 2
+    return math.sqrt(MAX_ITEM_VARIANCE * (1 / seeds + 1 / ref) / tasks * per_lang)
+
+
+def contrast_se(run_sd: float, seeds: int, tasks: int, item_se_: float, item_df: int, blocks: int | None = None,
+                reference_seeds: int | None = None) -> tuple[float, float, float]:
+    """(se of the run part, total se, df) of a contrast between two arms averaged over `tasks` pairs of
+    systems, the arm's systems with `seeds` runs and the reference's with `reference_seeds` (default the
+    same), run-to-run sd `run_sd`:
+        se_runs^2 = run_sd^2 (1/seeds + 1/reference_seeds) / tasks    (runs independent across systems:
+                                                    conservative when same-seed runs of a pair correlate)
+        se^2 = se_runs^2 + item_se^2
+        df = Welch-Satterthwaite(items with item_df, runs with blocks x (seeds - 1)), `blocks` = one paired
+             block per task by default; an unpaired reference: (seeds - 1) + (reference_seeds - 1)."""
+    ref = reference_seeds or seeds
+    var_runs = run_sd ** 2 * (1 / seeds + 1 / ref) / tasks
+    run_df = (seeds - 1) + (ref - 1) if reference_seeds else (blocks or tasks) * (seeds - 1)
+    df = float(satterthwaite(item_se_ ** 2, var_runs, item_df, run_df)) if run_df else float(item_df)
+    return math.sqrt(var_runs), math.sqrt(var_runs + item_se_ ** 2), df
+
+
+def contrast_mde(run_sd: float, seeds: int, tasks: int, item_se_: float, alpha: float, power: float,
+                 tests: int, item_df: int, blocks: int | None = None, reference_seeds: int | None = None) -> float:
+    """Minimum detectable effect (points) of that contrast (`contrast_se`):
+        MDE = (t_{1 - alpha / (2 tests)} + t_{power}) x se   (xlt.analysis.stats.mde at the Bonferroni level of a
+                                                             family of `tests`: Holm's first step)
+    so its run part falls as 1/sqrt(seeds x tasks)."""
+    _, se, df = contrast_se(run_sd, seeds, tasks, item_se_, item_df, blocks, reference_seeds)
+    return mde(se, df, alpha / tests, power)
+
+
+def power_at(effect: float, mde_: float, df: float, alpha: float, tests: int, power: float) -> float:
+    """The power for `effect` of the test whose MDE at `power` is mde_ (the MDE's inverse: se = MDE /
+    (t_{1 - a/2} + t_power); power = P(t_df < effect / se - t_{1 - a/2}))."""
+    crit = st.t.ppf(1 - alpha / tests / 2, df)
+    se = mde_ / (crit + st.t.ppf(power, df))
+    return float(st.t.cdf(effect / se - crit, df))
+
+
+def confirmatory_targets(config: dict) -> list[str]:
+    """The targets whose tests are confirmatory: report.primary_target, else every study target."""
+    primary = (config.get("report") or {}).get("primary_target")
+    return [primary] if primary else list(config["study"]["targets"])
+
+
+def families(config: dict) -> list[dict]:
+    """The confirmatory families of one model: {family, tests (m: Holm runs over every test of the family
+    across the confirmatory targets and report.endpoints, as xlt.analysis.comparisons.adjust_families), tasks pooled
+    per test, blocks, reference seeds (the baseline's own when study.baseline_seeds declares them; else
+    None: the arm's)}."""
+    s = config["study"]
+    report = config.get("report") or {}
+    conf = report.get("confirmatory", ["adversarial_vs_standard", "task_vs_baseline"])
+    scope = len(confirmatory_targets(config)) * len(report.get("endpoints") or ["avg-xx"])
+    labels = plan.target_variant_labels(config)
+    names = plan.intermediate_names(config)
+    out = []
+    if "adversarial_vs_standard" in conf and "standard" in labels and len(labels) > 1 and names:
+        out.append(dict(family="adversarial_vs_standard", tests=(len(labels) - 1) * scope, tasks=len(names),
+                        blocks=len(names), reference_seeds=None))
+    if "task_vs_baseline" in conf and s["baseline"] and names and "standard" in labels:
+        base = s.get("baseline_seeds")
+        out.append(dict(family="task_vs_baseline", tests=len(names) * scope, tasks=1, blocks=2,
+                        reference_seeds=len(base) if base else None))
+    return out
+
+
+def power_rows(config: dict, measured: dict | None = None) -> list[dict]:
+    """Per model, confirmatory family and target: MDE on the non-English average at the model's seeds, power
+    for effect_of_interest and the seeds it needs (the arms' seeds; a declared baseline_seeds stays as it
+    is), at the run sd measured in results that exist (`measured`: {(model, target): sd}, see
+    `measured_run_sd`), else report.assumed_run_sd[target]; `run_sd_from` says which."""
+    report = config.get("report") or {}
+    run_sds = report.get("assumed_run_sd") or {}
+    rows = []
+    for m, v in zip(model_names(config), views(config)):
+        for row in _model_power_rows(v, report):
+            got = (measured or {}).get((m, row["target"]))
+            row = {"model": m, **row, "run_sd_from": "measured" if got is not None else "assumed"}
+            if got is not None:
+                row = {**row, **_model_power_rows(v, {**report, "assumed_run_sd": {**run_sds, row["target"]: got}},
+                                                  only=(row["target"], row["family"]))[0]}
+            rows.append(row)
+    return rows
+
+
+def _model_power_rows(config: dict, report: dict, only: tuple[str, str] | None = None) -> list[dict]:
+    alpha, power, effect = report.get("alpha", 0.05), report.get("power", 0.8), report.get("effect_of_interest")
+    run_sds = report.get("assumed_run_sd") or {}
+    seeds = len(config["study"]["seeds"])
+    rows = []
+    for target in confirmatory_targets(config):
+        langs = config["study"]["targets"][target]
+        sizes = {lang: TEST_SIZE[target][lang] for lang in langs}
+        item_df = min(sizes.values()) - 1  # as xlt.analysis.stats.ItemDesign.item_df: the fewest clusters - 1
+        for fam in families(config):
+            if only and (target, fam["family"]) != only:
+                continue
+            row = dict(target=target, **fam, seeds=seeds, run_sd=run_sds.get(target))
+            if row["run_sd"] is None or not [lang for lang in langs if lang != "en"]:
+                rows.append(row)
+                continue
+            ref = fam["reference_seeds"]
+
+            def at(r):
+                ise = item_se(sizes, r, fam["tasks"], ref)
+                return (contrast_mde(row["run_sd"], r, fam["tasks"], ise, alpha, power, fam["tests"], item_df,
+                                     fam["blocks"], ref), ise)
+
+            row["mde"], row["item_se"] = at(seeds)
+            row["run_se"], _, df = contrast_se(row["run_sd"], seeds, fam["tasks"], row["item_se"], item_df,
+                                               fam["blocks"], ref)
+            if effect:
+                row["power"] = power_at(effect, row["mde"], df, alpha, fam["tests"], power)
+                row["seeds_needed"] = next((r for r in range(2, 501) if at(r)[0] <= effect), None)
+            rows.append(row)
+    return rows
+
+
+def measured_run_sd(config: dict, directory: Path) -> tuple[dict[tuple[str, str], float], str | None]:
+    """({(model, target): run sd} measured in the results under `directory`, where from): the final
+    statistics' results/report/run_variance.csv when it exists, else each model's latest interim look
+    (results/interim/<model>/wave<k>.json); ({}, None) before any result."""
+    import pandas as pd
+
+    from xlt.analysis.comparisons import pooled_run_sd
+
+    path = directory / "results" / "report" / "run_variance.csv"
+    if path.exists() and path.stat().st_size > 1:
+        found = pooled_run_sd(pd.read_csv(path))
+        return {k: sd for k, (sd, _) in found.items()}, str(path.relative_to(directory))
+    out, sources = {}, []
+    for m, waves in plan.model_waves(config).items():
+        looks = [directory / plan.interim_file(m, k) for k in range(1, len(waves))]
+        latest = next((p for p in reversed(looks) if p.exists()), None)
+        if latest is not None:
+            out.update({(r["model"], r["target"]): r["run_sd"] for r in json.loads(latest.read_text()).get("run_sd", [])})
+            sources.append(str(latest.relative_to(directory)))
+    return out, ", ".join(sources) or None
+
+
+# ---- the printout ----
+
+def _table(header: list[str], rows: list[list], align: str | None = None) -> list[str]:
+    cells = [header] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    align = align or "l" + "r" * (len(header) - 1)
+    fmt = lambda r: "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(r, widths, align))
+    return [fmt(cells[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in cells[1:]]
+
+
+def _h(minutes: float) -> str:
+    hours = minutes / 60
+    return f"{hours:,.0f}" if hours >= 10 else f"{hours:,.1f}" if hours >= 0.05 else "<0.1"
+
+
+def _bytes(n: float) -> str:
+    return f"{n / 1e9:,.1f} GB" if n >= 1e9 else f"{n / 1e6:,.1f} MB"
+
+
+def format_plan(config: dict, name: str = "config", directory: Path = Path(".")) -> str:
+    s = config["study"]
+    lines = [f"Plan of {name}: targets {', '.join(s['targets'])}; models {', '.join(model_names(config))}:"]
+    for m, v in zip(model_names(config), views(config)):
+        vs = v["study"]
+        own = sorted(k for k in own_design(config, m) if k != "training")
+        waves = plan.waves(v)
+        lines.append(f"  {m}: {len(plan.intermediate_names(v))} intermediate arms{' (+ none)' * bool(vs['baseline'])} x "
+                     f"{len(vs['variants'])} variants x {len(vs['seeds'])} seed{'s' * (len(vs['seeds']) > 1)}"
+                     + (f" in {len(waves)} waves" if len(waves) > 1 else "")
+                     + (f"; own design: {', '.join(own)}" if own else "")
+                     + ("; own training: " + json.dumps(own_design(config, m)["training"], sort_keys=True)
+                        if own_design(config, m).get("training") else ""))
+    lines.append("")
+    counts = job_counts(config)
+    waved = any(len(w) > 1 for w in plan.model_waves(config).values())
+    lines += [f"Jobs of the maximum design (every wave of {'study.waves' if len(model_names(config)) == 1 else 'each model’s waves'}; "
+              "a wave after the first runs only while a look leaves a family open):" if waved else
+              "Jobs (snakemake -n counts):"]
+    lines += _table(["stage", "rule", "jobs"], [[stage_of(r), r, n] for r, n in counts.items()] +
+                    [["", "total", sum(counts.values())]], "llr")
+
+    jobs = training_jobs(config, directory)
+    variants = list(dict.fromkeys(x for v in views(config) for x in [*v["study"]["variants"], *plan.target_variant_labels(v)]))
+    sources = token_sources(config, directory)
+    stand_in = sorted(t for t, v in sources.items() if v == "stand-in")
+    tpm = cluster._cfg(config)["tokens_per_minute"]
+    lines += ["", f"Training jobs and GPU-hours per arm and variant (1.5 x tokens x passes / tokens per minute: {tpm:,.0f} "
+              f"for bloom-560m, x its parameters / the model's, x 6 / 4 with LoRA, x 6 / 8 with checkpointing; tokens: "
+              + ("featurised splits" if not stand_in else
+                 "published sizes x max_length/2 per sequence" if len(stand_in) == len(sources) else
+                 f"featurised, stand-in for {', '.join(stand_in)}") + "; evaluation not priced):"]
+    total = sum(j["minutes"] for j in jobs)
+    for m in model_names(config):
+        mine = [j for j in jobs if j["model"] == m]
+        rows = []
+        for stage in TRAINING_STAGES:
+            arms = list(dict.fromkeys(j["arm"] for j in mine if j["stage"] == stage))
+            for arm in arms:
+                sel = [j for j in mine if j["stage"] == stage and j["arm"] == arm]
+                per_v = [sum(j["minutes"] for j in sel if j["variant"] == v) for v in variants]
+                rows.append([stage, arm, len(sel), *[_h(x) if x else "-" for x in per_v], _h(sum(per_v))])
+        model_total = sum(j["minutes"] for j in mine)
+        lines += [f"{m}: {_h(model_total)} GPU-hours at {cluster.tokens_per_minute(view(config, m)):,.0f} tokens/min"]
+        lines += _table(["stage", "arm", "jobs", *variants, "GPU-h"], rows, "ll" + "r" * (len(variants) + 2))
+        by_stage = {st_: sum(j["minutes"] for j in mine if j["stage"] == st_) for st_ in TRAINING_STAGES}
+        lines += ["  by stage: " + ", ".join(f"{k} {_h(v)} ({100 * v / model_total:.0f}%)"
+                                             for k, v in by_stage.items() if v)]
+    budget = s.get("budget_gpu_hours")
+    lines += [f"total: {_h(total)} GPU-hours" + (f" of study.budget_gpu_hours = {budget:,}" if budget else
+                                                 " (no study.budget_gpu_hours declared)")]
+    if budget and total / 60 > budget:
+        lines += [f"WARNING: the design needs {_h(total)} GPU-hours, more than study.budget_gpu_hours = {budget:,}: "
+                  "fewer seeds, arms or passes, or a larger budget"]
+
+    lines += ["", "Checkpoint disk (bodies; heads and tokenizer are small; training.save_dtype sets the precision):"]
+    for m, n in checkpoints_kept(config).items():
+        p = parameters(config, m, directory)
+        if p is None:
+            lines += [f"{m}: {n} checkpoints kept; size unknown until the model is snapshotted"]
+            continue
+        v = view(config, m)
+        blocks = [training_config(v, "intermediate", r["task"]) for r in plan.intermediate_runs(v)]
+        if blocks and all(b.get("lora") for b in blocks):
+            lines += [f"{m}: {n} checkpoints kept, LoRA adapters only (small)"]
+            continue
+        bf16 = sum(b.get("save_dtype") == "bfloat16" for b in blocks)
+        kept = (n - bf16) * p * 4 + bf16 * p * 2
+        lines += [f"{m}: {n} checkpoints kept x {p:,} parameters = {_bytes(kept)} "
+                  + (f"({bf16} in bf16; {_bytes(n * p * 4)} in fp32)" if bf16 else
+                     f"fp32 ({_bytes(n * p * 2)} with save_dtype: bfloat16)")
+                  + "; target checkpoints " + ("kept" if s.get("keep_target_checkpoints") else "deleted once evaluated (temp)")]
+
+    report = config.get("report") or {}
+    effect = report.get("effect_of_interest")
+    endpoints = report.get("endpoints") or ["avg-xx"]
+    measured, source = measured_run_sd(config, directory)
+    lines += ["", f"Confirmatory tests per model (non-English average; alpha {report.get('alpha', 0.05)} over the "
+              f"family's m tests across {', '.join(confirmatory_targets(config))} and endpoints {', '.join(endpoints)} "
+              f"(Bonferroni, Holm's first step); power {report.get('power', 0.8)}; run sd: "
+              + (f"measured in {source} where marked *, else " if source else "") + "report.assumed_run_sd):"]
+    rows = []
+    for r in power_rows(config, measured):
+        head = [r["model"], r["family"], r["target"], r["tests"], r["tasks"], r["seeds"]]
+        if "mde" not in r:
+            rows.append([*head, "undeclared", "", "", "", "", ""])
+            continue
+        rows.append([*head, f"{r['run_sd']:.3g}" + ("*" if r["run_sd_from"] == "measured" else ""),
+                     f"{r['run_se']:.2f}", f"{r['item_se']:.2f}", f"{r['mde']:.2f}",
+                     f"{r['power']:.2f}" if effect else "-",
+                     (r["seeds_needed"] or ">500") if effect else "-"])
+    lines += _table(["model", "family", "target", "m", "tasks", "seeds", "run sd", "se runs", "se items", "MDE",
+                     f"power@{effect:g}" if effect else "power", f"seeds@{effect:g}" if effect else "seeds"],
+                    rows, "lll" + "r" * 9)
+    return "\n".join(lines)
+
+
+def load_checked(configfile: Path, directory: Path) -> tuple[dict, list[str]]:
+    """The config, validated as the DAG would be from `directory`; missing local data files (e.g. the
+    CCGbank export) are returned as notes, not errors: they do not change what the study costs."""
+    import os
+
+    from xlt.workflow.config import ConfigError
+
+    config = yaml.safe_load(configfile.read_text())
+    here = Path.cwd()
+    try:
+        os.chdir(directory)
+        validate_config(config)
+        return config, []
+    except ConfigError as err:
+        problems = [line.strip()[2:] for line in str(err).splitlines()[1:]]
+        if problems and all(" does not exist" in p for p in problems):
+            return config, problems
+        raise
+    finally:
+        os.chdir(here)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m xlt.workflow.plan", description="Cost and power of a study config, before any job runs.")
+    p.add_argument("--configfile", type=Path, default=ROOT / "config.yaml")
+    p.add_argument("--directory", type=Path, default=Path("."),
+                   help="the workflow's working directory (featurised splits, model snapshots are read there)")
+    args = p.parse_args(argv)
+    from xlt.workflow.config import ConfigError
+
+    try:
+        config, notes = load_checked(args.configfile, args.directory)
+    except ConfigError as err:
+        sys.exit(str(err))
+    configfile = args.configfile.resolve()
+    name = str(configfile.relative_to(ROOT)) if configfile.is_relative_to(ROOT) else str(args.configfile)
+    for note in notes:
+        print(f"note: {note} (the DAG stops on this; the plan does not need it)", file=sys.stderr)
+    print(format_plan(config, name, args.directory))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Pinned commits of every repository the study reads (datasets, the model, the Cosmos QA files).
+
+    python -m xlt.data.pins refresh [--config config.yaml]    # needs internet: the Hub API and GitHub
+
+rewrites the managed `hub_revisions:` block of the config with the commit each repository's branch points
+to now (main; refs/convert/parquet for repositories read through their parquet conversion; the default
+branch of a GitHub repository). Every download then reads exactly these commits, and every dataset and
+model artifact records the commit it was made from (attrs["provenance"] / xlt_provenance.json)."""
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from xlt.data.tasks import HubPart, get_task
+
+BEGIN = "# >>> hub_revisions"
+END = "# <<< hub_revisions"
+
+
+def study_repos(config: dict) -> dict[str, tuple[str, str]]:
+    """{repository: (kind, branch)} for every Hub/URL repository the study's datasets and models read."""
+    study = config["study"]
+    tasks = [*study["intermediate"], *study.get("multitask_tasks", []), *study["targets"]]
+    if study.get("calibration"):
+        tasks.append(study["calibration"]["task"])
+    out = {}
+    for name in dict.fromkeys(tasks):
+        source = config.get("datasets", {}).get(name, {"hub": {}})
+        if "hub" not in source:
+            continue
+        for part in get_task(name).hub.values():
+            if isinstance(part, HubPart):
+                out[part.repo] = ("dataset", part.revision or "main")
+            else:
+                out[part.repo] = ("github", "HEAD")
+    for model in study["models"]:
+        if "hub" in config["models"][model]:
+            out[config["models"][model]["hub"]] = ("model", "main")
+    return out
+
+
+def _ls_remote(repo: str, branch: str) -> str:
+    url = f"https://github.com/{repo.split(':', 1)[1]}"
+    out = subprocess.run(["git", "ls-remote", url, branch], capture_output=True, text=True, check=True, timeout=60)
+    return out.stdout.split()[0]
+
+
+def resolve(repos: dict[str, tuple[str, str]], api=None, ls_remote=_ls_remote) -> dict[str, str]:
+    """The commit each repository's branch points to now."""
+    if api is None:
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+    pins = {}
+    for repo, (kind, branch) in sorted(repos.items()):
+        if kind == "github":
+            pins[repo] = ls_remote(repo, branch)
+        elif kind == "model":
+            pins[repo] = api.model_info(repo, revision=branch).sha
+        else:
+            pins[repo] = api.dataset_info(repo, revision=branch).sha
+    return pins
+
+
+def render(pins: dict[str, str]) -> str:
+    lines = [f"{BEGIN} (python -m xlt.data.pins refresh rewrites this block)", "hub_revisions:"]
+    lines += [f"  {repo}: \"{sha}\"" for repo, sha in sorted(pins.items())]  # quoted: a hex string can look numeric
+    return "\n".join(lines + [END])
+
+
+def refresh(config_path: Path, api=None, ls_remote=_ls_remote) -> dict[str, str]:
+    """Resolve every repository of the config's study and rewrite its hub_revisions block in place."""
+    from xlt.io import atomic_path
+
+    text = config_path.read_text(encoding="utf-8")
+    pins = resolve(study_repos(yaml.safe_load(text)), api, ls_remote)
+    block = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
+    if not block.search(text):
+        raise ValueError(f"{config_path} has no managed block ({BEGIN} ... {END}); add one to pin commits")
+    with atomic_path(config_path) as tmp:
+        tmp.write_text(block.sub(lambda _: render(pins), text), encoding="utf-8")
+    return pins
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("action", choices=["refresh"])
+    p.add_argument("--config", type=Path, default=Path(__file__).resolve().parents[2] / "config.yaml")
+    args = p.parse_args(argv)
+    for repo, sha in refresh(args.config).items():
+        print(f"{repo}: {sha}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The config: its schema (schema.yaml) and the config slices each rule depends on. Validation (schema
+and cross-checks) is xlt/workflow/validate.py."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from xlt.workflow.designs import training_layers
+from xlt.data.tasks import get_task
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+# ---- config slices (rule params hold exactly these, so an edit re-runs only what depends on it) ----
+# Slices are returned with sorted keys: Snakemake compares params by value *and* order, and
+# reordering keys in a YAML file must not re-run anything.
+
+def canonical(value):
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
+def training_config(config: dict, stage: str, task: str, model: str | None = None) -> dict:
+    """Defaults overlaid with the per-task block of one stage ('intermediate' or 'target'), then the model's
+    own training overrides (xlt/workflow/designs.py; `model` may be left out in a one-model config or view)."""
+    out = {}
+    for layer in training_layers(config, stage, task, model):
+        out.update(layer)
+    return canonical(out)
+
+
+def dataset_source(config: dict, task: str) -> dict:
+    """The task's source; a Hub source carries the pinned commit of each of the task's repositories
+    (hub_revisions, overridden per task by datasets.<task>.hub.revisions), so a new pin re-runs exactly
+    the datasets that read that repository."""
+    source = config.get("datasets", {}).get(task, {"hub": {}})
+    if "hub" not in source:
+        return canonical(source)
+    hub = dict(source["hub"] or {})
+    pins = config.get("hub_revisions") or {}
+    revisions = {repo: pins[repo] for repo in get_task(task).repos if repo in pins}
+    revisions.update(hub.pop("revisions", None) or {})
+    if revisions:
+        hub["revisions"] = revisions
+    return canonical({"hub": hub})
+
+
+def model_revision(config: dict, name: str) -> str | None:
+    """models.<name>.revision, else the pin of its repository in hub_revisions."""
+    spec = config["models"][name]
+    return spec.get("revision") or (config.get("hub_revisions") or {}).get(spec.get("hub"))
+
+
+def feature_config(config: dict, task: str) -> dict:
+    f = config["features"]
+    keys = ["doc_stride", "max_length", "max_query_length"] if get_task(task).format == "span_qa" else ["max_length"]
+    return {k: f[k] for k in keys}
+
+
+def qa_options(config: dict, task: str) -> dict:
+    return canonical(config["qa"]) if get_task(task).format == "span_qa" else {}
+
+
+def mixing_config(config: dict) -> dict:
+    """Multi-task sampling: p(task) ~ min(size, cap) ** (1 / temperature)."""
+    return canonical(config.get("multitask", {"cap": None, "temperature": 1.0}))
+
+
+def variant_block(config: dict, variant: str) -> dict:
+    return canonical(config["variants"][variant])
+
+
+def transfer_config(config: dict) -> dict:
+    return canonical(config.get("transfer", {"keep_compatible_head": False}))
+
+
+REPORT_DEFAULTS = {"alpha": 0.05, "power": 0.8, "effect_of_interest": None,
+                   "confirmatory": ["adversarial_vs_standard", "task_vs_baseline"], "collapsed_runs": "keep",
+                   "equivalence_margin": 1.0, "primary_target": None, "endpoints": ["avg-xx"], "pair_seeds": True,
+                   "spending": "obf"}
+
+
+def report_config(config: dict) -> dict:
+    """The statistics settings (alpha, power, effect of interest, confirmatory families, equivalence
+    margin, primary target, endpoints, seed pairing, the rule for collapsed runs, the alpha spending of
+    study.waves' looks)."""
+    block = config.get("report", {})
+    return canonical({k: block.get(k, v) for k, v in REPORT_DEFAULTS.items()})
+
+
+def language_groups(config: dict) -> dict[str, dict[str, list[str]]]:
+    """{model: {group: [languages]}} from report.language_groups[<the model's family>]."""
+    declared = config.get("report", {}).get("language_groups", {})
+    out = {}
+    for name in config["study"]["models"]:
+        family = config["models"][name].get("family")
+        if family in declared:
+            out[name] = canonical(declared[family]["groups"])
+    return out
+
+
+def study_language_groups(config: dict) -> dict | None:
+    """The language-group block ({source, groups}) of the study models' family, for the summary."""
+    declared = config.get("report", {}).get("language_groups", {})
+    families = [config["models"][m].get("family") for m in config["study"]["models"]]
+    return canonical(declared[families[0]]) if families and families[0] in declared else None
