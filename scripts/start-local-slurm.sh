@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A real single-node SLURM on this machine, for `snakemake --profile slurm` and the real-SLURM test
-# (tests/test_workflow.py). Debian/Ubuntu packages (SLURM 22.05 on Debian 12): munge, slurmctld, slurmd and
+# (tests/test_slurm.py). Debian/Ubuntu packages (SLURM 22.05 on Debian 12): munge, slurmctld, slurmd and
 # slurmdbd with MariaDB — accounting is not optional, because the profile's executor plugin polls job
 # states with `sacct`, which hangs without it. No systemd needed (containers, CI VMs): every daemon is
 # started here and recorded, and `stop` ends only what this script started.
