@@ -23,8 +23,10 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/demo.yaml
 
+# one test worker per core, whole modules per worker, in the order tests/conftest.py gives (longest first;
+# xdist would otherwise start the modules with the most tests first)
 test: setup
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(CORES) --dist loadfile --no-loadscope-reorder
 
 lint: setup
 	$(VENV)/bin/snakemake --lint --configfile config/demo.yaml

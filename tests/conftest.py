@@ -10,6 +10,11 @@ import yaml
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("XLT_WARM_IDLE_S", "30")  # warm servers started by tests exit soon after them
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one worker per core: one thread each (torch, BLAS, the SLURM and snakemake jobs the
+    # tests start inherit it); more threads than cores made the suite slower, not faster (spinning threads)
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 # real TyDiQA-GoldP v1.1 files (README, quick start): ../shared/data/tydiqa-goldp beside the checkout by default
@@ -87,3 +92,16 @@ def study_workdir(tmp_path, fixtures_dir, monkeypatch) -> Path:
         (ccg / f"{split}.tsv").write_text((fixtures_dir / "ccg" / f"{split}.tsv").read_text())
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+# The longest modules first: `make test` runs the suite on parallel workers (pytest-xdist, whole modules per
+# worker), and a long module that starts last would finish alone. Order otherwise unchanged.
+LONGEST_FIRST = ["test_slurm.py", "test_workflow.py"]
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = Path(str(item.fspath)).name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: within a module and among the rest, collection order is kept

@@ -1,8 +1,6 @@
 """Perturbation budgets: sizes measured against the embeddings, SMART's ball, ascent directions,
 calibrated radii, the logged ratios and the budget table of docs/methods.md (issue 10)."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +10,7 @@ import yaml
 
 from xlt.workflow import calibration
 from xlt.adversarial.methods import FGM, StepContext, kl, make_strategy
-from xlt.bench.adversarial import budget_points, budget_rows
+from xlt.bench.adversarial import SCALE_BODIES, budget_points, budget_rows, budget_table
 from xlt.adversarial.budgets import measure_embedding_scale, perturbation_ratios, with_radius
 from xlt.workflow.config import ConfigError
 from xlt.workflow.validate import validate_config
@@ -154,12 +152,20 @@ def test_each_ascent_step_increases_its_own_objective_with_the_study_budgets(met
         assert after > before and after > other, (label, before, after, other)
 
 
-def test_study_grids_stay_within_the_bar_up_to_their_top_which_goes_beyond_it():
+@pytest.fixture(scope="module")
+def study_budget_rows():
+    """`python -m xlt.bench.adversarial --scale`'s measurement of the study's budgets (a minute on 2 cores):
+    measured once for the tests below."""
+    return budget_rows(STUDY)
+
+
+def test_study_grids_stay_within_the_bar_up_to_their_top_which_goes_beyond_it(study_budget_rows):
     """Issue 10's bar, on hidden 1024 / std 0.02: per-example ratio <= 0.5 and median per-token ratio
     <= 0.1 — at every grid radius below each grid's top. Issue 18: the top goes beyond it, so every grid
     reaches a size that is large against the embeddings (meant to hurt English dev; the calibration
     measures whether it does); radius 0, the control, perturbs nothing."""
-    rows = budget_rows(STUDY, bodies={"bloom-shaped": dict(vocab_size=32000, hidden_size=1024, n_layer=2, n_head=16)})
+    assert SCALE_BODIES["bloom-shaped"] == dict(vocab_size=32000, hidden_size=1024, n_layer=2, n_head=16)
+    rows = [r for r in study_budget_rows if r["body"] == "bloom-shaped"]
     assert {r["method"] for r in rows} == {"fgm", "pgd", "freelb", "smart", "r3f"}
 
     def within(r):
@@ -172,9 +178,17 @@ def test_study_grids_stay_within_the_bar_up_to_their_top_which_goes_beyond_it():
         assert all(within(r) for r in grid) and not within(top), (variant, grid, top)
 
 
-def test_docs_budget_table_is_the_commands_output():
-    out = subprocess.run([sys.executable, "-m", "xlt.bench.adversarial", "--scale"], capture_output=True, text=True,
-                         check=True, cwd=ROOT).stdout.strip()
+def test_docs_budget_table_is_the_commands_output(study_budget_rows, capsys, monkeypatch):
+    """docs/methods.md's table is what `python -m xlt.bench.adversarial --scale` prints: the command's own
+    main() on config.yaml, its measurement (budget_rows, deterministic on CPU) taken from the fixture."""
+    from xlt.bench import adversarial
+
+    seen = []
+    monkeypatch.setattr(adversarial, "budget_rows", lambda config: seen.append(config) or study_budget_rows)
+    adversarial.main(["--scale"])
+    assert seen == [STUDY]
+    out = capsys.readouterr().out.strip()
+    assert out == budget_table(study_budget_rows).strip()
     page = (ROOT / "docs" / "methods.md").read_text()
     assert out in page, "docs/methods.md's budget table is stale: paste `python -m xlt.bench.adversarial --scale`"
 

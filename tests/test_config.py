@@ -127,7 +127,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("path,value,fragments", BAD, ids=[".".join(map(str, b[0])) + f"={b[1]!r}"[:40] for b in BAD])
+@pytest.mark.parametrize("path,value,fragments", BAD, ids=[".".join(map(str, b[0])) + (" deleted" if b[1] is _DELETE else f"={b[1]!r}"[:40]) for b in BAD])
 def test_bad_config_fails_naming_the_key(path, value, fragments, study_workdir):
     cfg = copy.deepcopy(STUDY)
     _set(cfg, path, value)
