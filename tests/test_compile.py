@@ -38,7 +38,7 @@ def _log(path):
     return [json.loads(line) for line in open(path)]
 
 
-@pytest.mark.parametrize("method", ["standard", "fgm", "smart", "freelb"])
+@pytest.mark.parametrize("method", ["standard", "fgm", "pgd", "freelb", "smart", "r3f"])
 def test_a_run_compiles_once_per_length_bucket(method, varied, tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("XLT_COMPILE_BACKEND", "xlt_graph_counter")
     monkeypatch.setattr(xlt.train.loop, "BUCKET", 16)

@@ -62,8 +62,8 @@ def test_cpu_smoke_runs_every_section_and_records_it(smoke):
     for name, run in comp["runs"].items():
         assert run["steps"] == comp["settings"]["steps"] and run["graphs"] >= 1 and run["graph_breaks"] == 0
         assert set(run["graph_lengths"]) <= set(run["data_buckets"])
-    assert comp["runs"]["standard"]["graphs"] == len(comp["runs"]["standard"]["data_buckets"])
-    assert comp["runs"]["standard"]["recompiles"] == 0
+    for name, run in comp["runs"].items():  # one graph per bucket for every variant (R3F once compiled two)
+        assert run["graphs"] == len(run["data_buckets"]) and run["recompiles"] == 0, name
 
     mem = result["sections"]["memory"]
     assert {(r["model"], r["config"]) for r in mem["rows"]} == {
