@@ -1,4 +1,5 @@
 """Code fingerprints (xlt/workflow/fingerprint.py): which package sources each workflow script can run."""
+import ast
 import shutil
 from pathlib import Path
 
@@ -34,3 +35,43 @@ def test_a_fingerprint_changes_with_the_code_it_covers_only(tmp_path):
         fh.write("\n# edit\n")
     changed = {k for k, v in rule_fingerprints(tmp_path).items() if v != after[k]}
     assert changed == {"train.py", "evaluate.py"}
+
+
+def test_editing_a_format_module_reruns_featurisation_training_and_evaluation(tmp_path):
+    """The formats are chosen by name at run time (get_format): their modules must still be in the
+    fingerprint of every script that featurises, trains or evaluates."""
+    for name in ("xlt", "workflow_scripts"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    before = rule_fingerprints(tmp_path)
+    for fmt in ("classification", "span_qa", "multiple_choice", "tagging"):
+        with open(tmp_path / "xlt" / "model" / "formats" / f"{fmt}.py", "a") as fh:
+            fh.write("\n# edit\n")
+        after = rule_fingerprints(tmp_path)
+        changed = {k for k in before if before[k] != after[k]}
+        assert {"featurize.py", "train.py", "evaluate.py"} <= changed, (fmt, changed)
+        assert not {"figures.py", "statistics.py", "summary.py"} & changed, (fmt, changed)
+        before = after
+
+
+def _import_module_calls(path: Path):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module":
+            yield node
+
+
+def test_no_module_is_loaded_by_a_name_the_fingerprint_cannot_read():
+    """The fingerprint reads imports statically. A module loaded by a name built at run time would be
+    missing from it (an edit there would re-run nothing), so only the warm runner — whose targets the
+    fingerprint reads from warm.run's arguments — may do that. A constant name is how a script keeps a
+    module out of its fingerprint on purpose; each such use is listed here."""
+    dynamic, constant = [], set()
+    for path in [*(ROOT / "xlt").rglob("*.py"), *(ROOT / "workflow_scripts").glob("*.py")]:
+        rel = path.relative_to(ROOT).as_posix()
+        for call in _import_module_calls(path):
+            if call.args and isinstance(call.args[0], ast.Constant):
+                constant.add((rel, call.args[0].value))
+            elif rel != "xlt/workflow/warm.py":
+                dynamic.append(f"{rel}:{call.lineno}")
+    assert dynamic == [], f"modules loaded by a run-time name (the fingerprint misses them): {dynamic}"
+    assert constant == {("workflow_scripts/evaluate.py", "xlt.analysis.preregistration"),  # declares, predicts nothing
+                        ("xlt/workflow/plan.py", "xlt.analysis.planning")}  # python -m xlt.workflow.plan's printer

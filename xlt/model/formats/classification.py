@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 import numpy as np
 
-from xlt.model.formats import Ragged, separator_ids
+from xlt.model.formats.common import Ragged, separator_ids
 from xlt.model.metrics import accuracy, binary_f1
 
 

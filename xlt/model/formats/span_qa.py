@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from xlt.model.formats import Ragged, separator_ids
+from xlt.model.formats.common import Ragged, separator_ids
 from xlt.model.metrics import squad_scores, squad_v2_scores
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import numpy as np
 
-from xlt.model.formats import Ragged
+from xlt.model.formats.common import Ragged
 from xlt.model.metrics import token_accuracy
 
 IGNORE = -100  # non-first sub-tokens and truncated words carry no label
