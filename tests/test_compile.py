@@ -52,8 +52,8 @@ def test_a_run_compiles_once_per_length_bucket(method, varied, tiny_model_dir, t
     lengths = {shape[1] for shapes in GRAPHS for shape in shapes[:1]}
     buckets = {16, 32, 48}
     print(f"\n{method}: {len(steps)} steps, {len(GRAPHS)} graph(s), lengths {sorted(lengths)}")
-    assert len(steps) == 24 and 2 <= len(GRAPHS) <= len(buckets)  # several buckets used, each compiled once
-    assert lengths <= buckets
+    assert len(steps) == 24 and 2 <= len(GRAPHS) <= len(buckets)  # several buckets used
+    assert lengths <= buckets and len(GRAPHS) == len(lengths)  # each compiled once (R3F once compiled two)
 
 
 def test_compiled_training_matches_eager_training(varied, tiny_model_dir, tmp_path, monkeypatch):

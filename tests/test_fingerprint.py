@@ -53,9 +53,13 @@ def test_editing_a_format_module_reruns_featurisation_training_and_evaluation(tm
         before = after
 
 
+# the ways Python loads a module by a name or path given as a value (importlib, __import__, runpy)
+LOADERS = {"import_module", "__import__", "run_module", "run_path", "spec_from_file_location", "spec_from_loader"}
+
+
 def _import_module_calls(path: Path):
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module":
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in LOADERS:
             yield node
 
 

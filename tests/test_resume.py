@@ -1,4 +1,5 @@
-"""A killed training job, re-run, continues from its last state and ends with identical metrics."""
+"""A killed training job, re-run, continues from its last state and ends with identical metrics — single-task
+and multi-task (each task's place in its shuffled epoch and the mixing sampler's state carry over)."""
 import json
 import os
 import subprocess
@@ -11,36 +12,46 @@ from xlt.steps import data
 
 CFG = {"learning_rate": 3e-3, "batch_size": 8, "grad_accum": 2, "max_steps": 12, "warmup_ratio": 0.1,
        "weight_decay": 0.0, "max_grad_norm": 1.0, "eval_every": 4, "eval_batch_size": 16, "save_every": 3}
+MIXING = {"cap": 50, "temperature": 2.0}  # the multi-task run: examples-proportional, capped, flattened
 RUN = """
 import json, sys
 from xlt.steps import train
-spec, cfg, out, variant = json.loads(sys.argv[1])
-train.fine_tune([spec], spec["init"], cfg, 1, out + "/ckpt", out + "/m.json", out + "/log.jsonl",
+specs, cfg, out, variant, mixing = json.loads(sys.argv[1])
+train.fine_tune(specs, specs[0]["init"], cfg, 1, out + "/ckpt", out + "/m.json", out + "/log.jsonl", mixing=mixing,
                 variant=variant["method"], variant_block=variant)
 """
 
 
 @pytest.fixture(scope="module")
-def spec(fixtures_dir, tiny_model_dir, tmp_path_factory):
+def specs(fixtures_dir, tiny_model_dir, tmp_path_factory):
+    """{"single": [PAWS-X], "multitask": [PAWS-X, SQuAD]} (classification and span QA: two heads, one body)."""
     tmp = tmp_path_factory.mktemp("resume")
-    data.featurize("paws_x", str(fixtures_dir / "paws_x" / "train.parquet"), str(tiny_model_dir),
-                   {"max_length": 48}, str(tmp / "f.parquet"))
-    return {"name": "paws_x", "init": str(tiny_model_dir), "train": str(tmp / "f.parquet"), "dev": str(tmp / "f.parquet"),
-            "dev_data": str(fixtures_dir / "paws_x" / "train.parquet")}
+    out = {}
+    for task, fcfg in (("paws_x", {"max_length": 48}), ("squad", {"max_length": 96, "doc_stride": 32, "max_query_length": 16})):
+        data.featurize(task, str(fixtures_dir / task / "train.parquet"), str(tiny_model_dir), fcfg,
+                       str(tmp / f"{task}.parquet"))
+        out[task] = {"name": task, "init": str(tiny_model_dir), "train": str(tmp / f"{task}.parquet"),
+                     "dev": str(tmp / f"{task}.parquet"), "dev_data": str(fixtures_dir / task / "train.parquet"),
+                     "qa": {"n_best": 5, "max_answer_length": 16}}
+    return {"single": [out["paws_x"]], "multitask": [out["paws_x"], out["squad"]]}
 
 
-def run(spec, out, variant, signal_at=None):
+def run(specs, out, variant, signal_at=None):
     env = {k: v for k, v in os.environ.items() if k != "XLT_SIGNAL_AT_STEP"}
     if signal_at:
         env["XLT_SIGNAL_AT_STEP"] = signal_at
-    return subprocess.run([sys.executable, "-c", RUN, json.dumps([spec, CFG, str(out), variant])],
+    mixing = MIXING if len(specs) > 1 else None
+    return subprocess.run([sys.executable, "-c", RUN, json.dumps([specs, CFG, str(out), variant, mixing])],
                           env=env, capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("signal_at", ["7:TERM", "7:KILL"])
-@pytest.mark.parametrize("method", ["standard", "smart"])
-def test_killed_run_resumes_to_identical_metrics(spec, tmp_path, signal_at, method):
-    variant = {"method": method} if method == "standard" else {"method": "smart", "bregman": {"mu": 1.0, "beta": 0.9}}
+@pytest.mark.parametrize("tasks, method, signal_at", [
+    ("single", "standard", "7:TERM"), ("single", "standard", "7:KILL"), ("single", "smart", "7:TERM"),
+    ("single", "smart", "7:KILL"), ("multitask", "freelb", "7:TERM")])
+def test_killed_run_resumes_to_identical_metrics(specs, tmp_path, tasks, method, signal_at):
+    variant = {"standard": {"method": "standard"}, "smart": {"method": "smart", "bregman": {"mu": 1.0, "beta": 0.9}},
+               "freelb": {"method": "freelb", "steps": 2, "adv_lr": 0.1, "init_mag": 0.05}}[method]
+    spec = specs[tasks]
     assert run(spec, tmp_path / "whole", variant).returncode == 0
     reference = read_json(tmp_path / "whole" / "m.json")
 
@@ -56,8 +67,13 @@ def test_killed_run_resumes_to_identical_metrics(spec, tmp_path, signal_at, meth
     second = run(spec, cut, variant)
     assert second.returncode == 0, second.stderr[-3000:]
     assert read_json(cut / "m.json")["metrics"] == reference["metrics"]
+    assert set(reference["metrics"]) == {sp["name"] for sp in spec}
     steps = [r["step"] for r in map(json.loads, open(cut / "log.jsonl")) if "loss" in r]
     assert steps == list(range(1, 13))  # every step logged exactly once
     whole = [r["loss"] for r in map(json.loads, open(tmp_path / "whole" / "log.jsonl")) if "loss" in r]
     assert [r["loss"] for r in map(json.loads, open(cut / "log.jsonl")) if "loss" in r] == whole
+    drawn = [r.get("tasks") for r in map(json.loads, open(cut / "log.jsonl")) if "loss" in r]
+    assert drawn == [r.get("tasks") for r in map(json.loads, open(tmp_path / "whole" / "log.jsonl")) if "loss" in r]
+    if tasks == "multitask":  # the mix drew from both tasks, before and after the cut, in the same order
+        assert {t for d in drawn[:7] for t in d} == {t for d in drawn[7:] for t in d} == {"paws_x", "squad"}
     assert not (cut / "resume").exists()

@@ -3,9 +3,10 @@
 The executor path is what is tested here — sbatch submission of every non-local rule, sacct polling,
 retries after a preempted job, resume from its saved state, plain interpreters instead of warm workers — so
 the run is a cut of the demo up to its results matrix (one intermediate task in both variants, the
-baseline, PAWS-X, one seed: 18 SLURM jobs) rather than all of it (121 jobs, ~32 minutes on 2 cores). Every
-rule it leaves out runs in the local demo tests. Its matrix must equal a local run of the same cut with
-warm workers."""
+baseline, PAWS-X, one seed: 17 SLURM jobs, 19 submissions with the two retries) rather than all of it (121
+jobs, ~32 minutes on 2 cores). Its matrix must equal a local run of the same cut with warm workers. What it
+leaves out runs locally only: the other rules in the demo tests, kill-and-resume of a multi-task run in
+tests/test_resume.py."""
 import os
 import subprocess
 import sys
@@ -20,9 +21,6 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
 START_SLURM = ROOT / "scripts" / "start-local-slurm.sh"
 MATRIX = "results/matrix.parquet"  # the run's target: every training and evaluation job, then the matrix
 PREEMPTED = "intermediate/tiny-bloom/mnli"  # these training jobs get SIGTERM at step 2 of their first attempt
-
-pytestmark = [pytest.mark.slow, pytest.mark.slurm]
-
 
 @pytest.fixture(scope="module")
 def slurm_cluster(needs_outside):
@@ -80,6 +78,8 @@ def test_the_cut_is_the_demo_less_its_extra_arms(tmp_path):
     assert {"featurize", "matrix"} <= set(counts)
 
 
+@pytest.mark.slow
+@pytest.mark.slurm
 def test_cut_of_the_demo_on_real_slurm_matches_local_run_and_retries_a_preempted_job(slurm_cluster, tmp_path):
     configfile = tmp_path / "slurm-cut.yaml"
     configfile.write_text(yaml.safe_dump(slurm_cut_of_the_demo()))

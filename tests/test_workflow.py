@@ -177,13 +177,15 @@ def test_editing_package_code_reruns_exactly_the_jobs_it_can_change(demo_run, tm
 @pytest.mark.slow
 def test_local_gpu_jobs_never_outnumber_the_gpus_and_each_sees_its_own(demo_run, tmp_path):
     """A workstation with 2 (simulated) GPUs, `--cores 4` and no --resources: re-running the PAWS-X
-    evaluations (and the target trainings whose temporary checkpoints they need: 14 GPU jobs) never holds
-    more than 2 GPUs at once, the two are used at the same time, and jobs that overlap hold different
+    evaluations (and the target trainings whose temporary checkpoints they need: 28 GPU jobs) never holds
+    more than 2 GPUs at once, every one of them holds one, the two are used at the same time, and jobs that overlap hold different
     devices (CUDA_VISIBLE_DEVICES)."""
     workdir = tmp_path / "demo"
     shutil.copytree(demo_run[0], workdir, symlinks=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "XLT_VISIBLE_GPUS": "2", "XLT_GPU_SLOTS": str(tmp_path / "slots")}
     rules = ["evaluate_paws_x"]
+    runs = len(list((workdir / "results" / "eval").glob("*/*/*/paws_x/seed*")))  # both waves: 7 systems x 2 seeds
+    assert runs == 14
     started = time.time()
     proc = subprocess.run([*SNAKEMAKE, "-d", str(workdir), "--configfile", str(ROOT / "config" / "demo.yaml"),
                            "--cores", "4", "--forcerun", *rules, "--until", *rules],
@@ -197,7 +199,7 @@ def test_local_gpu_jobs_never_outnumber_the_gpus_and_each_sees_its_own(demo_run,
             if float(start) >= started:  # this run's jobs only
                 assert dev_a == dev_r
                 spans.append((float(start), float(end), dev_a))
-    assert len(spans) >= 14  # every evaluation and target training job held a GPU (7 + 7)
+    assert len(spans) == 2 * runs  # every evaluation and the target training before it held a GPU
     overlapping = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] < b[1] and b[0] < a[1]]
     assert overlapping, "the two GPUs were never used at the same time"
     assert all(a[2] != b[2] for a, b in overlapping)  # concurrent jobs hold different devices
