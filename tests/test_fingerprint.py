@@ -3,6 +3,7 @@ import ast
 import shutil
 from pathlib import Path
 
+from xlt.model.formats import FORMATS
 from xlt.workflow.fingerprint import rule_fingerprints, script_modules
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def test_editing_a_format_module_reruns_featurisation_training_and_evaluation(tm
     for name in ("xlt", "workflow_scripts"):
         shutil.copytree(ROOT / name, tmp_path / name)
     before = rule_fingerprints(tmp_path)
-    for fmt in ("classification", "span_qa", "multiple_choice", "tagging"):
+    for fmt in FORMATS:
         with open(tmp_path / "xlt" / "model" / "formats" / f"{fmt}.py", "a") as fh:
             fh.write("\n# edit\n")
         after = rule_fingerprints(tmp_path)
@@ -77,5 +78,4 @@ def test_no_module_is_loaded_by_a_name_the_fingerprint_cannot_read():
             elif rel != "xlt/workflow/warm.py":
                 dynamic.append(f"{rel}:{call.lineno}")
     assert dynamic == [], f"modules loaded by a run-time name (the fingerprint misses them): {dynamic}"
-    assert constant == {("workflow_scripts/evaluate.py", "xlt.analysis.preregistration"),  # declares, predicts nothing
-                        ("xlt/workflow/plan.py", "xlt.analysis.planning")}  # python -m xlt.workflow.plan's printer
+    assert constant == {("workflow_scripts/evaluate.py", "xlt.analysis.preregistration")}  # declares, predicts nothing

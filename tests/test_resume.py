@@ -45,6 +45,11 @@ def run(specs, out, variant, signal_at=None):
                           env=env, capture_output=True, text=True)
 
 
+def step_rows(log):
+    """The training-step records of a train log (JSON lines)."""
+    return [r for r in map(json.loads, log.read_text().splitlines()) if "loss" in r]
+
+
 @pytest.mark.parametrize("tasks, method, signal_at", [
     ("single", "standard", "7:TERM"), ("single", "standard", "7:KILL"), ("single", "smart", "7:TERM"),
     ("single", "smart", "7:KILL"), ("multitask", "freelb", "7:TERM")])
@@ -68,12 +73,11 @@ def test_killed_run_resumes_to_identical_metrics(specs, tmp_path, tasks, method,
     assert second.returncode == 0, second.stderr[-3000:]
     assert read_json(cut / "m.json")["metrics"] == reference["metrics"]
     assert set(reference["metrics"]) == {sp["name"] for sp in spec}
-    steps = [r["step"] for r in map(json.loads, open(cut / "log.jsonl")) if "loss" in r]
-    assert steps == list(range(1, 13))  # every step logged exactly once
-    whole = [r["loss"] for r in map(json.loads, open(tmp_path / "whole" / "log.jsonl")) if "loss" in r]
-    assert [r["loss"] for r in map(json.loads, open(cut / "log.jsonl")) if "loss" in r] == whole
-    drawn = [r.get("tasks") for r in map(json.loads, open(cut / "log.jsonl")) if "loss" in r]
-    assert drawn == [r.get("tasks") for r in map(json.loads, open(tmp_path / "whole" / "log.jsonl")) if "loss" in r]
+    resumed, whole = step_rows(cut / "log.jsonl"), step_rows(tmp_path / "whole" / "log.jsonl")
+    assert [r["step"] for r in resumed] == list(range(1, 13))  # every step logged exactly once
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in whole]
+    drawn = [r.get("tasks") for r in resumed]
+    assert drawn == [r.get("tasks") for r in whole]
     if tasks == "multitask":  # the mix drew from both tasks, before and after the cut, in the same order
         assert {t for d in drawn[:7] for t in d} == {t for d in drawn[7:] for t in d} == {"paws_x", "squad"}
     assert not (cut / "resume").exists()

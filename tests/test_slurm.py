@@ -22,6 +22,7 @@ START_SLURM = ROOT / "scripts" / "start-local-slurm.sh"
 MATRIX = "results/matrix.parquet"  # the run's target: every training and evaluation job, then the matrix
 PREEMPTED = "intermediate/tiny-bloom/mnli"  # these training jobs get SIGTERM at step 2 of their first attempt
 
+
 @pytest.fixture(scope="module")
 def slurm_cluster(needs_outside):
     """A real single-node SLURM: the one that answers, or one the project's script installs and starts (a

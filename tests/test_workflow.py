@@ -177,8 +177,9 @@ def test_editing_package_code_reruns_exactly_the_jobs_it_can_change(demo_run, tm
 @pytest.mark.slow
 def test_local_gpu_jobs_never_outnumber_the_gpus_and_each_sees_its_own(demo_run, tmp_path):
     """A workstation with 2 (simulated) GPUs, `--cores 4` and no --resources: re-running the first wave's
-    PAWS-X evaluations (the second wave's wait behind the interim look) and the target trainings whose
-    temporary checkpoints they need — 14 GPU jobs — never holds more than 2 GPUs at once, every job holds one, the two are used at the same time, and jobs that overlap hold different
+    PAWS-X evaluations (the second wave's wait behind the interim look, which --until leaves out) and the
+    target trainings whose temporary checkpoints they need — 14 GPU jobs — never holds more than 2 GPUs at
+    once, every job holds one, the two are used at the same time, and jobs that overlap hold different
     devices (CUDA_VISIBLE_DEVICES)."""
     workdir = tmp_path / "demo"
     shutil.copytree(demo_run[0], workdir, symlinks=True)
@@ -295,7 +296,7 @@ def test_study_dry_run_lists_the_full_matrix(study_workdir):
     assert counts["evaluate_paws_x"] == counts["evaluate_tydiqa"] == counts["train_target"] // 2
     assert counts["snapshot_model"] == 2 and counts["matrix"] == 1 and counts["interim"] == 1  # 1b7's first look
     # budget calibration per model: each of its adversarial variants on MNLI, its grid (with the radius-0
-    # control) x 3 seeds; learning rates: MNLI and each target, 3 values x 3 seeds — as xlt.workflow.plan counts them
+    # control) x 3 seeds; learning rates: MNLI and each target, 3 values x 3 seeds — as xlt.workflow.calibration counts them
     jobs = {rule: len(runs) for rule, runs in calibration.selection_stage_jobs(config).items()}
     assert counts["calibrate"] == (n_var - 1) + (r_var - 1) and counts["calibrate_point"] == 5 * 3 * (n_var - 1 + r_var - 1)
     assert counts["select"] == 2 * 3 and counts["select_point"] == 2 * 3 * 3 * 3
