@@ -118,7 +118,7 @@ BAD = [
      ["study.selection.intermediate.grid", "'lr' is not allowed", "learning_rate"]),
     (["training", "defaults", "learning_rate"], "chosen", ["training.defaults.learning_rate", "'chosen'"]),
     (["report", "collapsed_runs"], "ignore", ["report.collapsed_runs", "'ignore' is not allowed", "keep, drop"]),
-    # what the plan reads (python -m xlt.workflow.plan)
+    # what the plan reads (python -m xlt.analysis.planning)
     (["study", "budget_gpu_hours"], 0, ["study.budget_gpu_hours", "0 is less than or equal to the minimum of 0"]),
     (["study", "budget_gpu_hours"], -100, ["study.budget_gpu_hours", "-100"]),
     (["study", "budget_gpu_hours"], "600h", ["study.budget_gpu_hours", "'600h' is not of type 'number'"]),

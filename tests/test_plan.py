@@ -1,4 +1,4 @@
-"""The plan command (xlt/analysis/planning.py, `python -m xlt.workflow.plan`): job counts as the dry run's, GPU-hours that
+"""The plan command (xlt/analysis/planning.py, `python -m xlt.analysis.planning`): job counts as the dry run's, GPU-hours that
 follow passes, epochs and tokens, MDEs that fall as 1/sqrt(seeds), the budget warning, the table in docs/study.md."""
 import copy
 import math
@@ -240,12 +240,12 @@ def test_checkpoint_disk_uses_the_published_parameter_count():
 
 
 def test_docs_plan_table_is_the_commands_output(study_workdir):
-    """docs/study.md's table for the default study is `python -m xlt.workflow.plan` before featurisation."""
-    out = subprocess.run([sys.executable, "-m", "xlt.workflow.plan", "--configfile", str(ROOT / "config.yaml")],
+    """docs/study.md's table for the default study is `python -m xlt.analysis.planning` before featurisation."""
+    out = subprocess.run([sys.executable, "-m", "xlt.analysis.planning", "--configfile", str(ROOT / "config.yaml")],
                          capture_output=True, text=True, check=True, cwd=study_workdir).stdout.strip()
     assert out.startswith("Plan of config.yaml")
     assert out in (ROOT / "docs" / "study.md").read_text(), \
-        "docs/study.md's plan table is stale: paste `python -m xlt.workflow.plan`"
-    demo = subprocess.run([sys.executable, "-m", "xlt.workflow.plan", "--configfile", str(ROOT / "config/demo.yaml")],
+        "docs/study.md's plan table is stale: paste `python -m xlt.analysis.planning`"
+    demo = subprocess.run([sys.executable, "-m", "xlt.analysis.planning", "--configfile", str(ROOT / "config/demo.yaml")],
                           capture_output=True, text=True, check=True, cwd=study_workdir).stdout
     assert "Plan of config/demo.yaml" in demo and "tiny-bloom" in demo

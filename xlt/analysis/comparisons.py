@@ -220,7 +220,7 @@ def run_variance_table(boot, systems: list[tuple], column: str) -> pd.DataFrame:
 
 def pooled_run_sd(variances: pd.DataFrame) -> dict[tuple[str, str], tuple[float, int]]:
     """{(model, target): (run sd, df)} pooled over the `task` grouping of a run-variance table (every
-    intermediate arm and the baseline): sqrt(sum df sd^2 / sum df) — the run sd `python -m xlt.workflow.plan` uses
+    intermediate arm and the baseline): sqrt(sum df sd^2 / sum df) — the run sd `python -m xlt.analysis.planning` uses
     in place of report.assumed_run_sd once results exist."""
     out = {}
     rows = variances[variances["grouping"] == "task"]

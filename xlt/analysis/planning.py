@@ -1,6 +1,6 @@
 """What a study config will cost and whether it can answer, before the first job runs:
 
-    python -m xlt.workflow.plan [--configfile config.yaml] [--directory .]
+    python -m xlt.analysis.planning [--configfile config.yaml] [--directory .]
 
 prints jobs per stage and rule (the counts `snakemake -n` prints), GPU-hours per model, stage, arm and
 variant, checkpoint disk, and per confirmatory test its minimum detectable effect (MDE), its power for
@@ -467,7 +467,7 @@ def load_checked(configfile: Path, directory: Path) -> tuple[dict, list[str]]:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m xlt.workflow.plan", description="Cost and power of a study config, before any job runs.")
+    p = argparse.ArgumentParser(prog="python -m xlt.analysis.planning", description="Cost and power of a study config, before any job runs.")
     p.add_argument("--configfile", type=Path, default=ROOT / "config.yaml")
     p.add_argument("--directory", type=Path, default=Path("."),
                    help="the workflow's working directory (featurised splits, model snapshots are read there)")

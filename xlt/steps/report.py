@@ -64,7 +64,7 @@ def interim(runs: list[dict], languages: dict[str, list[str]], test_data: dict[s
     comps, variances = analyse(scores, replicates, seed, {**cfg, "alpha": levels[wave - 1]}, groups or {})
     models = sorted({r["model"] for r in runs})
     record = {"model": models[0] if len(models) == 1 else None, **look_record(comps, wave, waves, levels, spending),
-              # the run sd measured so far (python -m xlt.workflow.plan prices the remaining waves with it)
+              # the run sd measured so far (python -m xlt.analysis.planning prices the remaining waves with it)
               "run_sd": [{"model": m, "target": t, "run_sd": sd, "df": df}
                          for (m, t), (sd, df) in pooled_run_sd(variances).items()]}
     write_json(record, out)

@@ -1,5 +1,5 @@
 """Cluster job sizes: runtime and host memory per training job, from the tokens it will process, and
-growing with each attempt (a retried job gets more of both). `python -m xlt.workflow.plan` sums the same estimate
+growing with each attempt (a retried job gets more of both). `python -m xlt.analysis.planning` sums the same estimate
 over the study (GPU-hours).
 
 A job's token count comes from its featurised training splits — `featurize` records each split's feature

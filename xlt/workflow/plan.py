@@ -210,10 +210,3 @@ def target_metric_files(config: dict) -> list[str]:
 def intermediate_log_files(config: dict) -> list[str]:
     return [intermediate_file(**r, name="train_log.jsonl") for r in intermediate_runs(config)]
 
-
-if __name__ == "__main__":  # `python -m xlt.workflow.plan`: the study's cost and power (xlt/analysis/planning.py)
-    import importlib
-
-    # by name, not an import statement: xlt/workflow/fingerprint.py counts every import of a module, and the cost
-    # model (xlt.workflow.cluster -> xlt.adversarial.methods) must not become code of every job that reads a path from here
-    importlib.import_module("xlt.analysis.planning").main()
