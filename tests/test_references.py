@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xlt.adversarial.methods import FGM, PGD, R3F, SMART, FreeLB, StepContext, symmetric_kl
+from xlt.adversarial.methods import FGM, PGD, R3F, SMART, FreeLB, StepContext, noise_generator, symmetric_kl
 from xlt.model.formats import get_format
 
 P = 0.3  # dropout probability: large, so a mask mismatch could not hide in the tolerances
@@ -129,7 +129,9 @@ def test_pgd_linf_matches_madry_pgd_attack():
     mask = batch["attention_mask"]
     real = mask.unsqueeze(-1).float()
     x_nat = model.embed(batch["input_ids"])
-    x = x_nat.detach() + torch.empty_like(x_nat).uniform_(-1, 1) * eps * real  # pads stay unperturbed
+    # the project draws noise from a stream of its own (methods.noise_generator), the masks from the global one
+    noise = torch.empty_like(x_nat).uniform_(-1, 1, generator=noise_generator("cpu"))
+    x = x_nat.detach() + noise * eps * real  # pads stay unperturbed
     for _ in range(k):
         x = x.detach().requires_grad_()
         grad, = torch.autograd.grad(FMT.loss(model(x, mask), batch), x)
@@ -185,7 +187,8 @@ def _freelb_reference(model, batch, adv_lr, init_mag, max_norm, adv_steps, share
     embeds_init = model.embed(batch["input_ids"])
     input_mask = batch["attention_mask"].to(embeds_init)
     input_lengths = torch.sum(input_mask, 1)
-    delta = torch.zeros_like(embeds_init).uniform_(-1, 1) * input_mask.unsqueeze(2)
+    g = noise_generator("cpu")  # the project's noise stream (the masks keep the global one)
+    delta = torch.zeros_like(embeds_init).uniform_(-1, 1, generator=g) * input_mask.unsqueeze(2)
     dims = input_lengths * embeds_init.size(-1)
     mag = init_mag / torch.sqrt(dims)
     delta = (delta * mag.view(-1, 1, 1)).detach()
@@ -239,7 +242,7 @@ def test_smart_matches_algorithm_1_in_mt_dnns_structure():
         mask, real = batch["attention_mask"], batch["attention_mask"].unsqueeze(-1).float()
         embed = model.embed(batch["input_ids"])
         logits = model(embed, mask)
-        noise = embed.data.new(embed.size()).normal_(0, 1) * sigma * real
+        noise = torch.randn(embed.shape, generator=noise_generator("cpu")) * sigma * real  # the project's noise stream
         assert float(noise.abs().max()) < eps  # the clip does nothing
         for _ in range(steps):
             noise = noise.detach().requires_grad_()
@@ -278,7 +281,8 @@ def test_r3f_matches_fairseq_rxf_criterion(detach):
     mask = batch["attention_mask"]
     token_embeddings = model.embed(batch["input_ids"])
     input_logits = model(token_embeddings, mask)
-    noise = torch.distributions.uniform.Uniform(low=-eps, high=eps).sample(token_embeddings.shape)
+    # Uniform(-eps, eps) as fairseq's, drawn from the project's noise stream (methods.noise_generator)
+    noise = torch.empty(token_embeddings.shape).uniform_(-1, 1, generator=noise_generator("cpu")) * eps
     noise = noise * mask.unsqueeze(-1)  # the project spares padding; here pads do not reach the logits anyway
     base = token_embeddings.detach().clone() if detach else model.embed(batch["input_ids"])
     noised_logits = model(base + noise, mask)

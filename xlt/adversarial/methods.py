@@ -18,6 +18,12 @@ default or, with `scale: embedding`, relative to the embeddings' own size in tha
 FreeLB code does this (`dp_masks`); without it SMART's and R3F's KL terms mostly measure the difference
 between two dropout draws. `dropout: independent` draws new masks in every pass.
 
+Perturbation noise (FreeLB's and PGD's random starts, SMART's and R3F's noise) comes from a generator of
+its own (`noise_generator`, seeded from the run's seed), never from the global stream the clean pass's
+dropout masks come from. So at radius 0 with shared dropout every method takes exactly standard
+training's steps, every step (tests/test_adversarial.py), and the variants of one seed draw the same masks
+as its standard run: the seed pairing of the statistics is as tight as the design says.
+
 Methods and sources (defaults in config.yaml):
   fgm    Miyato et al. 2017: one ascent step r = eps * g / ||g||_2, the norm over each example.
   pgd    Madry et al. 2018: K ascent steps of size alpha, projected onto the eps-ball (L2 or Linf).
@@ -43,6 +49,17 @@ import torch
 import torch.nn.functional as F
 
 from xlt.adversarial.budgets import measure_embedding_scale, perturbation_ratios
+
+NOISE_SALT = 0x5EEDADD5  # keeps the noise stream apart from the global one that `set_seed` seeds alike
+
+
+def noise_generator(device) -> torch.Generator:
+    """The generator a strategy draws its perturbation noise from: seeded from the run's seed
+    (torch.initial_seed(), fixed by the loop's set_seed) but separate from the global stream, whose numbers
+    the clean pass's dropout masks use."""
+    g = torch.Generator(device=device)
+    g.manual_seed((torch.initial_seed() ^ NOISE_SALT) % 2 ** 63)
+    return g
 
 
 @dataclass
@@ -212,14 +229,33 @@ class Standard:
         (loss * ctx.scale).backward()
         return loss.item()
 
+    _noise: torch.Generator | None = None
+
+    def noise_stream(self, like: torch.Tensor) -> torch.Generator:
+        """This run's noise generator (made on first use, on `like`'s device)."""
+        if self._noise is None:
+            self._noise = noise_generator(like.device)
+        return self._noise
+
+    def uniform(self, like: torch.Tensor) -> torch.Tensor:
+        """Uniform(-1, 1) noise shaped like `like`, from the noise stream."""
+        return torch.empty_like(like).uniform_(-1, 1, generator=self.noise_stream(like))
+
+    def normal(self, like: torch.Tensor) -> torch.Tensor:
+        """N(0, 1) noise shaped like `like`, from the noise stream."""
+        return torch.randn(like.shape, generator=self.noise_stream(like), device=like.device, dtype=like.dtype)
+
     def after_optimizer_step(self, model) -> None:
         pass
 
     def state_dict(self) -> dict:
-        return {}
+        """Resumable state: the noise stream's position (a resumed run draws the noise it would have)."""
+        return {"noise": None if self._noise is None else self._noise.get_state()}
 
     def load_state_dict(self, state: dict, model) -> None:
-        pass
+        if state.get("noise") is not None:
+            self._noise = noise_generator(next(model.parameters()).device)
+            self._noise.set_state(state["noise"])
 
 
 class FGM(Standard):
@@ -270,7 +306,7 @@ class PGD(Standard):
         delta = torch.zeros_like(embeds)
         if self.random_start:  # uniform in the L-inf box (Madry et al.), or projected onto the L2 sphere; real tokens
             # only, masked before the projection: the L2 norm on real tokens is then eps, not eps * sqrt(L / T)
-            delta = project(torch.empty_like(embeds).uniform_(-1, 1) * eps * mask, eps, self.norm)
+            delta = project(self.uniform(embeds) * eps * mask, eps, self.norm)
         clean_value, first_grad = None, None
         if self.include_clean:
             if not embeds.is_leaf:
@@ -305,7 +341,7 @@ class FreeLB(Standard):
     def init_delta(self, ctx: StepContext, like: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Uniform(-1, 1) on real tokens, scaled by init_mag / sqrt(L * d) with L = real tokens (L2)."""
         dims = _expand(mask.flatten(1).sum(1) * like.shape[-1], like)
-        delta = torch.empty_like(like).uniform_(-1, 1) * mask
+        delta = self.uniform(like) * mask
         return delta * self.example_size(ctx, self.init_mag) / dims.sqrt()
 
     def _step(self, ctx: StepContext) -> float:
@@ -363,7 +399,7 @@ class SMART(Standard):
         clean_d, weights = ctx.distributions(logits)
         # the initial noise is clipped into the ball too (Algorithm 1 projects only after ascent steps): so
         # every forward pass, ascent included, sees a perturbation within epsilon
-        delta = (torch.randn_like(embeds) * sigma).clamp(-eps, eps) * mask
+        delta = (self.normal(embeds) * sigma).clamp(-eps, eps) * mask
         ctx.record(delta)
         for _ in range(self.steps):
             delta = delta.detach().requires_grad_()
@@ -390,9 +426,10 @@ class SMART(Standard):
         return self.teacher
 
     def state_dict(self) -> dict:
-        return {"teacher": self.teacher.state_dict() if self.teacher is not None else None}
+        return {**super().state_dict(), "teacher": self.teacher.state_dict() if self.teacher is not None else None}
 
     def load_state_dict(self, state: dict, model) -> None:
+        super().load_state_dict(state, model)
         if state.get("teacher") is not None:
             self._teacher(model).load_state_dict(state["teacher"])
 
@@ -419,9 +456,9 @@ class R3F(Standard):
         embeds = ctx.embeds()
         logits = ctx.run(embeds)
         if self.noise == "normal":
-            z = torch.randn_like(embeds) * eps
+            z = self.normal(embeds) * eps
         else:
-            z = torch.empty_like(embeds).uniform_(-eps, eps)
+            z = self.uniform(embeds) * eps
         z = z * mask
         ctx.record(z)
         # fairseq's criterion perturbs `token_embeddings.detach().clone()`: the word embeddings get no gradient
