@@ -121,6 +121,12 @@ def selection_input(model, stage, task):
     return [plan.selection_result(model, *made_on)] if made_on else []
 
 
+def variant_blocks(models=None):
+    """{model: {variant: its block}} of the models' study variants (the statistics find the arms that never
+    perturb from these and the calibration records)."""
+    return {m: {v: variant_block(config, v) for v in VIEWS[m]["study"]["variants"]} for m in models or VIEWS}
+
+
 def target_variant(wc):
     """(name, block) of the training-step variant applied at the target stage."""
     _, name = plan.split_variant(wc.variant)
@@ -151,7 +157,7 @@ def job_runtime(stage):
         else:
             task = getattr(wc, "task", plan.MULTITASK)
             block, training = view["variants"][wc.variant], training_config(view, "intermediate", task)
-        training = selection.upper_bound(view, stage, training)  # a `selected` epochs/batch size: its largest
+        training = selection.upper_bound(view, stage, training, task)  # a `selected` epochs/batch size: its largest
         return cluster.runtime_minutes(view, task, training, block, attempt, train_token_stats(wc.model, task))
     return runtime
 
@@ -179,9 +185,29 @@ def waves_made(model):
     return made
 
 
+_LOOKS = {}  # (path, mtime) -> the families a look left open: read once, not once per run
+
+
+def open_families(model, wave):
+    """The confirmatory families the look after `wave` of `model` left undecided."""
+    path = checkpoints.interim.get(model=model, wave=wave).output[0]
+    key = (path, os.stat(path).st_mtime_ns)
+    if key not in _LOOKS:
+        _LOOKS[key] = [f["family"] for f in _read_json(path)["families"] if not f["decided"]]
+    return _LOOKS[key]
+
+
 def runs_made(runs, wave=None):
-    """`runs` (plan.target_runs / plan.intermediate_runs records) of the waves made (or of waves <= wave)."""
-    return plan.runs_through_wave(config, runs, {m: waves_made(m) for m in WAVES} if wave is None else wave)
+    """`runs` (plan.target_runs / plan.intermediate_runs records) of the waves made (or of waves <= wave):
+    every run of wave 1; of a later wave, the arms a family left open by the look before it still needs
+    (plan.family_needs: a decided family's arms are not trained again)."""
+    made = plan.runs_through_wave(config, runs, {m: waves_made(m) for m in WAVES} if wave is None else wave)
+    return [r for r in made if _needed(r)]
+
+
+def _needed(run):
+    wave = plan.wave_of(WAVES[run["model"]], run["seed"])
+    return wave == 1 or any(plan.family_needs(f, run, STUDY["targets"]) for f in open_families(run["model"], wave - 1))
 
 
 def model_runs_made(runs, model, wave):

@@ -9,12 +9,16 @@ checkpoint interim:
         target_dev=lambda wc: [plan.target_file(**r, name="dev_metrics.json")
                                for r in model_runs_made(plan.target_runs(config), wc.model, wc.wave)],
         test=[data(t, "test") for t in STUDY["targets"]],
+        # arms that never perturb: `not tested`
+        calibration=lambda wc: [p for v in calibration.calibrated_variants(VIEWS[wc.model]) for p in calibration_input(wc.model, v)],
     output:
         plan.interim_file("{model}", "{wave}"),
     params:
         code=CODE["interim.py"],
         runs=lambda wc: model_runs_made(plan.target_runs(config), wc.model, wc.wave),
         waves=lambda wc: WAVES[wc.model],
+        variants=lambda wc: variant_blocks([wc.model]),
+        families=lambda wc: designs.confirmatory(config, wc.model),  # the model's own, else report.confirmatory
         languages=STUDY["targets"],
         bootstrap=canonical(config.get("bootstrap", {"replicates": 10000, "seed": 0})),
         report=report_config(config),
@@ -78,6 +82,7 @@ rule statistics:
         scores="results/report/example_scores.parquet",
         matrix="results/matrix.parquet",
         interims=interims_made,  # the looks made (study.waves): the final level and earlier decisions
+        calibration=calibration.result_files(config),  # arms that never perturb: `not tested`
     output:
         aggregate=report("results/report/aggregate.csv", caption="../report/aggregate.rst", category="Tables"),
         comparisons=report("results/report/comparisons.csv", caption="../report/comparisons.rst", category="Tables"),
@@ -89,6 +94,8 @@ rule statistics:
         report=report_config(config),
         groups=language_groups(config),
         waves=WAVES,
+        variants=variant_blocks(),
+        families={m: designs.confirmatory(config, m) for m in VIEWS},
     log:
         logs("statistics", "all")["log"],
     benchmark:

@@ -1,23 +1,26 @@
 # Training keys chosen on English dev (xlt/workflow/selection.py): for each stage whose training blocks say
-# `selected` (e.g. `learning_rate: selected`), short standard runs from the pretrained model per grid point
-# and seed — intermediate: on study.selection.intermediate.task; target: on each target's English train —
-# scored on the task's English dev split; the best mean goes to
-# results/selection/{model}/{stage}/{task}.json, which the stage's training jobs read.
+# `selected` (e.g. `learning_rate: selected`), standard runs per grid point and selection seed (101..) —
+# intermediate: on study.selection.intermediate.task, from the pretrained model; target: on each target's
+# English train, from every declared starting point ({start}: `none` = the pretrained model, or a task whose
+# standard intermediate checkpoint at that seed train_intermediate makes) — scored on English dev; the
+# best mean goes to results/selection/{model}/{stage}/{task}.json, which the stage's training jobs read.
 
 SELECTION = selection.settings(config)
 SELECTIONS = selection.selections(config)
+SELECT = ("{model}", "{stage}", "{task}", "{start}", "{point}", "{seed}")
 
 
 if SELECTIONS:  # no `selected` value anywhere: no rules
 
     rule select_point:
         input:
-            init=model_dir("{model}"),
+            init=lambda wc: model_dir(wc.model) if wc.start == plan.BASELINE else
+                            plan.intermediate_file(wc.model, wc.start, "standard", wc.seed, "checkpoint"),
             tasks=lambda wc: plan.task_input_files(wc.model, [wc.task]),
         output:
-            checkpoint=temp(directory(plan.selection_file("{model}", "{stage}", "{task}", "{point}", "{seed}", "checkpoint"))),
-            metrics=plan.selection_file("{model}", "{stage}", "{task}", "{point}", "{seed}", "dev_metrics.json"),
-            train_log=plan.selection_file("{model}", "{stage}", "{task}", "{point}", "{seed}", "train_log.jsonl"),
+            checkpoint=temp(directory(plan.selection_file(*SELECT, "checkpoint"))),
+            metrics=plan.selection_file(*SELECT, "dev_metrics.json"),
+            train_log=plan.selection_file(*SELECT, "train_log.jsonl"),
         params:
             code=CODE["train.py"],
             tasks=lambda wc: [wc.task],
@@ -27,6 +30,7 @@ if SELECTIONS:  # no `selected` value anywhere: no rules
         wildcard_constraints:
             stage=one_of(sorted({s for s, _ in SELECTIONS})),
             task=one_of(sorted({t for _, t in SELECTIONS})),
+            start=one_of([plan.BASELINE, *REGISTRY]),
             point=r"[a-z_]+=[0-9][0-9.e+-]*(,[a-z_]+=[0-9][0-9.e+-]*)*",
         resources:
             gpu=1,
@@ -35,9 +39,9 @@ if SELECTIONS:  # no `selected` value anywhere: no rules
                 {"method": "standard"}, attempt, train_token_stats(wc.model, wc.task)),
             mem_mb=job_mem_mb,
         log:
-            logs("select_point", "{model}/{stage}/{task}/{point}/seed{seed}")["log"],
+            logs("select_point", "{model}/{stage}/{task}/{start}/{point}/seed{seed}")["log"],
         benchmark:
-            logs("select_point", "{model}/{stage}/{task}/{point}/seed{seed}")["benchmark"]
+            logs("select_point", "{model}/{stage}/{task}/{start}/{point}/seed{seed}")["benchmark"]
         conda:
             "../envs/training.yaml"
         script:
@@ -46,7 +50,7 @@ if SELECTIONS:  # no `selected` value anywhere: no rules
 
     rule select:
         input:
-            points=lambda wc: [plan.selection_file(r["model"], r["stage"], r["task"], r["point"], r["seed"], "dev_metrics.json")
+            points=lambda wc: [plan.selection_file(r["model"], r["stage"], r["task"], r["start"], r["point"], r["seed"], "dev_metrics.json")
                                for r in selection.point_runs(config)
                                if (r["model"], r["stage"], r["task"]) == (wc.model, wc.stage, wc.task)],
         output:
@@ -56,7 +60,7 @@ if SELECTIONS:  # no `selected` value anywhere: no rules
             kind="selection",
             runs=lambda wc: [r for r in selection.point_runs(config)
                              if (r["model"], r["stage"], r["task"]) == (wc.model, wc.stage, wc.task)],
-            settings=lambda wc: selection.stage_settings(config, wc.stage),
+            settings=lambda wc: selection.stage_settings(config, wc.stage, wc.task),
         wildcard_constraints:
             stage=one_of(sorted({s for s, _ in SELECTIONS})),
             task=one_of(sorted({t for _, t in SELECTIONS})),

@@ -101,6 +101,15 @@ BAD = [
     (["study", "baseline"], "yes", ["study.baseline", "'yes' is not of type 'boolean'"]),
     # the English-dev selection stages (xlt/workflow/calibration.py, xlt/workflow/selection.py)
     (["study", "calibration", "seeds"], 0, ["study.calibration.seeds", "0 is less than the minimum of 1"]),
+    (["study", "calibration", "seeds"], [1, 2, 3], ["study.calibration.seeds: [1, 2, 3] are also study seeds",
+                                                    "[101, 102, 103]"]),
+    (["study", "selection", "seeds"], [14, 15, 16], ["study.selection.seeds: [14, 15, 16] are also study seeds"]),
+    (["study", "calibration", "fallback"], {"freelb": 0}, ["study.calibration.fallback.freelb: 0",
+                                                           "must be > 0"]),
+    (["study", "calibration", "rule"], "gated", ["study.calibration.fallback: the gated rule needs a fallback "
+                                                 "radius for variant 'fgm'"]),
+    (["study", "calibration", "rule"], "best", ["study.calibration.rule", "'best' is not allowed", "best_nonzero"]),
+    (["study", "calibration", "grid", "fgm"], [0], ["study.calibration.grid.fgm: no radius > 0 to choose"]),
     (["study", "calibration", "seeds"], 1, ["study.calibration.seeds", "control needs a standard error", ">= 2"]),
     (["study", "calibration", "grid", "fgm"], [0.03, 0.1], ["study.calibration.grid.fgm", "add radius 0",
                                                               "control: false"]),
@@ -125,6 +134,22 @@ BAD = [
     (["report", "assumed_run_sd"], {"xnli": 2.0}, ["report.assumed_run_sd", "'xnli' is not allowed", "paws_x, tydiqa"]),
     (["report", "assumed_run_sd", "tydiqa"], 0, ["report.assumed_run_sd.tydiqa", "0 is less than or equal"]),
 ]
+
+
+def test_a_format_matched_family_needs_a_task_of_each_targets_format(study_workdir):
+    cfg = copy.deepcopy(STUDY)
+    cfg["report"]["confirmatory"] = ["adversarial_vs_standard", "format_matched"]
+    validate_config(cfg)  # bloom-560m: MNLI/QQP/ANLI+ for PAWS-X, SQuAD/SQuAD 2.0 for TyDiQA
+    cfg["study"]["intermediate"] = ["mnli", "hellaswag"]
+    with pytest.raises(ConfigError, match=r"report.confirmatory: format_matched has no intermediate task of "
+                                          r"tydiqa's format \(span_qa\) in bloom-560m's design"):
+        validate_config(cfg)
+    cfg = copy.deepcopy(STUDY)
+    cfg["study"]["models"]["bloom-1b7"]["confirmatory"] = ["format_matched"]
+    cfg["study"]["models"]["bloom-1b7"]["intermediate"] = ["squad", "commonsense_qa"]
+    with pytest.raises(ConfigError, match=r"study.models.bloom-1b7.confirmatory: format_matched has no intermediate "
+                                          r"task of paws_x's format"):
+        validate_config(cfg)
 
 
 @pytest.mark.parametrize("path,value,fragments", BAD, ids=[".".join(map(str, b[0])) + (" deleted" if b[1] is _DELETE else f"={b[1]!r}"[:40]) for b in BAD])

@@ -19,38 +19,49 @@ DEMO = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
 FULL = designs.view(STUDY, "bloom-560m")  # the full design (bloom-1b7 has a reduced one of its own)
 
 
-def test_a_radius_is_kept_only_if_it_beats_the_control_by_more_than_its_paired_standard_error():
-    control = {1: 80.0, 2: 82.0, 3: 81.0}
-    # radius 0.1: +1 point on every seed -> paired SE 0, kept; 0.3 has a higher mean but is worse
-    scores = {0.0: control, 0.03: {1: 80.5, 2: 81.0, 3: 81.5}, 0.1: {1: 81.0, 2: 83.0, 3: 82.0},
-              1.0: {1: 40.0, 2: 45.0, 3: 42.0}}
+def test_the_radius_is_the_best_nonzero_one_and_radius_0_is_reported_not_a_gate():
+    """Calibration never trains a variant at radius 0 (a copy of standard training whose contrast would read
+    "equivalent"): best_nonzero takes the best English-dev mean of the non-zero radii and says whether it
+    beats the control by more than the paired SE; gated falls back to the declared radius instead."""
+    control = {101: 80.0, 102: 82.0, 103: 81.0}
+    # radius 0.1: +1 point on every seed -> paired SE 0: an English-dev effect is shown
+    scores = {0.0: control, 0.03: {101: 80.5, 102: 81.0, 103: 81.5}, 0.1: {101: 81.0, 102: 83.0, 103: 82.0},
+              1.0: {101: 40.0, 102: 45.0, 103: 42.0}}
     got = calibration.choose(scores)
     assert got["effective"] and got["chosen"] == 0.1 and got["best"] == 0.1
     row = next(r for r in got["rows"] if r["radius"] == 0.1)
     assert row["mean"] == pytest.approx(82.0) and row["se"] == pytest.approx(math.sqrt(1 / 3))
     assert row["vs_control"] == {"diff": pytest.approx(1.0), "se": pytest.approx(0.0), "n": 3}
-    # the same best mean, but the per-seed differences scatter: +3, -1, +1 -> mean 1 < SE 1.15: not kept
-    noisy = {0.0: control, 0.1: {1: 83.0, 2: 81.0, 3: 82.0}}
+    # the same best mean, but the per-seed differences scatter: +3, -1, +1 -> mean 1 < SE 1.15: not shown
+    noisy = {0.0: control, 0.1: {101: 83.0, 102: 81.0, 103: 82.0}}
     got = calibration.choose(noisy)
     d = got["rows"][1]["vs_control"]
     assert d["diff"] == pytest.approx(1.0) and d["se"] == pytest.approx(math.sqrt(4 / 3) / 1)  # SD 2 / sqrt(3)
-    assert not got["effective"] and got["chosen"] == 0.0 and got["best"] == 0.1
-    assert got["decision"].startswith("no effective radius") and "radius 0 (the control)" in got["decision"]
-    # the control itself best: no effective radius
-    assert calibration.choose({0.0: {1: 90.0, 2: 91.0}, 0.1: {1: 80.0, 2: 81.0}})["chosen"] == 0.0
+    assert got["effective"] is False and got["chosen"] == 0.1 and "not shown" in got["decision"]
+    assert "not a gate" in got["decision"]
+    # gated: no effect shown -> the declared fallback, never 0
+    got = calibration.choose(noisy, "gated", 0.3)
+    assert got["chosen"] == 0.3 and "fallback radius 0.3" in got["decision"]
+    assert calibration.choose(scores, "gated", 0.3)["chosen"] == 0.1  # the gate passed
+    with pytest.raises(ValueError, match="fallback radius > 0"):
+        calibration.choose(noisy, "gated", 0.0)
+    # the control itself best: still a non-zero radius (the best of them)
+    assert calibration.choose({0.0: {1: 90.0, 2: 91.0}, 0.1: {1: 80.0, 2: 81.0}})["chosen"] == 0.1
     # one seed: no standard error, so nothing can be shown to beat the control
     assert not calibration.choose({0.0: {1: 80.0}, 0.1: {1: 90.0}})["effective"]
     # without the control: the best mean, ties to the smaller radius
-    got = calibration.choose({0.01: {1: 80.0}, 0.03: {1: 81.5}, 0.1: {1: 81.5}}, control=False)
+    got = calibration.choose({0.01: {1: 80.0}, 0.03: {1: 81.5}, 0.1: {1: 81.5}})
     assert got["chosen"] == 0.03 and got["effective"] is None
+    with pytest.raises(ValueError, match="no non-zero radius"):
+        calibration.choose({0.0: {1: 80.0, 2: 81.0}})
 
 
 def test_calibration_record_and_summary_table_show_every_point_with_mean_and_se(tmp_path):
     block = DEMO["variants"]["freelb"]
     cal = calibration.variant_settings(DEMO, "freelb")
-    scores = {0.0: {1: 50.0, 2: 52.0}, 0.03: {1: 55.0, 2: 56.0}, 0.1: {1: 30.0, 2: 31.0}}
+    scores = {0.0: {101: 50.0, 102: 52.0}, 0.03: {101: 55.0, 102: 56.0}, 0.1: {101: 30.0, 102: 31.0}}
     rec = calibration.result("freelb", block, cal, "accuracy", scores, chance=33.3)
-    assert rec["chosen"] == 0.03 and rec["effective"] and rec["seeds"] == [1, 2]
+    assert rec["chosen"] == 0.03 and rec["effective"] and rec["seeds"] == [101, 102]
     assert rec["chosen_block"]["max_norm"] == 0.03 and rec["horizon"] == {"fraction": DEMO["study"]["calibration"]["fraction"]}
     assert [r["collapsed"] for r in rec["grid"]] == [False, False, True]  # 30.5 <= 33.3 + 2
     path = tmp_path / "freelb.json"
@@ -59,15 +70,16 @@ def test_calibration_record_and_summary_table_show_every_point_with_mean_and_se(
     assert "| freelb | 0 | 51.00 ± 1.00 | control | 2 |  |" in table
     assert "| freelb | 0.03 | 55.50 ± 0.50 | +4.50 ± 0.50 | 2 | **chosen** |" in table
     assert "| freelb | 0.1 | 30.50 ± 0.50 | -20.50 ± 0.50 | 2 | collapsed |" in table
-    assert "beats radius 0 by +4.50 ± 0.50 points" in table
+    assert "vs radius 0 +4.50 ± 0.50 points: English-dev effect shown" in table
     sel = tmp_path / "mnli.json"
     sel.write_text(json.dumps(selection.result("intermediate", "mnli", "accuracy", ["learning_rate=1e-05"],
                                                {"learning_rate=1e-05": {1: 70.0, 2: 72.0}}, {"steps": 5, "seeds": 2})))
-    assert "| intermediate | mnli | learning_rate=1e-05 | 71.00 ± 1.00 | 2 | **chosen** |" in \
+    assert "| intermediate | mnli | pretrained model | learning_rate=1e-05 | 71.00 ± 1.00 | 2 | **chosen** |" in \
         selection.selection_table([str(sel)])
-    # no effective radius: the variant's training jobs get radius 0, its tied sizes scaled to 0 too
+    # no English-dev effect: the variant still trains at its best non-zero radius, tied sizes scaled alike
     rec = calibration.result("freelb", block, cal, "accuracy", {0.0: {1: 50.0, 2: 52.0}, 0.1: {1: 49.0, 2: 50.0}})
-    assert rec["chosen"] == 0.0 and rec["chosen_block"]["adv_lr"] == 0.0 and rec["chosen_block"]["init_mag"] == 0.0
+    assert rec["chosen"] == 0.1 and rec["effective"] is False and rec["rule"] == "best_nonzero"
+    assert rec["chosen_block"]["adv_lr"] == pytest.approx(0.1 / 3) and rec["chosen_block"]["max_norm"] == 0.1
 
 
 def test_training_key_selection_picks_the_best_mean_and_jobs_read_it(tmp_path):
@@ -100,8 +112,18 @@ def test_selection_stage_jobs_are_the_grid_times_the_seeds():
     jobs = calibration.selection_stage_jobs(FULL)
     cal = STUDY["study"]["calibration"]
     assert len(jobs["calibrate_point"]) == sum(len(v) for v in cal["grid"].values()) * cal["seeds"] == 75
+    tydiqa = selection.task_block(FULL, "target", "tydiqa")
+    assert tydiqa["fraction"] == 1.0 and sorted(tydiqa["grid"]) == ["epochs", "learning_rate"]
+    assert selection.task_block(FULL, "target", "paws_x")["fraction"] == 0.25
+    assert selection.upper_bound(FULL, "target", {"epochs": "selected"}, "tydiqa") == {"epochs": 10}
     assert len(jobs["calibrate"]) == 5
-    assert len(jobs["select_point"]) == 3 * 3 * 3 and len(jobs["select"]) == 3
+    # MNLI: 3 values x 3 seeds from the pretrained model; PAWS-X: 3 values x 3 seeds from each of 10 starts
+    # (the pretrained model, 9 tasks' standard checkpoints); TyDiQA: 3 rates x 4 epoch counts the same way
+    assert len(jobs["select_point"]) == 9 + 10 * 9 + 10 * 12 * 3 and len(jobs["select"]) == 3
+    assert {r["seed"] for r in jobs["select_point"] + jobs["calibrate_point"]} == {101, 102, 103}
+    assert {r["start"] for r in jobs["select_point"] if r["stage"] == "target"} == {"none", *FULL["study"]["intermediate"]}
+    starts = selection.start_runs(FULL)
+    assert len(starts) == 9 * 3 and {(r["variant"], r["seed"]) for r in starts} == {("standard", s) for s in (101, 102, 103)}
     # every model runs the stages for its own design: bloom-1b7 calibrates its one adversarial variant
     both = calibration.selection_stage_jobs(STUDY)
     assert [r for r in both["calibrate_point"] if r["model"] == "bloom-1b7"] == \
@@ -112,7 +134,7 @@ def test_selection_stage_jobs_are_the_grid_times_the_seeds():
     assert selection.result_files(DEMO) == ["results/selection/tiny-bloom/intermediate/mnli.json",
                                             "results/selection/tiny-bloom/target/paws_x.json"]
     demo = calibration.selection_stage_jobs(DEMO)
-    assert len(demo["calibrate_point"]) == 3 * 2 and len(demo["select_point"]) == 2 * 2
+    assert len(demo["calibrate_point"]) == 3 * 2 and len(demo["select_point"]) == 2 + 2 * 2  # PAWS-X: none, mnli
 
 
 def test_a_fraction_of_the_schedule_keeps_its_warmup_and_decay_shape():

@@ -268,9 +268,24 @@ def test_strict_zero_shot_no_test_data_reaches_training(configfile, study_workdi
     for job in calibration:
         datasets = [p for p in ancestors(job["input"], set()) if p.startswith(("results/data/", "results/features/"))]
         assert datasets and not [p for p in datasets if any(f"/{t}/" in p for t in targets)], (job["output"], datasets)
+    # English-dev choices never share a seed (data order, head initialisation) with a confirmatory run
+    study_seeds = {s for m in designs_of(configfile) for s in m}
+    for job in [j for j in jobs if j["rule"] in SELECTION_RULES | CALIBRATION_RULES]:
+        ancestry = ancestors(job["input"], set()) | set(job["output"])
+        runs = {int(x) for p in ancestry if p.startswith(("results/selection/", "results/calibration/", "results/intermediate/"))
+                for x in re.findall(r"/seed(\d+)/", p)}
+        assert runs and not runs & study_seeds, (job["rule"], job["output"], sorted(runs & study_seeds))
     # ... while every evaluation job does read a target's test split
     evals = [job for job in jobs if job["rule"].startswith("evaluate_")]
     assert evals and all(any(p.endswith("/test.parquet") for p in job["input"]) for job in evals)
+
+
+def designs_of(configfile) -> list[list[int]]:
+    """Every study model's seeds and baseline seeds."""
+    from xlt.workflow import designs, plan
+
+    config = yaml.safe_load(Path(configfile).read_text())
+    return [[*v["study"]["seeds"], *plan.baseline_seeds(v)] for v in designs.views(config)]
 
 
 def test_study_dry_run_lists_the_full_matrix(study_workdir):
@@ -289,7 +304,9 @@ def test_study_dry_run_lists_the_full_matrix(study_workdir):
     # 560m: 9 tasks x 6 variants x 14 seeds; the mix x variants x seeds; ((9 tasks + multitask) x variants
     # + none) x 2 targets x 14 seeds. 1b7: 4 tasks x 2 variants x its first wave's 8 seeds; (4 x 2 + none)
     # x 2 targets x 8. One evaluation job per target run.
-    assert counts["train_intermediate"] == n_inter * n_var * n_seeds + r_inter * r_var * r_seeds == 756 + 64
+    # + the standard checkpoints target selection starts from: every single task x 3 selection seeds per model
+    assert counts["train_intermediate"] == n_inter * n_var * n_seeds + r_inter * r_var * r_seeds + (n_inter + r_inter) * 3 \
+        == 756 + 64 + 39
     assert counts["train_multitask"] == n_var * n_seeds
     assert counts["train_target"] == ((n_inter + 1) * n_var + 1) * 2 * n_seeds + (r_inter * r_var + 1) * 2 * r_seeds \
         == 1708 + 144
@@ -299,7 +316,10 @@ def test_study_dry_run_lists_the_full_matrix(study_workdir):
     # control) x 3 seeds; learning rates: MNLI and each target, 3 values x 3 seeds — as xlt.workflow.calibration counts them
     jobs = {rule: len(runs) for rule, runs in calibration.selection_stage_jobs(config).items()}
     assert counts["calibrate"] == (n_var - 1) + (r_var - 1) and counts["calibrate_point"] == 5 * 3 * (n_var - 1 + r_var - 1)
-    assert counts["select"] == 2 * 3 and counts["select_point"] == 2 * 3 * 3 * 3
+    # learning rates: MNLI from the pretrained model (3 x 3 seeds); PAWS-X from the pretrained model and every
+    # single task's standard checkpoint (3 values x 3 seeds each); TyDiQA the same with 4 epoch counts too
+    assert counts["select"] == 2 * 3
+    assert counts["select_point"] == sum(9 + (1 + tasks) * 3 * 3 + (1 + tasks) * 12 * 3 for tasks in (n_inter, r_inter))
     assert {rule: counts[rule] for rule in jobs} == jobs
     # data: 9 intermediate tasks x (train, dev) + MNLI mismatched + 2 targets x (train, dev, test); each model
     # featurises its own tasks' (1b7: 4 tasks x 2 + MNLI mismatched + the targets')

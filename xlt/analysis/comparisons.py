@@ -5,11 +5,20 @@ default the non-English average):
   adversarial_vs_standard  each adversarial variant vs standard intermediate training, pooled over the
                            intermediate tasks that have both (the research question)
   task_vs_baseline         each intermediate task, trained standard, vs no intermediate task (Phang et al.)
+  format_matched           each adversarial variant vs standard, pooled over the intermediate tasks whose
+                           format matches the target's (sentence pairs -> PAWS-X: MNLI, QQP, ANLI+; spans
+                           -> TyDiQA: SQuAD, SQuAD 2.0), where Phang et al. saw intermediate training help
+Beside every pooled contrast (both kinds) on an endpoint: whether the variant's effect differs between the
+tasks it pools (`het_*`: Q generalised to the tasks' correlated estimates, its p-value from a parametric
+bootstrap, I^2, and the tasks whose effect lies beyond the pooled one at the alpha level; stats.py
+`heterogeneity`). A significant Q says the pooled number averages unlike effects.
 Holm runs within a family and model across every target and endpoint given to `adjust_families` (the
 statistics job gives it both targets, or only `report.primary_target`). Every confirmatory test gets a
 verdict: improves / harms (Holm p < alpha), equivalent (TOST at the family's Holm level: the CI lies
 inside ±margin) or inconclusive. Everything else — per language, per task x variant, language groups —
-is exploratory: CIs and unadjusted p-values, no adjusted p, no verdict (family = "exploratory")."""
+is exploratory: CIs and unadjusted p-values, no adjusted p, no verdict (family = "exploratory").
+A contrast of an adversarial arm that never perturbed (radius 0: a copy of standard training) is `not
+tested`, with the reason in `not_tested`: it is left out of its family's Holm and never called equivalent."""
 from __future__ import annotations
 
 import zlib
@@ -18,12 +27,17 @@ import numpy as np
 import pandas as pd
 
 from xlt.workflow.plan import BASELINE
-from xlt.analysis.stats import ItemDesign, contrasts, holm, mde, power_at, seeds_needed, tost_p, two_level_bootstrap
+from xlt.analysis.stats import (ItemDesign, contrasts, heterogeneity, holm, mde, power_at, seeds_needed, tost_p,
+                                two_level_bootstrap)
 
 SYSTEM = ["model", "intermediate", "variant"]
 AVG = "avg-xx"  # mean over the non-English languages
-FAMILIES = ("adversarial_vs_standard", "task_vs_baseline")
-VERDICTS = ("improves", "harms", "equivalent", "inconclusive")
+FAMILIES = ("adversarial_vs_standard", "task_vs_baseline")  # the default declaration
+DECLARABLE = (*FAMILIES, "format_matched")
+POOLED = {"pooled_vs_standard": "all tasks", "matched_vs_standard": "format-matched tasks"}  # kind: its label
+HET_COLUMNS = ["het_q", "het_df", "het_p", "het_i2", "het_tasks"]
+VERDICTS = ("improves", "harms", "equivalent", "inconclusive", "not tested")
+NOT_TESTED = "not tested"  # a contrast whose arms are the same training (xlt/workflow/calibration.py untested_arms)
 
 
 def group_column(group: str) -> str:
@@ -79,13 +93,18 @@ def comparisons_from_design(systems: list[tuple], run_system: np.ndarray, tables
                             power: float = 0.8, effect_of_interest: float | None = None,
                             equivalence_margin: float = 1.0, endpoints=(AVG,), pair_seeds: bool = True,
                             run_mode: str = "blocks", item_design: str = "clustered",
-                            columns: list[str] | None = None, diagnostics: dict | None = None) -> pd.DataFrame:
+                            columns: list[str] | None = None, diagnostics: dict | None = None,
+                            untested: dict[tuple[str, str], str] | None = None,
+                            matched: list[str] | None = None) -> pd.DataFrame:
     """`system` rows (each system's mean and CI) and contrasts (vs_baseline, vs_standard,
     pooled_vs_standard) per language column, with family, p and the TOST p; confirmatory rows (on
     `endpoints`) adjusted by `adjust_families` within this frame. `item_design="independent"` ignores
     translation clusters and `run_mode="pooled"` pools run variance over all systems (both for
     comparison only); `columns` limits the output to those language columns (simulation studies).
-    `diagnostics`, if given, receives "run_variance": the homogeneity diagnostic (`run_variance_table`)."""
+    `diagnostics`, if given, receives "run_variance": the homogeneity diagnostic (`run_variance_table`).
+    `untested`: {(model, variant): why} of arms that never perturbed; their contrasts with standard get
+    the verdict `not tested`. `matched`: the intermediate tasks whose format matches this target's (the
+    format_matched contrasts pool over them)."""
     if item_design == "independent":
         design = design.independent()
     rng = np.random.default_rng([seed, zlib.crc32("|".join(sorted(tables)).encode())])
@@ -104,7 +123,7 @@ def comparisons_from_design(systems: list[tuple], run_system: np.ndarray, tables
             available.append(group_column(group))
     columns = available if columns is None else [c for c in available if c in columns]
     index = {s: i for i, s in enumerate(systems)}
-    specs = [("system", s, "", {index[s]: 1.0}) for s in systems] + _contrasts(systems, index)
+    specs = [("system", s, "", {index[s]: 1.0}) for s in systems] + _contrasts(systems, index, matched)
     weights = np.zeros((len(specs), len(systems)))
     for k, (_, _, _, w) in enumerate(specs):
         for i, v in w.items():
@@ -121,16 +140,56 @@ def comparisons_from_design(systems: list[tuple], run_system: np.ndarray, tables
             "delta": c["delta"], "se": c["se"], "se_items": np.sqrt(c["var_items"]), "se_runs": np.sqrt(c["var_runs"]),
             "df": c["df"], "df_items": float(boot.item_df), "df_runs": c["df_runs"], "ci_low": c["ci_low"],
             "ci_high": c["ci_high"], "p": c["p"], "p_tost": tost_p(c["delta"], c["se"], c["df"], equivalence_margin),
-            "seeds": seeds}))
+            "seeds": seeds, **_heterogeneity(boot, specs, weights, col, endpoints, alpha, seed)}))
     out = pd.concat(frames, ignore_index=True)
     out.loc[out["kind"] == "system", ["p", "p_tost"]] = np.nan  # a system's own mean is not a test
+    out["not_tested"] = ""
+    arm = out["kind"].isin(["vs_standard", *POOLED])
+    for (model, variant), why in (untested or {}).items():
+        out.loc[arm & (out["model"] == model) & (out["variant"] == variant), "not_tested"] = why
     out = adjust_families(out, alpha, power, effect_of_interest, equivalence_margin)
     if diagnostics is not None and non_en:
         diagnostics["run_variance"] = run_variance_table(boot, systems, AVG)
     return out
 
 
-def _contrasts(systems, index):
+def _heterogeneity(boot, specs, weights, column: str, endpoints, alpha: float, seed: int) -> dict:
+    """HET_COLUMNS for one column: on endpoints, each pooled row's test of equal effects across the
+    per-task contrasts it averages (their vs_standard rows), and when it rejects at alpha the tasks whose
+    standardised distance from the pooled effect exceeds their own t quantile; NaN / "" elsewhere."""
+    n = len(specs)
+    out = {c: np.full(n, np.nan) for c in HET_COLUMNS[:-1]} | {"het_tasks": [""] * n}
+    if column not in endpoints:
+        return out
+    per_task = {(k, s[0], s[1], s[2]): j for j, (k, s, *_) in enumerate(specs) if k == "vs_standard"}
+    from scipy.stats import t as student
+    for j, (kind, (model, _, variant), _, w) in enumerate(specs):
+        if kind not in POOLED:
+            continue
+        members = [(t, per_task[("vs_standard", model, t, variant)]) for t in _pooled_tasks(specs, w, model, variant)]
+        if len(members) < 2:
+            continue
+        rng = np.random.default_rng([seed, zlib.crc32(f"{column}|{model}|{variant}|{kind}".encode())])
+        h = heterogeneity(boot, weights[[m for _, m in members]], column, rng)
+        out["het_q"][j], out["het_df"][j], out["het_p"][j], out["het_i2"][j] = h.q, h.df, h.p, h.i2
+        if h.p >= alpha:  # no evidence that the tasks differ: name none
+            continue
+        crit = student.ppf(1 - alpha / 2, h.df_each)  # each task's own df (3 seeds: 2 run df, a wide t)
+        beyond = [(t, r, float(weights[m] @ boot.means[column])) for (t, m), r, c in zip(members, h.residuals, crit)
+                  if abs(r) > c]
+        parts = [f"{side}: " + ", ".join(f"{t} ({d:+.2f})" for t, r, d in beyond if (r > 0) == (side == "above"))
+                 for side in ("above", "below") if any((r > 0) == (side == "above") for _, r, _ in beyond)]
+        out["het_tasks"][j] = "; ".join(parts)
+    return out
+
+
+def _pooled_tasks(specs, w: dict, model: str, variant: str) -> list[str]:
+    """The intermediate tasks a pooled contrast averages (its variant systems with a positive weight)."""
+    systems = {i: s for k, s, _, ww in specs if k == "system" for i in ww}
+    return [systems[i][1] for i, v in w.items() if v > 0 and systems[i][2] == variant and systems[i][0] == model]
+
+
+def _contrasts(systems, index, matched=None):
     """(kind, system, reference label, {system index: weight}) for every comparison."""
     out = []
     for s in systems:
@@ -142,14 +201,17 @@ def _contrasts(systems, index):
         if inter != BASELINE and variant != "standard" and std in index:
             out.append(("vs_standard", s, "standard", {index[s]: 1.0, index[std]: -1.0}))
     for model, variant in sorted({(m, v) for m, i, v in systems if v != "standard" and i != BASELINE}):
-        matched = [i for m, i, v in systems if (m, v) == (model, variant) and i != BASELINE
-                   and (m, i, "standard") in index]
-        if matched:
-            weights = {}
-            for inter in matched:  # mean over tasks of (variant - standard)
-                weights[index[(model, inter, variant)]] = 1.0 / len(matched)
-                weights[index[(model, inter, "standard")]] = -1.0 / len(matched)
-            out.append(("pooled_vs_standard", (model, "all tasks", variant), "standard", weights))
+        paired = [i for m, i, v in systems if (m, v) == (model, variant) and i != BASELINE
+                  and (m, i, "standard") in index]
+        pools = {"pooled_vs_standard": paired,
+                 "matched_vs_standard": [i for i in paired if matched is not None and i in matched]}
+        for kind, tasks in pools.items():
+            if tasks:
+                weights = {}
+                for inter in tasks:  # mean over tasks of (variant - standard)
+                    weights[index[(model, inter, variant)]] = 1.0 / len(tasks)
+                    weights[index[(model, inter, "standard")]] = -1.0 / len(tasks)
+                out.append((kind, (model, POOLED[kind], variant), "standard", weights))
     return out
 
 
@@ -158,6 +220,8 @@ def _family(kind: str, system, column: str, confirmatory, endpoints) -> str:
         return "exploratory"
     if kind == "pooled_vs_standard" and "adversarial_vs_standard" in confirmatory:
         return "adversarial_vs_standard"
+    if kind == "matched_vs_standard" and "format_matched" in confirmatory:
+        return "format_matched"
     if kind == "vs_baseline" and system[2] == "standard" and "task_vs_baseline" in confirmatory:
         return "task_vs_baseline"
     return "exploratory"
@@ -166,13 +230,15 @@ def _family(kind: str, system, column: str, confirmatory, endpoints) -> str:
 def adjust_families(out: pd.DataFrame, alpha: float, power: float, effect: float | None,
                     margin: float) -> pd.DataFrame:
     """Holm within each confirmatory family and model over every row of `out` (all its targets and
-    endpoints), the TOST p-values Holm-adjusted the same way, a verdict per test, MDE at the family's
+    endpoints) but the `not tested` ones, the TOST p-values Holm-adjusted the same way, a verdict per test, MDE at the family's
     Bonferroni level alpha / m, power for `effect` and the seeds needed to detect it."""
     out = out.copy()
     for col in ("p_adj", "p_tost_adj", "family_size", "mde", "power", "seeds_needed"):
         out[col] = np.nan
     out["verdict"] = ""
-    conf = out["family"] != "exploratory"
+    untested = out["not_tested"].fillna("").astype(str) != "" if "not_tested" in out else pd.Series(False, out.index)
+    conf = (out["family"] != "exploratory") & ~untested
+    out.loc[(out["family"] != "exploratory") & untested, "verdict"] = NOT_TESTED
     for _, idx in out[conf].groupby(["family", "model"]).groups.items():
         m = len(idx)
         rows = out.loc[idx]

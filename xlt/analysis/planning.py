@@ -72,6 +72,7 @@ def job_counts(config: dict) -> dict[str, int]:
     """{rule: jobs} of `snakemake all` on a fresh directory, rules with no job left out. With study.waves,
     the maximum design: every wave trained (a dry run lists the first wave's jobs only, the later ones
     join when a look leaves a family open)."""
+    from xlt.workflow import selection
     from xlt.workflow.config import dataset_source
 
     s = config["study"]
@@ -86,7 +87,8 @@ def job_counts(config: dict) -> dict[str, int]:
         "build_demo_model": kinds.count("demo"),
         "featurize": sum(len(_needed_splits(v)) for v in views(config)),  # each model its own design's tasks
         **selection_stage_counts(config),
-        "train_intermediate": sum(r["task"] != plan.MULTITASK for r in inter),
+        # the study's runs and the standard checkpoints target selection starts from (selection seeds)
+        "train_intermediate": sum(r["task"] != plan.MULTITASK for r in inter) + len(selection.start_runs(config)),
         "train_multitask": sum(r["task"] == plan.MULTITASK for r in inter),
         "train_target": len(target),
         **{f"evaluate_{t}": sum(r["target"] == t for r in target) for t in s["targets"]},
@@ -130,20 +132,21 @@ def training_jobs(config: dict, directory: Path = Path(".")) -> list[dict]:
     for r in stage_jobs["select_point"]:
         v = views_[r["model"]]
         training = selection.for_runtime(selection.upper_bound(config, r["stage"], selection.point_training(
-            v, r["stage"], r["task"], r["point"])))
+            v, r["stage"], r["task"], r["point"]), r["task"]))
         minutes = cluster.gpu_minutes(v, r["task"], training, {"method": "standard"}, stats(r["model"], r["task"]))
         jobs.append(dict(stage="selection", model=r["model"], arm=r["task"], variant="standard", target="",
                          minutes=minutes))
-    for r in plan.intermediate_runs(config):
+    starts = [("selection", r) for r in selection.start_runs(config)]  # target selection's starting checkpoints
+    for stage, r in starts + [("intermediate", r) for r in plan.intermediate_runs(config)]:
         v = views_[r["model"]]
         training = selection.upper_bound(config, "intermediate", training_config(v, "intermediate", r["task"]))
         minutes = cluster.gpu_minutes(v, r["task"], training, config["variants"][r["variant"]],
                                       stats(r["model"], r["task"]))
-        jobs.append(dict(stage="intermediate", model=r["model"], arm=r["task"], variant=r["variant"], target="",
+        jobs.append(dict(stage=stage, model=r["model"], arm=r["task"], variant=r["variant"], target="",
                          minutes=minutes))
     for r in plan.target_runs(config):
         v = views_[r["model"]]
-        training = selection.upper_bound(config, "target", training_config(v, "target", r["target"]))
+        training = selection.upper_bound(config, "target", training_config(v, "target", r["target"]), r["target"])
         minutes = cluster.gpu_minutes(v, r["target"], training, cluster.target_variant_block(config, r["variant"]),
                                       stats(r["model"], r["target"]))
         jobs.append(dict(stage="target", model=r["model"], arm=r["inter"], variant=r["variant"], target=r["target"],
@@ -164,12 +167,16 @@ def token_sources(config: dict, directory: Path) -> dict[str, str]:
 # ---- disk ----
 
 def checkpoints_kept(config: dict) -> dict[str, int]:
-    """{model: checkpoints left on disk by `all`}: every intermediate run's, and the target runs' when
+    """{model: checkpoints left on disk by `all`}: every intermediate run's (the target selection's starting
+    checkpoints too), and the target runs' when
     study.keep_target_checkpoints (calibration, selection and target checkpoints are otherwise temp())."""
+    from xlt.workflow import selection
+
     keep_target = bool(config["study"].get("keep_target_checkpoints"))
+    starts = selection.start_runs(config)  # target selection's starting checkpoints (selection seeds)
     out = {}
     for m in config["study"]["models"]:
-        out[m] = sum(r["model"] == m for r in plan.intermediate_runs(config))
+        out[m] = sum(r["model"] == m for r in [*plan.intermediate_runs(config), *starts])
         out[m] += keep_target * sum(r["model"] == m for r in plan.target_runs(config))
     return out
 
@@ -232,25 +239,35 @@ def confirmatory_targets(config: dict) -> list[str]:
     return [primary] if primary else list(config["study"]["targets"])
 
 
-def families(config: dict) -> list[dict]:
-    """The confirmatory families of one model: {family, tests (m: Holm runs over every test of the family
-    across the confirmatory targets and report.endpoints, as xlt.analysis.comparisons.adjust_families), tasks pooled
-    per test, blocks, reference seeds (the baseline's own when study.baseline_seeds declares them; else
-    None: the arm's)}."""
+def families(config: dict, target: str | None = None) -> list[dict]:
+    """The confirmatory families of one model (its design's `confirmatory`, else report.confirmatory):
+    {family, tests (m: Holm runs over every test of the family across the confirmatory targets and
+    report.endpoints, as xlt.analysis.comparisons.adjust_families), tasks pooled per test (format_matched:
+    the `target`'s format-matched tasks), blocks, reference seeds (the baseline's own when
+    study.baseline_seeds declares them; else None: the arm's)}."""
+    from xlt.data.tasks import get_task
+    from xlt.workflow.designs import confirmatory
+
     s = config["study"]
     report = config.get("report") or {}
-    conf = report.get("confirmatory", ["adversarial_vs_standard", "task_vs_baseline"])
+    conf = confirmatory(config, model_names(config)[0])
     scope = len(confirmatory_targets(config)) * len(report.get("endpoints") or ["avg-xx"])
     labels = plan.target_variant_labels(config)
     names = plan.intermediate_names(config)
     out = []
-    if "adversarial_vs_standard" in conf and "standard" in labels and len(labels) > 1 and names:
+    adversarial = "standard" in labels and len(labels) > 1
+    if "adversarial_vs_standard" in conf and adversarial and names:
         out.append(dict(family="adversarial_vs_standard", tests=(len(labels) - 1) * scope, tasks=len(names),
                         blocks=len(names), reference_seeds=None))
     if "task_vs_baseline" in conf and s["baseline"] and names and "standard" in labels:
         base = s.get("baseline_seeds")
         out.append(dict(family="task_vs_baseline", tests=len(names) * scope, tasks=1, blocks=2,
                         reference_seeds=len(base) if base else None))
+    if "format_matched" in conf and adversarial and target is not None:
+        matched = [t for t in s["intermediate"] if get_task(t).format == get_task(target).format]
+        if matched:
+            out.append(dict(family="format_matched", tests=(len(labels) - 1) * scope, tasks=len(matched),
+                            blocks=len(matched), reference_seeds=None))
     return out
 
 
@@ -282,7 +299,7 @@ def _model_power_rows(config: dict, report: dict, only: tuple[str, str] | None =
         langs = config["study"]["targets"][target]
         sizes = {lang: TEST_SIZE[target][lang] for lang in langs}
         item_df = min(sizes.values()) - 1  # as xlt.analysis.stats.ItemDesign.item_df: the fewest clusters - 1
-        for fam in families(config):
+        for fam in families(config, target):
             if only and (target, fam["family"]) != only:
                 continue
             row = dict(target=target, **fam, seeds=seeds, run_sd=run_sds.get(target))

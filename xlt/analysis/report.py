@@ -17,7 +17,10 @@ FAMILY_TITLES = {
     "adversarial_vs_standard": "each adversarial variant vs standard intermediate training, pooled over "
                                "intermediate tasks",
     "task_vs_baseline": "each intermediate task (standard training) vs no intermediate task",
+    "format_matched": "each adversarial variant vs standard, pooled over the intermediate tasks whose format "
+                      "matches the target's",
 }
+ADVERSARIAL = ("adversarial_vs_standard", "format_matched")  # families whose tests are labelled by variant
 
 
 def example_scores(predictions: dict, examples: pd.DataFrame, target: str) -> pd.DataFrame:
@@ -88,13 +91,15 @@ def phang_table(agg: pd.DataFrame, comps: pd.DataFrame, target: str, languages: 
 
 
 QUESTIONS = {"adversarial_vs_standard": "Does adversarial intermediate training change transfer vs standard?",
-             "task_vs_baseline": "Does an English intermediate task change transfer vs none?"}
+             "task_vs_baseline": "Does an English intermediate task change transfer vs none?",
+             "format_matched": "On intermediate tasks of the target's format, does adversarial training change "
+                               "transfer vs standard?"}
 
 
 def confirmatory_table(comps: pd.DataFrame, family: str) -> pd.DataFrame:
     """One family's tests over every target and endpoint: delta, CI, p, Holm p, verdict, MDE, power."""
     rows = comps[comps["family"] == family].copy()
-    rows["label"] = np.where(family == "adversarial_vs_standard", rows["variant"], rows["intermediate"])
+    rows["label"] = np.where(family in ADVERSARIAL, rows["variant"], rows["intermediate"])
     return rows.sort_values(["target", "language", "delta"], ascending=[True, True, False])
 
 
@@ -121,12 +126,27 @@ def verdict_words(r, margin: float) -> str:
     return f"`{r['label']}` is inconclusive on {where}: the CI {_ci(r)} spans the ±{margin:g} margin"
 
 
-def family_answer(family: str, rows: pd.DataFrame, margin: float) -> str:
+def heterogeneity_words(r) -> str:
+    """What a pooled test's heterogeneity says, for the answer line: '' when the tasks are not shown to differ."""
+    tasks = r.get("het_tasks") if isinstance(r.get("het_tasks"), str) else ""
+    return (f"`{r['label']}` on {r['target']} averages unlike effects across tasks (heterogeneity Q = {r['het_q']:.1f}, "
+            f"df {int(r['het_df'])}, p = {_fmt_p(r['het_p'])}, I² = {r['het_i2']:.0%}"
+            + (f"; {tasks}" if tasks else "") + ")")
+
+
+def family_answer(family: str, rows: pd.DataFrame, margin: float, alpha: float = 0.05) -> str:
     """The one answer a family gives, from every test's verdict (all targets and endpoints): improves /
-    harms / mixed when some test is significant, else equivalent (all tests) or inconclusive."""
-    what = "adversarial variant" if family == "adversarial_vs_standard" else "intermediate task"
+    harms / mixed when some test is significant, else equivalent (all tests) or inconclusive; a test of an
+    arm that never perturbed is `not tested` (with why) and counts for nothing. A pooled test whose tasks
+    differ (heterogeneity p < alpha) is named with the tasks that differ."""
+    what = "adversarial variant" if family in ADVERSARIAL else "intermediate task"
     if rows.empty:
         return f"**not tested** — no {what} was run against its reference."
+    untested = rows[rows["verdict"] == "not tested"]
+    why = "; ".join(dict.fromkeys(f"`{r['label']}`: {r['not_tested']}" for _, r in untested.iterrows()))
+    rows = rows[rows["verdict"] != "not tested"]
+    if rows.empty:
+        return f"**not tested** — {why}."
     counts = rows["verdict"].value_counts()
     up, down = int(counts.get("improves", 0)), int(counts.get("harms", 0))
     eq, open_ = int(counts.get("equivalent", 0)), int(counts.get("inconclusive", 0))
@@ -140,6 +160,12 @@ def family_answer(family: str, rows: pd.DataFrame, margin: float) -> str:
         detail = verdict_words(widest.sort_values("w").iloc[-1], margin) + " (the widest)"
     elif not decided:
         detail = f"every CI lies inside ±{margin:g} points"
+    het = [heterogeneity_words(r) for _, r in rows.iterrows() if "het_p" in r and np.isfinite(r["het_p"])
+           and r["het_p"] < alpha]
+    if het:
+        detail += "; the pooled effect averages unlike effects: " + "; ".join(het)
+    if len(untested):
+        detail += f"; not tested: {why}"
     return f"**{word}** ({tally}) — {detail}."
 
 
@@ -167,17 +193,29 @@ def _fmt_p(p: float) -> str:
     return "—" if not np.isfinite(p) else (f"{p:.2g}" if p >= 1e-4 else "<0.0001")
 
 
+def _heterogeneity_cell(r) -> str:
+    if "het_p" not in r or not np.isfinite(r["het_p"]):
+        return "—"
+    tasks = r["het_tasks"] if isinstance(r.get("het_tasks"), str) and r["het_tasks"] else ""
+    return f"Q {r['het_q']:.1f} (df {int(r['het_df'])}), p {_fmt_p(r['het_p'])}, I² {r['het_i2']:.0%}" + \
+        (f"; {tasks}" if tasks else "")
+
+
 def confirmatory_markdown(comps: pd.DataFrame, family: str, effect: float | None) -> str:
     t = confirmatory_table(comps, family)
-    head = "variant" if family == "adversarial_vs_standard" else "intermediate task"
+    pooled = family in ADVERSARIAL
+    head = "variant" if pooled else "intermediate task"
     power = f"power @ {effect:g}" if effect is not None else "power"
-    lines = [f"| target | endpoint | {head} | Δ (points) | 95% CI | p | Holm p | verdict | MDE (points) | {power} | seeds |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    het = " tasks differ? |" if pooled else ""
+    lines = [f"| target | endpoint | {head} | Δ (points) | 95% CI | p | Holm p | verdict | MDE (points) | {power} | seeds |{het}",
+             "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if pooled else "")]
     for _, r in t.iterrows():
         pw = f"{r['power']:.0%}" if np.isfinite(r["power"]) else "—"
+        mde_ = f"{r['mde']:.2f}" if np.isfinite(r["mde"]) else "—"
+        verdict = r["verdict"] + (f" ({r['not_tested']})" if r["verdict"] == "not tested" else "")
         lines.append(f"| {r['target']} | {r['language']} | {r['label']} | {_signed(r['delta'])} | {_ci(r)} | "
-                     f"{_fmt_p(r['p'])} | {_fmt_p(r['p_adj'])} | {r['verdict']} | {r['mde']:.2f} | {pw} | "
-                     f"{int(r['seeds'])} |")
+                     f"{_fmt_p(r['p'])} | {_fmt_p(r['p_adj'])} | {verdict} | {mde_} | {pw} | "
+                     f"{int(r['seeds'])} |" + (f" {_heterogeneity_cell(r)} |" if pooled else ""))
     return "\n".join(lines)
 
 
@@ -244,12 +282,14 @@ def summary_markdown(agg: pd.DataFrame, comps: dict[str, pd.DataFrame], targets:
     cfg = report_cfg or {}
     alpha, effect = cfg.get("alpha", 0.05), cfg.get("effect_of_interest")
     margin = cfg.get("equivalence_margin", 1.0)
-    families = cfg.get("confirmatory", list(FAMILY_TITLES))
     groups = groups or {}
     every = pd.concat(list(comps.values()), ignore_index=True) if comps else pd.DataFrame()
+    # the declared families and any a model's own design adds (study.models.<m>.confirmatory)
+    found = [f for f in every.get("family", pd.Series(dtype=str)).unique() if f in FAMILY_TITLES]
+    families = list(dict.fromkeys([*cfg.get("confirmatory", list(FAMILY_TITLES)), *found]))
     lines = ["# Does adversarial English intermediate training improve zero-shot cross-lingual transfer?", ""]
     for family in families:
-        lines.append(f"- **{QUESTIONS[family]}** {family_answer(family, confirmatory_table(every, family), margin)}")
+        lines.append(f"- **{QUESTIONS[family]}** {family_answer(family, confirmatory_table(every, family), margin, alpha)}")
     lines.append("")
     if demo:
         lines += ["> **Demo run.** These numbers come from the offline demo — a randomly initialised 2-layer Bloom "
@@ -268,7 +308,7 @@ def summary_markdown(agg: pd.DataFrame, comps: dict[str, pd.DataFrame], targets:
               "80% power at its family's Bonferroni level.", ""]
     for family in families:
         rows = confirmatory_table(every, family)
-        lines += [f"### {FAMILY_TITLES[family]}", "", f"{QUESTIONS[family]} {family_answer(family, rows, margin)}", ""]
+        lines += [f"### {FAMILY_TITLES[family]}", "", f"{QUESTIONS[family]} {family_answer(family, rows, margin, alpha)}", ""]
         note = power_note(rows, alpha, effect)
         lines += ([note, ""] if note else []) + [confirmatory_markdown(every, family, effect), ""]
     lines += run_variance_lines(variances) + collapsed_lines(cfg, collapsed, sensitivity, families)
@@ -290,7 +330,8 @@ def summary_markdown(agg: pd.DataFrame, comps: dict[str, pd.DataFrame], targets:
     return "\n".join(lines)
 
 
-FAMILY_QUESTION = {"adversarial_vs_standard": "adversarial vs standard", "task_vs_baseline": "intermediate task vs none"}
+FAMILY_QUESTION = {"adversarial_vs_standard": "adversarial vs standard", "task_vs_baseline": "intermediate task vs none",
+                   "format_matched": "adversarial vs standard on format-matched tasks"}
 
 
 def looks_section(looks: list[dict], waves: list[list[int]], alpha: float, spending: str,

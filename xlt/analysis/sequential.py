@@ -85,7 +85,8 @@ TEST_KEYS = ["family", "model", "target", "language", "intermediate", "variant"]
 
 def family_decisions(comps) -> list[dict]:
     """Per confirmatory family and model (the unit Holm runs over) of a comparisons frame analysed at a
-    look's level: decided when every test has a verdict (improves / harms, or equivalent), with the
+    look's level: decided when every test has a verdict (improves / harms, equivalent, or not tested: no
+    seed can test an arm that never perturbed), with the
     tests' verdicts and numbers."""
     conf = comps[comps["family"] != "exploratory"]
     out = []

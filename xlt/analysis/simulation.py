@@ -6,6 +6,8 @@ its translations (pair difficulty) and a per-language part; each training run ge
 planted effects per intermediate task and per variant; optionally a system x pair interaction shared
 across languages (a system that is better on a pair is better on all its translations).
 
+`variant_task_effect` plants an adversarial effect that differs between tasks (heterogeneity).
+
 The cases that break a pooled run variance: `run_sd_by` gives a variant or a task its own run sd (an
 unstable arm); `seed_correlation` makes the variants of one task share that part of their run offset at
 the same seed (one data order and head initialisation per seed); `baseline_seeds` gives the baseline
@@ -26,15 +28,17 @@ def study_systems(tasks: list[str], variants: list[str], model: str = "m") -> li
 def simulate(rng: np.random.Generator, tasks: list[str], variants: list[str], seeds: int, languages: list[str],
              pairs: int, run_sd: float, task_effect: dict | None = None, variant_effect: dict | None = None,
              interaction_sd: float = 0.0, run_sd_by: dict | None = None, seed_correlation: float = 0.0,
-             baseline_seeds: int | None = None):
+             baseline_seeds: int | None = None, variant_task_effect: dict | None = None):
     """(systems, run_system, {lang: [runs, items] 0/100 scores}, ItemDesign) of one simulated study; runs
-    of a system are in seed order (run j of every system = seed j)."""
+    of a system are in seed order (run j of every system = seed j). `variant_task_effect`: {(variant, task):
+    points} added to that arm only (an adversarial effect that differs between tasks)."""
     systems = study_systems(tasks, variants)
     task_effect, variant_effect, run_sd_by = task_effect or {}, variant_effect or {}, run_sd_by or {}
     runs_per = np.array([baseline_seeds or seeds if t == BASELINE else seeds for _, t, _ in systems])
     run_system = np.repeat(np.arange(len(systems)), runs_per)
     run_index = np.concatenate([np.arange(n) for n in runs_per])
-    effect = np.array([task_effect.get(t, 0.0) + (variant_effect.get(v, 0.0) if t != BASELINE else 0.0)
+    vt = variant_task_effect or {}
+    effect = np.array([task_effect.get(t, 0.0) + (variant_effect.get(v, 0.0) + vt.get((v, t), 0.0) if t != BASELINE else 0.0)
                        for _, t, v in systems])
     sd = np.array([run_sd_by.get(v, run_sd_by.get(t, run_sd)) if t != BASELINE else run_sd_by.get(t, run_sd)
                    for _, t, v in systems])[run_system]

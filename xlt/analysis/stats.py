@@ -286,3 +286,60 @@ def seeds_needed(effect: float, var_items: float, item_df: float, var_runs: floa
         if mde(np.sqrt(var_items + scaled), total_df, alpha, power) <= effect:
             return r
     return None
+
+
+@dataclass
+class Heterogeneity:
+    """Whether K contrasts (one adversarial variant vs standard, one per intermediate task) share one true
+    effect: Cochran's Q generalised to correlated estimates, its p-value, I^2, and each contrast's
+    standardised distance from the pooled (precision-weighted) effect."""
+    q: float
+    df: int
+    p: float
+    i2: float
+    pooled: float
+    residuals: np.ndarray   # (d_k - pooled) / sd_k
+    df_each: np.ndarray     # Welch-Satterthwaite df of each contrast (items + its runs)
+    run_variance_known: bool
+
+
+def heterogeneity(boot: Bootstrap, weights: np.ndarray, column: str, rng: np.random.Generator,
+                  draws: int = 4000) -> Heterogeneity:
+    """Q = min_mu (d - mu 1)' S^-1 (d - mu 1) over the K contrasts d (rows of weights [K, systems]) on one
+    column, S = the item covariance (the contrasts share test items: from the bootstrap replicates, full
+    K x K) + the run variance of each (its own pairing block: independent across tasks, diagonal).
+    With three seeds each run variance rests on 2 df, so Q's chi-square(K - 1) reference would be liberal:
+    its null distribution comes from a parametric bootstrap that redraws the contrasts from N(0, S) and
+    each run variance from its scaled chi-square (its own df), recomputing Q with the redrawn S. With one
+    seed the run part is unknown and the test covers item sampling only (run_variance_known False)."""
+    d = weights @ boot.means[column]
+    k = len(d)
+    cov_items = np.atleast_2d(np.cov(weights @ boot.items[column], ddof=1))
+    var_parts, part_df = run_variance(boot, weights, column)
+    v_run = var_parts.sum(axis=1)
+    df_run = np.where(v_run > 0, welch_df([(var_parts[:, j], part_df[:, j]) for j in range(var_parts.shape[1])]), 0.0)
+    sigma = cov_items + np.diag(v_run)
+    q, pooled = _q_statistic(d[None, :], sigma[None])
+    # the null: contrasts ~ N(0, S), run variances ~ v chi2_df / df (redrawn only where estimated)
+    chol = np.linalg.cholesky(sigma + 1e-12 * np.trace(sigma) / k * np.eye(k))
+    d_null = rng.standard_normal((draws, k)) @ chol.T
+    scale = np.ones((draws, k))
+    est = (df_run > 0) & np.isfinite(df_run)
+    scale[:, est] = rng.chisquare(df_run[est], size=(draws, int(est.sum()))) / df_run[est]
+    sigma_null = cov_items[None] + v_run[None, :, None] * scale[:, :, None] * np.eye(k)[None]
+    q_null, _ = _q_statistic(d_null, sigma_null)
+    p = float((1 + np.sum(q_null >= q[0])) / (draws + 1))
+    resid = (d - pooled[0]) / np.sqrt(np.diag(sigma))
+    df_each = welch_df([(np.diag(cov_items), boot.item_df), (v_run, df_run)])
+    return Heterogeneity(q=float(q[0]), df=k - 1, p=p, i2=float(max(0.0, (q[0] - (k - 1)) / q[0])) if q[0] > 0 else 0.0,
+                         pooled=float(pooled[0]), residuals=resid, df_each=df_each, run_variance_known=bool(est.all()))
+
+
+def _q_statistic(d: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Q, pooled mean) per row of d [N, K] with covariances sigma [N, K, K] (generalised least squares)."""
+    ones = np.ones(d.shape[1])
+    inv_d = np.linalg.solve(sigma, d[..., None])[..., 0]                     # S^-1 d
+    inv_1 = np.linalg.solve(sigma, np.broadcast_to(ones, d.shape)[..., None])[..., 0]  # S^-1 1
+    a, b = inv_1.sum(axis=1), (inv_d).sum(axis=1)                            # 1'S^-1 1, 1'S^-1 d
+    pooled = b / a
+    return np.einsum("nk,nk->n", d, inv_d) - b ** 2 / a, pooled

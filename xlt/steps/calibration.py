@@ -5,7 +5,8 @@ from xlt.io import read_json, write_json
 
 
 def _scores(point_metrics: list[str], runs: list[dict], task: str):
-    """({point: {seed: dev score in points}}, selection metric, chance in points or None)."""
+    """({point: {run: dev score in points}}, selection metric, chance in points or None); a run is its
+    seed, or `start/seed` when the selection pools several starting points."""
     from xlt.workflow.selection import points
     from xlt.data.tasks import get_task
 
@@ -13,7 +14,8 @@ def _scores(point_metrics: list[str], runs: list[dict], task: str):
     scores, chance = {}, None
     for run, path in zip(runs, point_metrics):
         record = read_json(path)
-        scores.setdefault(run["point"], {})[int(run["seed"])] = points(metric, record["metrics"][task][metric])
+        key = int(run["seed"]) if run.get("start", "none") == "none" else f"{run['start']}/{run['seed']}"
+        scores.setdefault(run["point"], {})[key] = points(metric, record["metrics"][task][metric])
         chance = (record.get("chance") or {}).get(task, {}).get("value", chance)
     return scores, metric, chance
 
@@ -27,7 +29,8 @@ def select(point_metrics: list[str], runs: list[dict], kind: str, settings: dict
         from xlt.workflow.calibration import result
 
         scores, metric, chance = _scores(point_metrics, runs, settings["task"])
-        chosen = result(variant, block, settings, metric, {float(p): s for p, s in scores.items()}, chance)
+        chosen = result(variant, block, settings, metric, {float(p): s for p, s in scores.items()}, chance,
+                        settings.get("fallback"))
         print(f"{variant}: dev {metric} per radius (points, mean ± SE over seeds): "
               f"{[(r['radius'], round(r['mean'], 2), r['se'] and round(r['se'], 2)) for r in chosen['grid']]}; "
               f"{chosen['decision']}")
@@ -35,7 +38,8 @@ def select(point_metrics: list[str], runs: list[dict], kind: str, settings: dict
         from xlt.workflow.selection import grid_order, result
 
         scores, metric, chance = _scores(point_metrics, runs, task)
-        chosen = result(stage, task, metric, grid_order(list(scores)), scores, settings, chance)
+        init = list(dict.fromkeys(r.get("start", "none") for r in runs))
+        chosen = result(stage, task, metric, grid_order(list(scores)), scores, settings, chance, init)
         print(f"{stage}/{task}: dev {metric} per point (points, mean ± SE over seeds): "
               f"{[(r['point'], round(r['mean'], 2), r['se'] and round(r['se'], 2)) for r in chosen['grid']]}; "
               f"chosen {chosen['chosen']}")

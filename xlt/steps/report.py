@@ -44,7 +44,8 @@ def score_frame(runs: list[dict], languages: dict[str, list[str]], test_data: di
 
 def interim(runs: list[dict], languages: dict[str, list[str]], test_data: dict[str, str], metric_files: list[str],
             target_dev_files: list[str], wave: int, waves: list[list[int]], replicates: int, seed: int, out: str,
-            report_cfg: dict | None = None, groups: dict | None = None) -> dict:
+            report_cfg: dict | None = None, groups: dict | None = None, variant_blocks: dict | None = None,
+            calibration_paths: list[str] | None = None, families: list[str] | None = None) -> dict:
     """The look after wave `wave` of one model's waves (study.waves or the model's own; rules/report.smk's
     checkpoint, one per model): `analyse` of the model's runs of waves <= wave at the look's nominal level (xlt/analysis/sequential.py: Lan-DeMets spending of report.alpha), under
     the declared rule for collapsed runs; each confirmatory family is decided when every test has a verdict.
@@ -55,13 +56,16 @@ def interim(runs: list[dict], languages: dict[str, list[str]], test_data: dict[s
     from xlt.analysis.sequential import look_levels, look_record
 
     cfg = dict(report_cfg or {})
+    if families is not None:  # the model's own confirmatory families (its design's, else report.confirmatory)
+        cfg["confirmatory"] = list(families)
     spending = cfg.get("spending", "obf")
     levels = look_levels(waves, cfg.get("alpha", 0.05), spending)
     scores = score_frame(runs, languages, test_data)
     if cfg.get("collapsed_runs", "keep") == "drop":
         matrix = matrix_from_records([read_json(p) for p in metric_files], target_dev_records(target_dev_files))
         scores = without_collapsed(scores, matrix)
-    comps, variances = analyse(scores, replicates, seed, {**cfg, "alpha": levels[wave - 1]}, groups or {})
+    comps, variances = analyse(scores, replicates, seed, {**cfg, "alpha": levels[wave - 1]}, groups or {},
+                               untested_arms(variant_blocks, calibration_paths))
     models = sorted({r["model"] for r in runs})
     record = {"model": models[0] if len(models) == 1 else None, **look_record(comps, wave, waves, levels, spending),
               # the run sd measured so far (python -m xlt.analysis.planning prices the remaining waves with it)
@@ -74,16 +78,31 @@ def interim(runs: list[dict], languages: dict[str, list[str]], test_data: dict[s
     return record
 
 
+def untested_arms(variant_blocks: dict | None, calibration_paths: list[str] | None) -> dict:
+    """{(model, variant): why} of the arms that never perturbed (xlt/workflow/calibration.py untested_arms),
+    from each model's variant blocks and the calibration records (results/calibration/<model>/<variant>.json)."""
+    from pathlib import Path
+
+    from xlt.workflow.calibration import untested_arms as find
+
+    records = {(Path(p).parent.name, rec["variant"]): rec for p in calibration_paths or [] for rec in [read_json(p)]}
+    return find(variant_blocks or {}, records)
+
+
 def statistics(scores_path: str, matrix_path: str, replicates: int, seed: int, out_aggregate: str,
                out_comparisons: str, report_cfg: dict | None = None, groups: dict | None = None,
                out_run_variance: str | None = None, out_sensitivity: str | None = None,
-               sequential: dict | None = None) -> None:
+               sequential: dict | None = None, variant_blocks: dict | None = None,
+               calibration_paths: list[str] | None = None, families: dict | None = None) -> None:
     """Seed aggregates, every comparison (`analyse`) under the declared rule for collapsed runs
     (report.collapsed_runs: keep | drop), the run-variance homogeneity diagnostic, and the confirmatory
     rows under the other rule (the sensitivity analysis; empty when no run collapsed).
     `groups`: {model: {group: [languages]}} (language-group averages). `sequential`: {waves, interims}
     when study.waves declares looks — the confirmatory tests are made at the level of the look the study
-    ended at, and a family decided at an earlier look keeps that look's verdicts (xlt/analysis/sequential.py)."""
+    ended at, and a family decided at an earlier look keeps that look's verdicts (xlt/analysis/sequential.py).
+    `variant_blocks` ({model: {variant: block}}) and `calibration_paths`: which arms never perturbed (their
+    contrasts are `not tested`). `families`: {model: its confirmatory families} (a model's design may
+    declare its own; default report.confirmatory)."""
     from xlt.analysis.matrix import collapsed_runs, without_collapsed
     from xlt.analysis.report import aggregate
 
@@ -93,9 +112,12 @@ def statistics(scores_path: str, matrix_path: str, replicates: int, seed: int, o
     declared, other = (dropped, kept) if cfg.get("collapsed_runs", "keep") == "drop" else (kept, dropped)
     looks = [read_json(p) for p in (sequential or {}).get("interims", [])]
     model_waves = (sequential or {}).get("waves") or {}
-    comps, variances = analyse_by_model(declared, replicates, seed, cfg, groups, model_waves, looks)
+    untested = untested_arms(variant_blocks, calibration_paths)
+    comps, variances = analyse_by_model(declared, replicates, seed, cfg, groups, model_waves, looks, untested=untested,
+                                        families=families)
     if len(collapsed_runs(matrix)):
-        alt, _ = analyse_by_model(other, replicates, seed, cfg, groups, model_waves, looks, apply=False)
+        alt, _ = analyse_by_model(other, replicates, seed, cfg, groups, model_waves, looks, apply=False,
+                                  untested=untested, families=families)
         sensitivity = alt[alt["family"] != "exploratory"].assign(
             collapsed_runs="keep" if other is kept else "drop")
     else:
@@ -110,7 +132,8 @@ def statistics(scores_path: str, matrix_path: str, replicates: int, seed: int, o
 
 
 def analyse_by_model(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict, groups: dict,
-                     model_waves: dict[str, list[list[int]]], looks: list[dict], apply: bool = True):
+                     model_waves: dict[str, list[list[int]]], looks: list[dict], apply: bool = True,
+                     untested: dict | None = None, families: dict | None = None):
     """`analyse` per model, each at the level of the look its waves ended at (study.waves or the model's
     own, xlt/workflow/designs.py; one wave: report.alpha); with `apply`, a family a model decided at an earlier look
     keeps that look's verdicts (xlt/analysis/sequential.py). Holm runs within family and model either way, so this
@@ -120,12 +143,12 @@ def analyse_by_model(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict
     comps, variances = [], []
     for model, sub in scores.groupby("model", sort=True):
         waves, mine = model_waves.get(model) or [[]], [rec for rec in looks if rec.get("model") == model]
-        model_cfg = cfg
+        model_cfg = {**cfg, "confirmatory": list((families or {}).get(model, cfg.get("confirmatory", ())))}
         if len(waves) > 1:  # seeds in waves: the spent level of the model's last look
             levels = look_levels(waves, cfg.get("alpha", 0.05), cfg.get("spending", "obf"))
             end = final_look(mine, len(waves))
-            model_cfg = {**cfg, "alpha": levels[end - 1]}
-        comp, var = analyse(sub, replicates, seed, model_cfg, groups)
+            model_cfg = {**model_cfg, "alpha": levels[end - 1]}
+        comp, var = analyse(sub, replicates, seed, model_cfg, groups, untested)
         if apply and len(waves) > 1:
             comp = apply_looks(comp, mine, end, levels)
         comps.append(comp)
@@ -133,10 +156,11 @@ def analyse_by_model(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict
     return pd.concat(comps, ignore_index=True), pd.concat(variances, ignore_index=True)
 
 
-def analyse(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict, groups: dict):
+def analyse(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict, groups: dict, untested: dict | None = None):
     """(comparisons, run-variance table) of per-example scores: per target and model; Holm across both
     targets and every endpoint of a family, or the declared primary target only (the other target's
-    tests become exploratory)."""
+    tests become exploratory). format_matched pools each target's intermediate tasks of its own format
+    (the task registry's); `untested`: arms whose contrasts are `not tested`."""
     import time
 
     from xlt.analysis.comparisons import adjust_families, comparisons
@@ -148,12 +172,13 @@ def analyse(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict, groups:
     frames, variances = [], []
     for (target, model), sub in scores.groupby(["target", "model"]):
         t0, diagnostics = time.perf_counter(), {}
+        matched = matched_tasks(target, sub["intermediate"].unique())
         comp = comparisons(sub[sub["metric"] == PRIMARY[target]], replicates, seed,
                            parallel=get_task(target).parallel_test, groups=groups.get(model),
                            confirmatory=cfg.get("confirmatory", ()), alpha=alpha, power=power,
                            effect_of_interest=effect, equivalence_margin=margin,
                            endpoints=tuple(cfg.get("endpoints", ["avg-xx"])), pair_seeds=cfg.get("pair_seeds", True),
-                           diagnostics=diagnostics)
+                           diagnostics=diagnostics, untested=untested, matched=matched)
         print(f"{target} / {model}: {replicates} item-bootstrap replicates, {sub['example_id'].nunique()} "
               f"examples, {sub[['intermediate', 'variant', 'seed']].drop_duplicates().shape[0]} runs: "
               f"{time.perf_counter() - t0:.2f} s")
@@ -166,6 +191,15 @@ def analyse(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict, groups:
     variances = pd.concat(variances, ignore_index=True) if variances else pd.DataFrame(
         columns=["grouping", "group", "run_sd", "df", "levene_w", "levene_p", "target", "model"])
     return adjust_families(comps, alpha, power, effect, margin), variances
+
+
+def matched_tasks(target: str, intermediates) -> list[str]:
+    """The intermediate tasks whose format (the task registry's) is the target's: sentence-pair
+    classification for PAWS-X (MNLI, QQP, ANLI+), span QA for TyDiQA (SQuAD, SQuAD 2.0)."""
+    from xlt.data.tasks import REGISTRY, get_task
+
+    fmt = get_task(target).format
+    return sorted(t for t in intermediates if t in REGISTRY and get_task(t).format == fmt)
 
 
 def figures(aggregate_path: str, comparisons_path: str, targets: dict[str, list[str]], outputs: dict[str, str],

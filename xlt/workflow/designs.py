@@ -21,7 +21,8 @@ model. The statistics keep each model's confirmatory families apart (Holm within
 from __future__ import annotations
 
 DESIGN_KEYS = ("intermediate", "multitask", "multitask_tasks", "baseline", "variants", "adversarial_target",
-               "seeds", "baseline_seeds", "waves", "training")
+               "seeds", "baseline_seeds", "waves", "confirmatory", "training")
+DEFAULT_FAMILIES = ["adversarial_vs_standard", "task_vs_baseline"]
 # key -> the study keys declared relative to it, not inherited by a model that overrides it
 RELATIVE = {"seeds": ("waves", "baseline_seeds"), "intermediate": ("multitask_tasks",)}
 TRAINING_STAGES = ("intermediate", "target")
@@ -50,11 +51,18 @@ def view(config: dict, model: str) -> dict:
         if key in own:
             for dep in dependants:
                 study.pop(dep, None)
-    study.update({k: v for k, v in own.items() if k != "training"})
+    study.update({k: v for k, v in own.items() if k not in ("training", "confirmatory")})
     if "waves" in own and "seeds" not in own:
         study["seeds"] = sorted({seed for wave in own["waves"] for seed in wave})
     study["models"] = {model: own}
     return {**config, "study": study}
+
+
+def confirmatory(config: dict, model: str) -> list[str]:
+    """`model`'s confirmatory families: its design's `confirmatory`, else report.confirmatory (else both
+    default families). Its waves stop once these are decided."""
+    own = own_design(config, model).get("confirmatory")
+    return list(own if own is not None else (config.get("report") or {}).get("confirmatory", DEFAULT_FAMILIES))
 
 
 def views(config: dict) -> list[dict]:

@@ -43,9 +43,10 @@ def calibration_result(model, variant) -> str:
     return f"results/calibration/{model}/{variant}.json"
 
 
-def selection_file(model, stage, task, point, seed, name) -> str:
-    """One selection run (a training-key grid point, one seed); name as calibration_file."""
-    return f"results/selection/{model}/{stage}/{task}/{point}/seed{seed}/{name}"
+def selection_file(model, stage, task, start, point, seed, name) -> str:
+    """One selection run (a training-key grid point, from one starting point — `none`: the pretrained
+    model —, one seed); name as calibration_file."""
+    return f"results/selection/{model}/{stage}/{task}/{start}/{point}/seed{seed}/{name}"
 
 
 def selection_result(model, stage, task) -> str:
@@ -181,6 +182,23 @@ def runs_through_wave(config: dict, runs: list[dict], wave: int | dict[str, int]
     last = wave if isinstance(wave, dict) else dict.fromkeys(model_names(config), wave)
     by_model = model_waves(config)
     return [r for r in runs if wave_of(by_model[r["model"]], r["seed"]) <= last[r["model"]]]
+
+
+def family_needs(family: str, run: dict, targets) -> bool:
+    """Whether a confirmatory family's tests compare the arm of `run` (an intermediate_runs or target_runs
+    record), so a later wave trains it while the family is open: adversarial_vs_standard every
+    intermediate arm (standard and each variant), format_matched those of tasks of a target's format,
+    task_vs_baseline the standard arms and the baseline. `targets`: the study targets (names)."""
+    inter = run["inter"] if "inter" in run else run["task"]
+    variant = split_variant(run["variant"])[0] if "inter" in run else run["variant"]
+    if family == "adversarial_vs_standard":
+        return inter != BASELINE
+    if family == "format_matched":
+        formats = {get_task(run["target"]).format} if "target" in run else {get_task(t).format for t in targets}
+        return inter not in (BASELINE, MULTITASK) and get_task(inter).format in formats
+    if family == "task_vs_baseline":
+        return variant == "standard"
+    raise ValueError(f"unknown confirmatory family {family!r}")
 
 
 def interim_file(model, wave) -> str:

@@ -11,8 +11,14 @@ xlt/workflow/calibration.py (the best mean must beat the radius-0 control by mor
 
 Training keys (`study.selection`): a training block value `selected` (e.g. `learning_rate: selected`)
 takes the value chosen by its stage's selection — intermediate runs (every task and the multi-task
-mix) the one made on `study.selection.intermediate.task`, target runs the one made on that target; both
-train standard (no perturbation) from the pretrained model. Nothing non-English is read."""
+mix) the one made on `study.selection.intermediate.task`, from the pretrained model; target runs the one
+made on that target, from a declared pooled set of starting points (`target.starts`, default `all`: the
+pretrained model — the `none` arm's start — and the standard intermediate checkpoint of every single
+intermediate task, trained at the selection seeds), so the value is tuned for no one arm's starting point
+and one value applies to every arm. A target may override the grid and horizon (`target.tasks.<target>`,
+e.g. TyDiQA's epochs at the full schedule: a shortened horizon cannot compare schedules). Every selection
+run uses the selection seeds (`seeds`: 101.. by default), never a study seed. All runs train standard (no
+perturbation). Nothing non-English is read."""
 from __future__ import annotations
 
 import math
@@ -28,6 +34,7 @@ SELECTABLE = ("learning_rate", "batch_size", "grad_accum", "epochs", "warmup_rat
 INTEGER_KEYS = ("batch_size", "grad_accum")
 STAGES = ("intermediate", "target")
 DEFAULT_SEEDS = 3
+SEED_BASE = 100  # `seeds: n` = seeds 101..100+n: data order and head initialisation of their own
 
 
 # ---- statistics and choice rules (shared with xlt/workflow/calibration.py) ----
@@ -67,7 +74,27 @@ def best(rows: list[dict]) -> dict:
 
 
 def seeds(block: dict) -> list[int]:
-    return list(range(1, int(block.get("seeds", DEFAULT_SEEDS)) + 1))
+    """The seeds of a selection or calibration block: a list as given, or n -> 101..100+n. Disjoint from
+    the study's seeds (seed_checks), so no choice is made on the data order and head initialisation of a
+    confirmatory run."""
+    value = block.get("seeds", DEFAULT_SEEDS)
+    return sorted(int(s) for s in value) if isinstance(value, list) else list(range(SEED_BASE + 1, SEED_BASE + int(value) + 1))
+
+
+def seed_checks(config: dict) -> list[str]:
+    """study.selection.seeds and study.calibration.seeds must not meet any model's study or baseline seeds."""
+    from xlt.workflow.plan import baseline_seeds
+
+    study = {s for view in views(config) for s in [*view["study"]["seeds"], *baseline_seeds(view)]}
+    out = []
+    for key in ("selection", "calibration"):
+        block = config["study"].get(key)
+        shared = sorted(set(seeds(block)) & study) if block else []
+        if shared:
+            out.append(f"study.{key}.seeds: {shared} are also study seeds (study.seeds / baseline_seeds / a model's "
+                       f"own): English-dev choices need seeds of their own, e.g. a count (seeds 101..) or "
+                       f"[{SEED_BASE + 1}, {SEED_BASE + 2}, {SEED_BASE + 3}]")
+    return out
 
 
 def horizon(training: dict, block: dict) -> dict:
@@ -93,10 +120,10 @@ def for_runtime(training: dict) -> dict:
     return {**training, "epochs": training["epochs"] * f}
 
 
-def upper_bound(config: dict, stage: str, training: dict) -> dict:
-    """`training` with each `selected` value at the largest value of its stage's grid: what job sizes
-    (xlt.workflow.cluster) are computed from before the selection has run."""
-    g = ((settings(config) or {}).get(stage) or {}).get("grid", {})
+def upper_bound(config: dict, stage: str, training: dict, task: str | None = None) -> dict:
+    """`training` with each `selected` value at the largest value of its (stage, task)'s grid: what job
+    sizes (xlt.workflow.cluster) are computed from before the selection has run."""
+    g = task_block(config, stage, task).get("grid", {}) if settings(config) and stage in settings(config) else {}
     return {k: (max(g[k]) if v == SELECTED and k in g else v) for k, v in training.items()}
 
 
@@ -139,6 +166,43 @@ def selections(config: dict) -> list[tuple[str, str]]:
     return list(dict.fromkeys(selection_of(view, s, t) for view in views(config) for s, t in consumers(view)))
 
 
+def task_block(config: dict, stage: str, task: str | None) -> dict:
+    """The selection block of one (stage, task): the stage's grid (and starts) with the study.selection
+    horizon and seeds, overlaid by `<stage>.tasks.<task>` (its own grid or horizon)."""
+    block = settings(config)
+    stage_block = block[stage]
+    own = (stage_block.get("tasks") or {}).get(task) or {}
+    horizon_keys = ("fraction", "steps")
+    top = {k: v for k, v in block.items() if k not in STAGES and not (k in horizon_keys and any(h in own for h in horizon_keys))}
+    return {**top, **{k: v for k, v in stage_block.items() if k != "tasks"}, **own}
+
+
+def starts(config: dict, stage: str, task: str) -> list[str]:
+    """Where a (stage, task) selection's runs start: the pretrained model (`none`) for the intermediate
+    stage; for a target, `target.starts` — `all` (the pretrained model and every single intermediate task
+    of the model's design, standard) or a list of those names."""
+    from xlt.workflow.plan import BASELINE
+
+    if stage != "target":
+        return [BASELINE]
+    declared = task_block(config, stage, task).get("starts", "all")
+    design = [BASELINE, *config["study"]["intermediate"]]  # a listed start outside a model's design: not its
+    return design if declared == "all" else [s for s in declared if s in design]
+
+
+def start_runs(config: dict) -> list[dict]:
+    """The intermediate runs that target selections start from: {model, task, variant: standard, seed} per
+    starting task and selection seed (rule train_intermediate; not study runs: selection seeds only)."""
+    from xlt.workflow.plan import BASELINE
+
+    runs = {}
+    for r in point_runs(config):
+        if r["start"] != BASELINE:
+            runs[(r["model"], r["start"], r["seed"])] = dict(model=r["model"], task=r["start"], variant="standard",
+                                                            seed=r["seed"])
+    return list(runs.values())
+
+
 def grid_keys(config: dict, stage: str) -> list[str]:
     return sorted((settings(config) or {}).get(stage, {}).get("grid", {}))
 
@@ -161,9 +225,9 @@ def grid_order(labels: list[str]) -> list[str]:
     return sorted(labels, key=lambda label: [v for _, v in sorted(parse_point(label).items())])
 
 
-def grid(config: dict, stage: str) -> list[str]:
-    """Labels of every point of the stage's grid (the product over its keys; sorted values)."""
-    g = settings(config)[stage]["grid"]
+def grid(config: dict, stage: str, task: str | None = None) -> list[str]:
+    """Labels of every point of the (stage, task)'s grid (the product over its keys; sorted values)."""
+    g = task_block(config, stage, task)["grid"]
     keys = sorted(g)
     return [point_label(dict(zip(keys, combo))) for combo in product(*(sorted(set(g[k])) for k in keys))]
 
@@ -171,21 +235,20 @@ def grid(config: dict, stage: str) -> list[str]:
 def point_training(config: dict, stage: str, task: str, label: str) -> dict:
     """The training block of one selection run: the (stage, task) block at the grid point, cut to the horizon."""
     base = training_config(config, stage, task)
-    return horizon({**base, **parse_point(label)}, settings(config))
+    return horizon({**base, **parse_point(label)}, task_block(config, stage, task))
 
 
-def stage_settings(config: dict, stage: str) -> dict:
-    """The slice of study.selection one stage's choice depends on (seeds, horizon, that stage's block)."""
-    block = settings(config)
-    return canonical({**{k: v for k, v in block.items() if k not in STAGES}, stage: block[stage]})
+def stage_settings(config: dict, stage: str, task: str | None = None) -> dict:
+    """The slice of study.selection one (stage, task)'s choice depends on (seeds, horizon, grid, starts)."""
+    return canonical(task_block(config, stage, task))
 
 
 def point_runs(config: dict) -> list[dict]:
-    """Every selection run the rules make: {model, stage, task, point, seed} (rule select_point)."""
-    block = settings(config) or {}
-    return [dict(model=m, stage=stage, task=task, point=p, seed=s) for view in views(config)
+    """Every selection run the rules make: {model, stage, task, start, point, seed} (rule select_point)."""
+    return [dict(model=m, stage=stage, task=task, start=start, point=p, seed=s) for view in views(config)
             for m in view["study"]["models"] for stage, task in selections(view)
-            for p in grid(config, stage) for s in seeds(block)]
+            for start in starts(view, stage, task) for p in grid(config, stage, task)
+            for s in seeds(task_block(config, stage, task))]
 
 
 def result_runs(config: dict) -> list[dict]:
@@ -218,9 +281,10 @@ def resolve(train_cfg: dict, selection: str | None) -> dict:
     return {**train_cfg, **{k: chosen[k] for k in keys}}
 
 
-def result(stage: str, task: str, metric: str, labels: list[str], scores: dict[str, dict[int, float]],
-           block: dict, chance: float | None = None) -> dict:
-    """The selection's record: every grid point's mean +- SE and the choice (best mean; ties: smaller)."""
+def result(stage: str, task: str, metric: str, labels: list[str], scores: dict[str, dict],
+           block: dict, chance: float | None = None, init: list[str] | None = None) -> dict:
+    """The selection's record: every grid point's mean +- SE over its runs (seeds, or start x seed) and the
+    choice (best mean; ties: smaller). `init`: the starting points pooled (default: the pretrained model)."""
     rows = []
     for label in labels:
         row = {"point": label, "values": parse_point(label), **point_summary(scores[label])}
@@ -229,30 +293,46 @@ def result(stage: str, task: str, metric: str, labels: list[str], scores: dict[s
         rows.append(row)
     chosen = best(rows)
     return {"stage": stage, "task": task, "selection_metric": metric, "scale": "points (0-100)",
-            "seeds": seeds(block), "horizon": horizon_label(block), "init": "pretrained model",
+            "seeds": seeds(block), "horizon": horizon_label(block),
+            "init": "pretrained model" if not init or init == ["none"] else
+                    "pooled: " + ", ".join("pretrained model" if s == "none" else f"{s} (standard)" for s in init),
             "variant": "standard", "chance": chance, "grid": rows, "chosen": chosen["values"],
             "chosen_point": chosen["point"], "rule": "best mean over seeds; ties: the smaller value"}
 
 
 def selection_table(paths: list[str]) -> str:
-    """Markdown for summary.md: every selection's grid points (English dev mean ± SE over seeds) and the
-    value chosen. paths: results/selection/<model>/<stage>/<task>.json."""
+    """Markdown for summary.md: every selection's grid points (English dev mean ± SE over its runs: seeds,
+    or starting points x seeds) and the value chosen. paths: results/selection/<model>/<stage>/<task>.json."""
     from xlt.io import read_json
 
-    lines = ["| stage | chosen on | point | English dev (mean ± SE) | seeds | choice |", "|---|---|---|---|---|---|"]
+    lines = ["| stage | chosen on | from | point | English dev (mean ± SE) | runs | choice |",
+             "|---|---|---|---|---|---|---|"]
     for path in paths:
         rec = read_json(path)
         for row in rec["grid"]:
-            dev = f"{row['mean']:.2f} ± {row['se']:.2f}" if row["se"] is not None else f"{row['mean']:.2f} (1 seed)"
+            dev = f"{row['mean']:.2f} ± {row['se']:.2f}" if row["se"] is not None else f"{row['mean']:.2f} (1 run)"
             mark = " ".join(m for m, on in (("**chosen**", row["point"] == rec["chosen_point"]),
                                             ("collapsed", row.get("collapsed"))) if on)
-            lines.append(f"| {rec['stage']} | {rec['task']} | {row['point']} | {dev} | {row['n']} | {mark} |")
+            lines.append(f"| {rec['stage']} | {rec['task']} | {rec['init']} | {row['point']} | {dev} | {row['n']} | "
+                         f"{mark} |")
     return "\n".join(lines)
 
 
 def cross_checks(config: dict) -> list[str]:
     """`selected` values need a selection of that stage whose grid has the key."""
     out, block = [], settings(config)
+    from xlt.workflow.plan import BASELINE
+
+    if block is not None and block.get("target"):
+        for target in config["study"]["targets"]:
+            own = (block["target"].get("tasks") or {}).get(target) or {}
+            where = f"study.selection.target.tasks.{target}" if "starts" in own else "study.selection.target"
+            if ("fraction" in own) and ("steps" in own):
+                out.append(f"study.selection.target.tasks.{target}: give at most one horizon (fraction or steps)")
+            if ("target", target) in consumers(config) and not starts(config, "target", target):
+                out.append(f"{where}.starts: none of {task_block(config, 'target', target).get('starts')} is a "
+                           f"starting point of this design; allowed: all, or some of "
+                           f"{', '.join([BASELINE, *config['study']['intermediate']])}")
     for (stage, task), keys in consumers(config).items():
         own = config["training"].get(stage, {}).get(task, {})
         where = f"training.{stage}.{task}" if any(k in own for k in keys) else "training.defaults"
@@ -263,17 +343,20 @@ def cross_checks(config: dict) -> list[str]:
         bad = [k for k in keys if k not in SELECTABLE]
         if bad:
             out.append(f"{where}: {', '.join(bad)} cannot be selected; selectable keys: {', '.join(SELECTABLE)}")
-        missing = [k for k in keys if k in SELECTABLE and k not in block[stage]["grid"]]
+        missing = [k for k in keys if k in SELECTABLE and k not in task_block(config, stage, task)["grid"]]
         if missing:
             out.append(f"study.selection.{stage}.grid: no values for {', '.join(missing)} "
                        f"({where} says selected)")
     if block is not None:
         out += horizon_checks(block, "study.selection")
         for stage in STAGES:
-            for key, values in block.get(stage, {}).get("grid", {}).items():
-                # the selection runs' own block must not wait for another selection
-                if any(v == SELECTED for v in values):
-                    out.append(f"study.selection.{stage}.grid.{key}: values must be numbers")
+            grids = [("", block.get(stage, {}).get("grid", {}))] + [
+                (f".tasks.{t}", own.get("grid", {})) for t, own in (block.get(stage, {}).get("tasks") or {}).items()]
+            for where_, g in grids:
+                for key, values in g.items():
+                    # the selection runs' own block must not wait for another selection
+                    if any(v == SELECTED for v in values):
+                        out.append(f"study.selection.{stage}{where_}.grid.{key}: values must be numbers")
     return out
 
 

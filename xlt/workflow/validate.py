@@ -9,7 +9,7 @@ import jsonschema
 from xlt.data.tasks import get_task
 from xlt.workflow import calibration, selection
 from xlt.workflow.config import ConfigError, dataset_source, load_schema, study_language_groups
-from xlt.workflow.designs import own_design, views
+from xlt.workflow.designs import confirmatory, own_design, views
 
 
 def _where(error: jsonschema.ValidationError) -> str:
@@ -28,6 +28,9 @@ def _explain(error: jsonschema.ValidationError) -> str:
     if error.validator == "propertyNames":
         allowed = error.validator_value.get("enum", [])
         return f"{error.instance!r} has an unknown key; allowed keys: {', '.join(map(str, allowed))}"
+    if error.validator == "anyOf" and error.context:  # say what each allowed form wanted
+        return f"{error.instance!r} fits none of the allowed forms: " + "; or ".join(
+            dict.fromkeys(e.message for e in error.context))
     return error.message
 
 
@@ -53,7 +56,7 @@ def _cross_checks(config: dict) -> list[str]:
         found = (design_checks(model_view, lambda key: f"study.models.{model}" if key in own else "study") + calibration.cross_checks(model_view)
                  + selection.cross_checks(model_view))
         out += [p for p in found if p not in out]
-    return out + report_cross_checks(config)
+    return out + selection.seed_checks(config) + report_cross_checks(config)
 
 
 def design_checks(config: dict, where=lambda key: "study") -> list[str]:
@@ -126,6 +129,17 @@ def report_cross_checks(config: dict) -> list[str]:
                    f"{', '.join(config['study']['targets'])} (or leave it out: both targets, Holm across them)")
     if any(m not in config["models"] for m in config["study"]["models"]):
         return out  # reported above; the groups cannot be looked up
+    for model_view in views(config):
+        model = next(iter(model_view["study"]["models"]))
+        own = "confirmatory" in own_design(config, model)
+        if "format_matched" not in confirmatory(config, model):
+            continue
+        for target in model_view["study"]["targets"]:
+            fmt = get_task(target).format
+            if not [t for t in model_view["study"]["intermediate"] if get_task(t).format == fmt]:
+                key = f"study.models.{model}.confirmatory" if own else "report.confirmatory"
+                out.append(f"{key}: format_matched has no intermediate task of {target}'s format ({fmt}) in "
+                           f"{model}'s design: add one to its intermediate tasks or drop format_matched")
     groups = (study_language_groups(config) or {}).get("groups", {})
     known = ["avg-xx", *(f"avg:{g}" for g in groups)]
     for endpoint in report.get("endpoints", []):
