@@ -229,3 +229,23 @@ def test_a_selection_run_trains_the_shortened_schedule_with_the_selected_value(f
     out = json.loads((tmp_path / "m.json").read_text())
     assert out["training"]["learning_rate"] == 2e-3 and out["training"]["max_steps"] == total
     assert out["chance"][task]["metric"] == "accuracy" and 0 < out["chance"][task]["value"] < 100
+
+
+def test_the_calibration_rule_never_trains_at_radius_0_and_finds_a_radius_that_helps(capsys):
+    """Simulated calibrations at the study's settings (xlt/analysis/calibration_simulation.py, the project's own
+    `choose`): no calibration trains at radius 0; with no English-dev effect best_nonzero spreads evenly over
+    the non-zero radii; +1 point at one radius is chosen almost always. docs/methods.md prints the table."""
+    import numpy as np
+
+    from xlt.analysis.calibration_simulation import GRID, simulate
+
+    rng = np.random.default_rng(5)
+    null = simulate(rng, {}, "best_nonzero", None, 1000)
+    gated = simulate(rng, {}, "gated", 0.1, 1000)
+    found = simulate(rng, {0.1: 1.0}, "best_nonzero", None, 1000)
+    with capsys.disabled():
+        print(f"\ncalibration choices, no effect: {null}; gated: {gated}; +1 at 0.1: {found}")
+    assert null["chosen"][0.0] == gated["chosen"][0.0] == found["chosen"][0.0] == 0.0
+    assert all(0.18 <= null["chosen"][r] <= 0.32 for r in GRID if r > 0), null
+    assert 0.3 <= null["shown"] <= 0.6 and gated["chosen"][0.1] >= 0.55  # the fallback when no effect is shown
+    assert found["chosen"][0.1] >= 0.95 and found["shown"] >= 0.95
