@@ -249,3 +249,38 @@ def test_docs_plan_table_is_the_commands_output(study_workdir):
     demo = subprocess.run([sys.executable, "-m", "xlt.analysis.planning", "--configfile", str(ROOT / "config/demo.yaml")],
                           capture_output=True, text=True, check=True, cwd=study_workdir).stdout
     assert "Plan of config/demo.yaml" in demo and "tiny-bloom" in demo
+
+
+def test_waves_stop_once_the_declared_families_are_decided():
+    """Seeds in waves priced by simulating the looks (xlt/analysis/wave_plan.py): bloom-1b7 declares one
+    family (adversarial_vs_standard), so its later waves are skipped in some studies with no effect (an early
+    `equivalent`) and in most with a large one; declaring task_vs_baseline too (8 tests, MDE >= 2.2 points
+    even at 24 seeds) keeps every wave open with no effect — the issue this design answers (measured: maximum
+    301 GPU-hours; one family: 285 with no effect, 122 with +3 points; both families: 296 with no effect)."""
+    from xlt.analysis.wave_plan import expected_minutes
+
+    jobs = planning.training_jobs(STUDY)
+    report = STUDY["report"]
+    one = expected_minutes(STUDY, jobs, report, models=["bloom-1b7"])["bloom-1b7"]
+    large = expected_minutes(STUDY, jobs, {**report, "effect_of_interest": 3.0}, models=["bloom-1b7"])["bloom-1b7"]
+    both = copy.deepcopy(STUDY)
+    both["study"]["models"]["bloom-1b7"]["confirmatory"] = ["adversarial_vs_standard", "task_vs_baseline"]
+    kept = expected_minutes(both, planning.training_jobs(both), report, models=["bloom-1b7"])["bloom-1b7"]
+    print(f"\nbloom-1b7 GPU-hours, maximum {one['maximum'] / 60:.0f}: one family, no effect {one['no effect'] / 60:.0f}, "
+          f"+1 {one['effect of interest'] / 60:.0f}, +3 {large['effect of interest'] / 60:.0f}; with task_vs_baseline "
+          f"too, no effect {kept['no effect'] / 60:.0f}")
+    assert one["no effect"] < 0.98 * one["maximum"] and large["effect of interest"] < 0.6 * one["maximum"]
+    # task_vs_baseline is never decided: every wave runs (its standard arms and the baseline, at least)
+    assert kept["no effect"] > one["no effect"] and kept["no effect"] > 0.97 * kept["maximum"]
+    # which arms a later wave trains for an open family
+    inter = {"task": "squad", "variant": "freelb"}
+    base = {"inter": "none", "variant": "standard", "target": "tydiqa"}
+    mnli_std = {"inter": "mnli", "variant": "standard", "target": "tydiqa"}
+    targets = STUDY["study"]["targets"]
+    assert planning.plan.family_needs("adversarial_vs_standard", inter, targets)
+    assert not planning.plan.family_needs("adversarial_vs_standard", base, targets)
+    assert planning.plan.family_needs("task_vs_baseline", base, targets)
+    assert not planning.plan.family_needs("task_vs_baseline", inter, targets)
+    assert planning.plan.family_needs("format_matched", inter, targets)  # SQuAD: a span task, TyDiQA's format
+    assert not planning.plan.family_needs("format_matched", mnli_std, targets)  # MNLI -> TyDiQA: not matched
+    assert planning.plan.family_needs("format_matched", {**mnli_std, "target": "paws_x"}, targets)

@@ -111,7 +111,7 @@ def stage_of(rule: str) -> str:
 
 def training_jobs(config: dict, directory: Path = Path(".")) -> list[dict]:
     """One record per training job: {stage, model, arm (intermediate task, `multitask` or `none`), variant,
-    target, minutes}; minutes from cluster.gpu_minutes with the featurised token counts where they exist."""
+    target, seed (intermediate and target runs), minutes}; minutes from cluster.gpu_minutes with the featurised token counts where they exist."""
     def stats(model, task):
         tasks = plan.multitask_tasks(views_[model]) if task == plan.MULTITASK else [task]
         return {t: cluster.feature_stats(directory / plan.features_file(model, t, "train")) for t in tasks}
@@ -143,14 +143,14 @@ def training_jobs(config: dict, directory: Path = Path(".")) -> list[dict]:
         minutes = cluster.gpu_minutes(v, r["task"], training, config["variants"][r["variant"]],
                                       stats(r["model"], r["task"]))
         jobs.append(dict(stage=stage, model=r["model"], arm=r["task"], variant=r["variant"], target="",
-                         minutes=minutes))
+                         seed=r["seed"], minutes=minutes))
     for r in plan.target_runs(config):
         v = views_[r["model"]]
         training = selection.upper_bound(config, "target", training_config(v, "target", r["target"]), r["target"])
         minutes = cluster.gpu_minutes(v, r["target"], training, cluster.target_variant_block(config, r["variant"]),
                                       stats(r["model"], r["target"]))
         jobs.append(dict(stage="target", model=r["model"], arm=r["inter"], variant=r["variant"], target=r["target"],
-                         minutes=minutes))
+                         seed=r["seed"], minutes=minutes))
     return jobs
 
 
@@ -418,6 +418,7 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."))
     if budget and total / 60 > budget:
         lines += [f"WARNING: the design needs {_h(total)} GPU-hours, more than study.budget_gpu_hours = {budget:,}: "
                   "fewer seeds, arms or passes, or a larger budget"]
+    lines += waves_lines(config, jobs)
 
     lines += ["", "Checkpoint disk (bodies; heads and tokenizer are small; training.save_dtype sets the precision):"]
     for m, n in checkpoints_kept(config).items():
@@ -455,10 +456,57 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."))
                      f"{r['run_se']:.2f}", f"{r['item_se']:.2f}", f"{r['mde']:.2f}",
                      f"{r['power']:.2f}" if effect else "-",
                      (r["seeds_needed"] or ">500") if effect else "-"])
+    undeclared = _undeclared_format_matched(config, measured)
+    for r in undeclared:
+        rows.append([r["model"], "format_matched (not declared)", r["target"], r["tests"], r["tasks"], r["seeds"],
+                     f"{r['run_sd']:.3g}", f"{r['run_se']:.2f}", f"{r['item_se']:.2f}", f"{r['mde']:.2f}",
+                     f"{r['power']:.2f}" if effect else "-", (r["seeds_needed"] or ">500") if effect else "-"])
     lines += _table(["model", "family", "target", "m", "tasks", "seeds", "run sd", "se runs", "se items", "MDE",
                      f"power@{effect:g}" if effect else "power", f"seeds@{effect:g}" if effect else "seeds"],
                     rows, "lll" + "r" * 9)
     return "\n".join(lines)
+
+
+def _undeclared_format_matched(config: dict, measured: dict) -> list[dict]:
+    """Power rows of the format_matched family for the models that do not declare it (printed either way:
+    whether it could answer decides whether to declare it)."""
+    import copy
+
+    from xlt.workflow.designs import confirmatory
+
+    out = []
+    for m in model_names(config):
+        if "format_matched" in confirmatory(config, m):
+            continue
+        trial = copy.deepcopy(config)
+        designs_ = trial["study"]["models"]
+        if isinstance(designs_, dict) and (designs_.get(m) or {}).get("confirmatory") is not None:
+            designs_[m]["confirmatory"] = [*designs_[m]["confirmatory"], "format_matched"]
+        else:
+            trial.setdefault("report", {})["confirmatory"] = [*confirmatory(config, m), "format_matched"]
+        out += [r for r in power_rows(trial, measured) if r["model"] == m and r["family"] == "format_matched"
+                and "mde" in r]
+    return out
+
+
+def waves_lines(config: dict, jobs: list[dict]) -> list[str]:
+    """Expected GPU-hours of each waved model under its looks (xlt/analysis/wave_plan.py), beside the maximum."""
+    from xlt.analysis.wave_plan import SCENARIOS, expected_minutes
+    from xlt.workflow.designs import confirmatory
+
+    waves = plan.model_waves(config)
+    if not any(len(w) > 1 for w in waves.values()):
+        return []
+    report = config.get("report") or {}
+    effect = report.get("effect_of_interest")
+    expected = expected_minutes(config, jobs, report)
+    lines = ["", "Seeds in waves: expected GPU-hours when each look stops the arms of decided families (2,000 "
+             "simulated studies at the assumed run sd; tests independent, an approximation for pricing; one wave: "
+             "the maximum):"]
+    rows = [[m, len(waves[m]), ", ".join(confirmatory(config, m)), _h(e["maximum"]), _h(e["no effect"]),
+             _h(e["effect of interest"]) if effect else "-"] for m, e in expected.items()]
+    return lines + _table(["model", "waves", "families", "maximum", SCENARIOS[0],
+                           f"every test +{effect:g}" if effect else "effect"], rows, "lrlrrr")
 
 
 def load_checked(configfile: Path, directory: Path) -> tuple[dict, list[str]]:
