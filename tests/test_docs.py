@@ -156,3 +156,12 @@ def test_every_source_path_the_docs_name_exists():
     assert "xlt/workflow/schema.yaml" in paths
     missing = [f"{p} ({', '.join(sorted(set(w)))})" for p, w in sorted(paths.items()) if not (ROOT / p).exists()]
     assert not missing, "paths named in the docs that do not exist:\n" + "\n".join(missing)
+
+
+def test_methods_calibration_table_is_the_simulations_output():
+    """docs/methods.md's table of how often the calibration rule trains each radius is what `python -m
+    xlt.analysis.calibration_simulation` prints (the project's own choice rule, fixed seed)."""
+    from xlt.analysis.calibration_simulation import table
+
+    assert table() in (ROOT / "docs" / "methods.md").read_text(), \
+        "docs/methods.md's calibration table is stale: paste `python -m xlt.analysis.calibration_simulation`"

@@ -72,11 +72,18 @@ def _minutes(jobs, **match):
 def test_gpu_hours_scale_with_passes_epochs_and_tokens(tmp_path):
     jobs = planning.training_jobs(STUDY, tmp_path)
     counts = planning.job_counts(STUDY)  # every training job is priced once
+    from xlt.workflow import selection
+
+    starts = len(selection.start_runs(STUDY))  # train_intermediate jobs that target selection starts from
+    assert sum(j["stage"] in planning.TRAINING_STAGES for j in jobs) == sum(
+        counts.get(r, 0) for stage in planning.TRAINING_STAGES for r in planning.STAGES[stage]
+        if r.endswith(("_point", "_intermediate", "_multitask", "_target")))
     for stage, rules in planning.STAGES.items():
         if stage in planning.TRAINING_STAGES:
+            extra = {"selection": starts, "intermediate": -starts}.get(stage, 0)
             assert sum(j["stage"] == stage for j in jobs) == sum(counts.get(r, 0) for r in rules if r.endswith(
-                ("_point", "_intermediate", "_multitask", "_target"))), stage
-    one = dict(stage="intermediate", arm="mnli", model="bloom-560m")
+                ("_point", "_intermediate", "_multitask", "_target"))) + extra, stage
+    one = dict(stage="intermediate", arm="mnli", model="bloom-560m")  # the study's runs (not selection's starts)
     std, fgm, pgd = (_minutes(jobs, **one, variant=v) for v in ("standard", "fgm", "pgd"))
     assert std > 0 and fgm == pytest.approx(2 * std) and pgd == pytest.approx(4 * std)  # passes per step
     longer = copy.deepcopy(STUDY)
@@ -228,8 +235,10 @@ def test_checkpoint_disk_uses_the_published_parameter_count():
     assert planning.bloom_parameters(1024, 24, 250880) == 559_214_592  # bigscience/bloom-560m's card
     assert planning.bloom_parameters(4096, 30, 250880) == 7_069_016_064  # bloom-7b1
     assert planning.parameters(STUDY, "bloom-560m") == 559_214_592
+    from xlt.workflow import selection
+
     assert planning.checkpoints_kept(STUDY)["bloom-560m"] == \
-        sum(r["model"] == "bloom-560m" for r in planning.plan.intermediate_runs(STUDY))
+        sum(r["model"] == "bloom-560m" for r in [*planning.plan.intermediate_runs(STUDY), *selection.start_runs(STUDY)])
     # a larger Bloom trains at bloom-560m's tokens/min x 560m's parameters / its own
     from xlt.workflow.designs import view
 

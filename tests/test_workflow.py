@@ -100,6 +100,22 @@ def test_demo_end_to_end_matrix(demo_run):
     data = json.loads(row["dataset_revisions"])
     assert {"mnli/train", "mnli/dev", "paws_x/train", "paws_x/dev", "test"} <= set(data)
     assert row["model_commit"] == "demo"
+    # calibration trains FreeLB at a non-zero radius, so its arm is not a copy of standard training
+    cal = json.loads((workdir / "results" / "calibration" / "tiny-bloom" / "freelb.json").read_text())
+    assert cal["chosen"] > 0 and cal["rule"] == "best_nonzero" and cal["seeds"] == [101, 102]
+    pivot = m.pivot_table(index=["intermediate", "target", "seed", "language", "metric"], columns="variant", values="value")
+    assert (pivot.dropna()["freelb"] != pivot.dropna()["standard"]).any()
+    # English-dev choices on seeds of their own; PAWS-X's learning rate from the pretrained model and MNLI's
+    sel = json.loads((workdir / "results" / "selection" / "tiny-bloom" / "target" / "paws_x.json").read_text())
+    assert sel["seeds"] == [101] and sel["init"] == "pooled: pretrained model, mnli (standard)"
+    assert {k for g in sel["grid"] for k in g["scores"]} == {"none/101", "mnli/101"}
+    # heterogeneity beside every pooled adversarial verdict, in comparisons.csv and summary.md
+    comps = pd.read_csv(workdir / "results" / "report" / "comparisons.csv")
+    pooled = comps[(comps["family"] == "adversarial_vs_standard")]
+    assert len(pooled) and pooled["het_p"].between(0, 1).all() and (pooled["het_df"] == 2).all()  # mnli, squad, mix
+    assert "not tested" not in set(comps["verdict"].dropna())
+    summary = (workdir / "results" / "report" / "summary.md").read_text()
+    assert "tasks differ? |" in summary and "Q " in summary
     # every intermediate run leaves a safetensors checkpoint and dev metrics
     for ckpt in (workdir / "results" / "intermediate").rglob("checkpoint"):
         assert (ckpt / "model.safetensors").exists()
@@ -228,11 +244,49 @@ def test_editing_the_calibration_grid_reruns_only_calibration_and_what_depends_o
     jobs = re.findall(r"rule (train_\w+|evaluate_\w+|calibrate\w*):.*?wildcards: ([^\n]+)", reasons, re.S)
     assert jobs and all("freelb" in wc for _, wc in jobs), jobs  # standard runs are untouched
     chosen = json.loads((workdir / "results" / "calibration" / "tiny-bloom" / "freelb.json").read_text())
-    # every grid point with the radius-0 control: mean ± SE over the seeds, and the choice
-    assert [g["radius"] for g in chosen["grid"]] == [0, 0.03, 0.1] and chosen["chosen"] in (0, 0.03, 0.1)
+    # every grid point with the radius-0 control: mean ± SE over the seeds, and the choice (never radius 0)
+    assert [g["radius"] for g in chosen["grid"]] == [0, 0.03, 0.1] and chosen["chosen"] in (0.03, 0.1)
     assert all(g["n"] == n_seeds and g["se"] is not None and "mean" in g for g in chosen["grid"])
-    assert chosen["control"] and chosen["seeds"] == list(range(1, n_seeds + 1)) and chosen["decision"]
+    assert chosen["control"] and chosen["seeds"] == list(range(101, 101 + n_seeds)) and chosen["decision"]
     assert chosen["selection_metric"] == "accuracy" and chosen["task"] == "mnli"
+
+
+def test_forced_no_effective_radius_is_never_called_equivalent(demo_run, tmp_path):
+    """Calibration that finds no English-dev effect (forced scores) still trains a non-zero radius by the
+    declared rule; an arm that did train at radius 0 (a record of an older rule, or a fixed block at 0) is a
+    copy of standard training: the statistics call its contrasts `not tested` with the reason, leave them
+    out of Holm, and the summary's answer says so — never `equivalent`."""
+    from xlt.steps.report import statistics, summary
+    from xlt.workflow import calibration
+
+    workdir, _ = demo_run
+    demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    block, cal = demo["variants"]["freelb"], calibration.variant_settings(demo, "freelb")
+    flat = {0.0: {101: 60.0, 102: 61.0}, 0.03: {101: 59.0, 102: 60.0}, 0.1: {101: 58.0, 102: 59.5}}
+    rec = calibration.result("freelb", block, cal, "accuracy", flat)
+    assert rec["chosen"] == 0.03 and rec["effective"] is False and rec["chosen_block"]["max_norm"] == 0.03
+    # an arm at radius 0, with the demo's own scores: the copy the old rule made
+    old = {**rec, "chosen": 0.0, "decision": "no effective radius (an older rule)"}
+    cal_dir = tmp_path / "calibration" / "tiny-bloom"
+    cal_dir.mkdir(parents=True)
+    (cal_dir / "freelb.json").write_text(json.dumps(old))
+    report = workdir / "results" / "report"
+    out = {k: str(tmp_path / f"{k}.csv") for k in ("aggregate", "comparisons", "run_variance", "sensitivity")}
+    from xlt.workflow.config import language_groups, report_config
+
+    statistics(str(report / "example_scores.parquet"), str(workdir / "results" / "matrix.parquet"), 200, 0,
+               out["aggregate"], out["comparisons"], report_config(demo), language_groups(demo), out["run_variance"],
+               out["sensitivity"], variant_blocks={"tiny-bloom": {v: demo["variants"][v] for v in ("standard", "freelb")}},
+               calibration_paths=[str(cal_dir / "freelb.json")])
+    comps = pd.read_csv(out["comparisons"])
+    freelb = comps[(comps["variant"] == "freelb") & comps["kind"].isin(["vs_standard", "pooled_vs_standard"])]
+    assert (freelb["verdict"].fillna("").isin(["not tested", ""])).all() and "equivalent" not in set(freelb["verdict"])
+    assert (freelb.loc[freelb["family"] != "exploratory", "verdict"] == "not tested").all()
+    assert freelb["not_tested"].str.contains("calibration chose radius 0").all()
+    md = tmp_path / "summary.md"
+    summary(out["aggregate"], out["comparisons"], demo["study"]["targets"], 200, True, str(md), report_config(demo))
+    answer = next(line for line in md.read_text().splitlines() if "adversarial intermediate training" in line)
+    assert "**not tested**" in answer and "calibration chose radius 0" in answer and "equivalent" not in answer
 
 
 @pytest.mark.parametrize("configfile", [ROOT / "config.yaml", ROOT / "config" / "demo.yaml"], ids=["study", "demo"])

@@ -12,9 +12,10 @@ def _scores(point_metrics: list[str], runs: list[dict], task: str):
 
     metric = get_task(task).selection_metric
     scores, chance = {}, None
+    pooled = {r.get("start", "none") for r in runs} != {"none"}
     for run, path in zip(runs, point_metrics):
         record = read_json(path)
-        key = int(run["seed"]) if run.get("start", "none") == "none" else f"{run['start']}/{run['seed']}"
+        key = f"{run['start']}/{run['seed']}" if pooled else int(run["seed"])
         scores.setdefault(run["point"], {})[key] = points(metric, record["metrics"][task][metric])
         chance = (record.get("chance") or {}).get(task, {}).get("value", chance)
     return scores, metric, chance

@@ -264,8 +264,8 @@ def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
     if calibration_paths:
         from xlt.workflow.calibration import calibration_table
 
-        choices += ["Perturbation radii (mean ± SE over seeds; a radius is kept only if it beats radius 0 by more "
-                    "than its SE):", "", calibration_table(calibration_paths), ""]
+        choices += ["Perturbation radii (mean ± SE over seeds; each variant trains at the best non-zero radius — "
+                    "radius 0, the control, is compared, never chosen):", "", calibration_table(calibration_paths), ""]
     if selection_paths:
         from xlt.workflow.selection import selection_table
 
