@@ -7,7 +7,7 @@ declared scenarios — no effect anywhere, and every confirmatory test at report
 the run sd the plan assumes (or measured):
 
   * each test's estimate at look k is its mean over the seeds so far: a random walk over the waves whose
-    se at k is the plan's contrast_se at those seeds (planning.py), with its df;
+    se at k is the plan's contrast_se at those seeds (power.py), with its df;
   * look k decides as the interim job does: Holm within the family at the look's spent level
     (xlt/analysis/sequential.py), improves / harms, else equivalent by TOST at that level, else open;
   * tests are simulated independently (they share standard arms in truth): an approximation for pricing,
@@ -29,7 +29,7 @@ SCENARIOS = ("no effect", "effect of interest")
 
 def family_tests(config: dict, report: dict) -> dict[str, list[tuple[str, dict]]]:
     """{family: [(target, its planning record)] one entry per test} of one model's design (a view)."""
-    from xlt.analysis.planning import confirmatory_targets, families
+    from xlt.analysis.power import confirmatory_targets, families
 
     targets = confirmatory_targets(config)
     scope = len(targets) * len(report.get("endpoints") or ["avg-xx"])
@@ -41,7 +41,7 @@ def family_tests(config: dict, report: dict) -> dict[str, list[tuple[str, dict]]
 
 
 def _se(config: dict, target: str, fam: dict, seeds: int, run_sd: float) -> tuple[float, float]:
-    from xlt.analysis.planning import TEST_SIZE, contrast_se, item_se
+    from xlt.analysis.power import TEST_SIZE, contrast_se, item_se
 
     sizes = {lang: TEST_SIZE[target][lang] for lang in config["study"]["targets"][target]}
     ise = item_se(sizes, seeds, fam["tasks"], fam["reference_seeds"])
