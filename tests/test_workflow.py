@@ -146,15 +146,25 @@ def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path)
     n_grid = len(calibration.selection_stage_jobs(cfg)["calibrate_point"])  # every radius x seed (the mnli edit ends
     # MNLI's `learning_rate: selected`, so the calibration no longer waits for the learning-rate selection)
     per_inter = n_var * n_seeds + len(calibrated) * n_seeds * (others - 1)
+    # ... and PAWS-X's learning rate, chosen from a pooled set of starts that holds MNLI's standard checkpoint
+    # (trained at the selection seed): that checkpoint, its selection runs, and then every PAWS-X target run
+    from xlt.workflow import selection
+
+    starts = selection.point_runs(cfg)
+    from_mnli = [r for r in starts if r["start"] == "mnli"]
+    paws_runs = ((others + 1) * n_var + 1) * n_seeds  # every arm (and none) of the first wave
     assert counts == {"calibrate_point": str(n_grid), "calibrate": str(len(calibrated)),
-                      "train_intermediate": str(per_inter), "train_multitask": str(len(calibrated) * n_seeds),
-                      "train_target": str((per_inter + len(calibrated) * n_seeds) * n_targets),
-                      "evaluate_paws_x": str(per_inter + len(calibrated) * n_seeds),
+                      "train_intermediate": str(per_inter + len(selection.start_runs(cfg))),
+                      "select_point": str(len(from_mnli)), "select": "1",
+                      "train_multitask": str(len(calibrated) * n_seeds),
+                      "train_target": str(per_inter + len(calibrated) * n_seeds + paws_runs),
+                      "evaluate_paws_x": str(paws_runs),
                       "evaluate_tydiqa": str(per_inter + len(calibrated) * n_seeds),
                       "matrix": "1", "example_scores": "1", "statistics": "1", "figures": "1", "summary": "1",
                       "training_curves": "1", "all": "1", **({"interim": "1"} if cfg["study"].get("waves") else {})}, out
     reasons = snakemake(workdir, "-n", configfile=edited).stdout
     jobs = re.findall(r"rule (train_\w+|evaluate_\w+|calibrate\w*):.*?wildcards: ([^\n]+)", reasons, re.S)
+    jobs = [(r, wc) for r, wc in jobs if "target=paws_x" not in wc and r != "evaluate_paws_x"]  # PAWS-X: all, above
     assert jobs and all("mnli" in wc or any(v in wc for v in calibrated) for _, wc in jobs), jobs
     assert not [wc for _, wc in jobs if "mnli" not in wc and "standard" in wc]  # other tasks' standard runs stay
 
