@@ -40,10 +40,39 @@ FONT = 8
 
 
 def save(fig: Figure, *paths: str) -> None:
-    """Write the figure to each path in the format its suffix names (.png at DPI, .pdf vector)."""
+    """Write the figure to each path in the format its suffix names (.png at DPI, .pdf vector); text that
+    would leave the canvas is said in the job's log (the demo test fails on it)."""
     for path in paths:
         fig.savefig(path, dpi=DPI, format=str(path).rsplit(".", 1)[-1])
+    for problem in overflow(fig):
+        print(f"WARNING: {paths[0] if paths else 'figure'}: {problem}")
     plt.close(fig)
+
+
+def overflow(fig: Figure, tolerance_px: float = 1.0) -> list[str]:
+    """Every visible text of the figure that leaves its canvas (titles, labels, ticks, legends,
+    annotations), and the figure's tight bounding box if it does: [] when everything is inside."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    canvas = fig.bbox
+    # tick labels exist for ticks outside the view too and are not drawn: the tight box below covers the drawn ones
+    ticks = {id(label) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
+             for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()] for label in (tick.label1, tick.label2)}
+    problems = []
+    for text in fig.findobj(Text):
+        if id(text) in ticks or not text.get_visible() or not text.get_text().strip() or text.figure is None:
+            continue
+        box = text.get_window_extent(renderer)
+        if box.x0 < canvas.x0 - tolerance_px or box.y0 < canvas.y0 - tolerance_px or \
+                box.x1 > canvas.x1 + tolerance_px or box.y1 > canvas.y1 + tolerance_px:
+            problems.append(f"text {text.get_text()[:40]!r} at {box.bounds} leaves the canvas {canvas.bounds}")
+    tight = fig.get_tightbbox(renderer)  # inches
+    width, height = fig.get_size_inches()
+    if tight.x0 < -0.01 or tight.y0 < -0.01 or tight.x1 > width + 0.01 or tight.y1 > height + 0.01:
+        problems.append(f"the figure's tight bounding box {tight.bounds} leaves its canvas (0, 0, {width}, {height})")
+    return problems
 
 
 def clip(low, high, bounds: tuple[float, float]):

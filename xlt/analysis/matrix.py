@@ -127,7 +127,8 @@ def format_pivot(path: str, targets: list[str] | None = None) -> str:
     targets = targets or sorted(matrix.loc[matrix["stage"] == "target", "target"].unique())
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_rows", 500,
                            "display.float_format", "{:.1f}".format):
-        return "\n\n".join(f"== {t} ==\n{pivot(matrix, t).to_string()}" for t in targets)
+        text = "\n\n".join(f"== {t} ==\n{pivot(matrix, t).to_string()}" for t in targets)
+    return "\n".join(line.rstrip() for line in text.splitlines())
 
 
 def main(argv=None) -> None:
