@@ -74,6 +74,7 @@ def test_heatmap_scale_hatching_baseline_and_labels(comps):
             x, y = text.get_position()
             if text.get_text() != "–":
                 assert _contrast(text.get_color(), faces[(round(x), round(y))]) >= 4.5, text.get_text()
+    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in (score, vs_standard, vs_none))
     said = " ".join(t.get_text() for t in fig.findobj(plt.Text))
     assert "95% CI" in said and "±5" in said and "chance" in said
     assert F.overflow(fig) == []

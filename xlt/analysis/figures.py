@@ -139,6 +139,7 @@ def heatmap(comps: pd.DataFrame, target: str, chance: float | None = None) -> Fi
     (with the pooled adversarial contrast as a last row), and from no intermediate task; 95% CIs as ±
     (scores) or hatching where they span 0 (differences)."""
     metric = PRIMARY[target]
+    chance = chance if chance else None  # 0 (span QA: an empty answer) is the axis itself, not a line
     avg = comps[(comps["target"] == target) & (comps["language"] == AVG)] if "target" in comps else \
         comps[comps["language"] == AVG]
     systems = avg[avg["kind"] == "system"]
@@ -179,8 +180,7 @@ def heatmap(comps: pd.DataFrame, target: str, chance: float | None = None) -> Fi
         ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right", fontsize=FONT)
         ax.set_yticks(range(len(index)), [f"{i} (baseline)" if i == BASELINE else i for i in index], fontsize=FONT)
         ax.set_xlabel("variant", fontsize=FONT)
-        if k == 0:
-            ax.set_ylabel("intermediate task", fontsize=FONT)
+        ax.set_ylabel("intermediate task", fontsize=FONT)
         ax.set_title(wrap(title, 0.8 * len(columns) + 0.6, FONT + 1), fontsize=FONT + 1)
         bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.9, pad=0.02,
                            extend="both" if is_delta else "neither")
