@@ -156,7 +156,7 @@ def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path)
                       "evaluate_paws_x": str(per_inter + len(calibrated) * n_seeds),
                       "evaluate_tydiqa": str(per_inter + len(calibrated) * n_seeds),
                       "matrix": "1", "example_scores": "1", "statistics": "1", "figures": "1", "summary": "1",
-                      "training_curves": "1", "all": "1", **({"interim": "1"} if cfg["study"].get("waves") else {})}, out
+                      "report_pages": "1", "training_curves": "1", "all": "1", **({"interim": "1"} if cfg["study"].get("waves") else {})}, out
     reasons = snakemake(workdir, "-n", configfile=edited).stdout
     jobs = re.findall(r"rule (train_\w+|evaluate_\w+|calibrate\w*):.*?wildcards: ([^\n]+)", reasons, re.S)
     assert jobs and all("mnli" in wc or any(v in wc for v in calibrated) for _, wc in jobs), jobs
@@ -612,7 +612,7 @@ def test_amending_the_margin_after_results_is_listed_in_the_summary(demo_run, tm
     # with study.waves the interim look re-decides at the new margin, and the jobs that read a look (their
     # inputs wait behind that checkpoint) run again: the matrix, scores and curves — no training, no evaluation
     behind = {"interim", "matrix", "example_scores", "training_curves"} if len(cfg["study"].get("waves") or []) > 1 else set()
-    assert set(counts) - {"total"} == {"statistics", "figures", "summary", "all"} | behind, out
+    assert set(counts) - {"total"} == {"statistics", "figures", "summary", "report_pages", "all"} | behind, out
     snakemake(workdir, "--cores", "2", configfile=edited)
     assert (workdir / "results" / "preregistration.json").read_text() == declared  # never rewritten
     summary = (workdir / "results" / "report" / "summary.md").read_text()
@@ -622,7 +622,7 @@ def test_amending_the_margin_after_results_is_listed_in_the_summary(demo_run, tm
     (workdir / "results" / "preregistration.json").unlink()
     out = snakemake(workdir, "-n", "--quiet", "rules", configfile=edited).stdout
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
-    assert set(counts) - {"total"} == {"summary", "all"}, out
+    assert set(counts) - {"total"} == {"summary", "report_pages", "all"}, out
     snakemake(workdir, "--cores", "2", configfile=edited)
     summary = (workdir / "results" / "report" / "summary.md").read_text()
     assert "**Re-declared after results existed**" in summary and "Amended after the declaration" not in summary

@@ -42,7 +42,7 @@ STAGES = {"data": ["build_demo_fixtures", "prepare_dataset", "snapshot_model", "
           "target": ["train_target"],
           "evaluation": [],   # evaluate_<target>, one rule per target
           "report": ["interim", "training_curves", "example_scores", "matrix", "statistics", "figures",
-                     "summary", "all"]}
+                     "summary", "report_pages", "all"]}
 TRAINING_STAGES = ("selection", "calibration", "intermediate", "target")
 
 # Test items per language: PAWS-X 2,000 test pairs in every language (Yang et al. 2019); TyDiQA-GoldP's
