@@ -194,7 +194,7 @@ def figures(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
     from xlt.analysis import figures as fig
 
     agg, comps = pd.read_csv(aggregate_path), pd.read_csv(comparisons_path)
-    chance = {t: chance_by_language(t, p, langs) for t, p in (test_data or {}).items() for langs in [targets[t]]}
+    chance = {t: chance_by_language(t, p, targets[t]) for t, p in (test_data or {}).items()}
     for model, key in (models or {None: ""}).items():
         a, c = (agg, comps) if model is None or len(models) == 1 else (agg[agg["model"] == model],
                                                                        comps[comps["model"] == model])
