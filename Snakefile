@@ -31,6 +31,7 @@ rule all:
         "results/report/summary.md",
         rules.figures.output,
         rules.training_curves.output,
+        rules.report_pages.output,  # what `snakemake --report` shows: the answer and tables as HTML
         # every model's first wave, named here so that no model's jobs wait for another model's interim
         # look (an input function that meets an unfinished checkpoint yields nothing else until it is done)
         first_wave=lambda wc: run_eval_files(runs_made(plan.target_runs(config), 1), "metrics"),
@@ -48,10 +49,14 @@ onstart:
 
 onsuccess:
     from xlt.analysis.matrix import format_pivot
+    from xlt.analysis.pages import report_command
 
     if os.path.exists("results/matrix.parquet"):
-        print("\nZero-shot results (mean over seeds), results/matrix.parquet:\n")
+        print("\nZero-shot results (mean over seeds, points), results/matrix.parquet:\n")
         print(format_pivot("results/matrix.parquet"))
     if os.path.exists("results/report/summary.md"):
-        print("\nAnswer and tables: results/report/summary.md; figures: results/report/figures/; "
-              "HTML report: snakemake --report results/report/report.html")
+        # the command as it works after this run: the demo's --configfile named (the default config is the study)
+        command = report_command(workflow.main_snakefile, workflow.overwrite_configfiles, os.getcwd(),
+                                 os.environ.get("PWD"))
+        print("\nAnswer and tables: results/report/summary.md; figures: results/report/figures/ (PNG and PDF); "
+              f"HTML report: {command}")

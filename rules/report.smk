@@ -83,11 +83,15 @@ rule statistics:
         matrix="results/matrix.parquet",
         interims=interims_made,  # the looks made (study.waves): the final level and earlier decisions
         calibration=calibration.result_files(config),  # arms that never perturb: `not tested`
-    output:
-        aggregate=report("results/report/aggregate.csv", caption="../report/aggregate.rst", category="Tables"),
-        comparisons=report("results/report/comparisons.csv", caption="../report/comparisons.rst", category="Tables"),
-        run_variance="results/report/run_variance.csv",
-        sensitivity="results/report/sensitivity.csv",
+    output:  # in the HTML report as downloads; report_pages shows them as tables
+        aggregate=report("results/report/aggregate.csv", caption="../report/aggregate.rst", category="Tables",
+                         subcategory="CSV files (download)"),
+        comparisons=report("results/report/comparisons.csv", caption="../report/comparisons.rst", category="Tables",
+                           subcategory="CSV files (download)"),
+        run_variance=report("results/report/run_variance.csv", caption="../report/run_variance.rst",
+                            category="Tables", subcategory="CSV files (download)"),
+        sensitivity=report("results/report/sensitivity.csv", caption="../report/sensitivity.rst", category="Tables",
+                           subcategory="CSV files (download)"),
     params:
         code=CODE["statistics.py"],
         bootstrap=canonical(config.get("bootstrap", {"replicates": 10000, "seed": 0})),
@@ -110,7 +114,8 @@ rule figures:
     input:
         aggregate="results/report/aggregate.csv",
         comparisons="results/report/comparisons.csv",
-    output:  # one set per model (results/report/figures/<model>/ when the study has several)
+        test=[data(t, "test") for t in STUDY["targets"]],  # the chance level per test language
+    output:  # one set per model (results/report/figures/<model>/ when the study has several); PNG + PDF
         **{f"heatmap_{t}{key}": report(f"{folder}/heatmap_{t}.png", caption="../report/heatmap.rst",
                                        category="Figures", subcategory=t) for t in STUDY["targets"]
            for key, folder in FIGURE_FOLDERS.items()},
@@ -119,6 +124,9 @@ rule figures:
            for key, folder in FIGURE_FOLDERS.items()},
         **{f"gap{key}": report(f"{folder}/gap.png", caption="../report/gap.rst", category="Figures")
            for key, folder in FIGURE_FOLDERS.items()},
+        **{f"{name}_{t}{key}_pdf": f"{folder}/{name}_{t}.pdf" for name in ("heatmap", "languages")
+           for t in STUDY["targets"] for key, folder in FIGURE_FOLDERS.items()},
+        **{f"gap{key}_pdf": f"{folder}/gap.pdf" for key, folder in FIGURE_FOLDERS.items()},
     params:
         code=CODE["figures.py"],
         targets=STUDY["targets"],
@@ -136,9 +144,12 @@ rule figures:
 rule training_curves:
     input:
         logs=lambda wc: [plan.intermediate_file(**r, name="train_log.jsonl") for r in runs_made(plan.intermediate_runs(config))],
+        # each run's dev_metrics.json: the chance level of its dev score
+        metrics=lambda wc: [plan.intermediate_file(**r, name="dev_metrics.json") for r in runs_made(plan.intermediate_runs(config))],
     output:
-        report("results/report/figures/training_curves.png", caption="../report/training_curves.rst",
-               category="Figures"),
+        png=report("results/report/figures/training_curves.png", caption="../report/training_curves.rst",
+                   category="Figures"),
+        pdf="results/report/figures/training_curves.pdf",
     params:
         code=CODE["training_curves.py"],
         runs=lambda wc: runs_made(plan.intermediate_runs(config)),
@@ -162,7 +173,8 @@ rule summary:
         calibration=calibration.result_files(config),  # radii chosen on English dev
         selection=selection.result_files(config),      # training keys chosen on English dev
     output:
-        report("results/report/summary.md", caption="../report/summary.rst", category="Answer"),
+        report("results/report/summary.md", caption="../report/summary.rst", category="Answer",
+               subcategory="Markdown (download)"),
     params:
         code=CODE["summary.py"],
         targets=STUDY["targets"],
@@ -186,3 +198,36 @@ rule summary:
         "../envs/analysis.yaml"
     script:
         "../workflow_scripts/summary.py"
+
+
+# What `snakemake --report` displays: the answer and the tables as HTML (a .md or .csv would be a download
+# only), and the answer's opening for the report's front page (report/workflow.rst embeds it).
+rule report_pages:
+    input:
+        summary="results/report/summary.md",
+        aggregate="results/report/aggregate.csv",
+        comparisons="results/report/comparisons.csv",
+        run_variance="results/report/run_variance.csv",
+        sensitivity="results/report/sensitivity.csv",
+    output:
+        summary=report("results/report/html/summary.html", caption="../report/summary.rst", category="Answer",
+                       subcategory="Summary"),
+        answer="results/report/html/answer.html",
+        aggregate=report("results/report/html/aggregate.html", caption="../report/aggregate.rst",
+                         category="Tables", subcategory="Tables"),
+        comparisons=report("results/report/html/comparisons.html", caption="../report/comparisons.rst",
+                           category="Tables", subcategory="Tables"),
+        run_variance=report("results/report/html/run_variance.html", caption="../report/run_variance.rst",
+                            category="Tables", subcategory="Tables"),
+        sensitivity=report("results/report/html/sensitivity.html", caption="../report/sensitivity.rst",
+                           category="Tables", subcategory="Tables"),
+    params:
+        code=CODE["report_pages.py"],
+    log:
+        logs("report_pages", "all")["log"],
+    benchmark:
+        logs("report_pages", "all")["benchmark"]
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow_scripts/report_pages.py"

@@ -219,7 +219,57 @@ def test_measured_run_sd_replaces_the_assumed_one(tmp_path):
     measured, source = planning.measured_run_sd(config, tmp_path)
     assert source == "results/report/run_variance.csv"
     assert measured == {("tiny-bloom-lora", "tydiqa"): pytest.approx(math.sqrt((3 * 1 + 1 * 4) / 4))}
-    assert "measured in results/report/run_variance.csv where marked *" in planning.format_plan(config, "c", tmp_path)
+    out = planning.format_plan(config, "c", tmp_path)
+    assert "measured in results/report/run_variance.csv where it says so" in out
+    assert re.search(r"tiny-bloom-lora +adversarial_vs_standard +tydiqa .* 1\.32 \(measured\)", out)
+    assert "tiny-bloom-lora adversarial_vs_standard can detect" not in out
+    assert "at the run sd (measured where results exist, else ASSUMED)" in out  # the model with measured rows
+    assert "tiny-bloom adversarial_vs_standard: only effects" in out and "at the ASSUMED run sd 2 points" in out
+
+
+def test_the_plan_says_go_or_no_go_per_family_with_its_assumption_and_explains_its_columns(study_workdir):
+    out = planning.format_plan(STUDY, "config.yaml")
+    go = out.split("Go / no-go per confirmatory family")[1]
+    sentences = [line for line in go.splitlines() if line.startswith("- ")]
+    assert len(sentences) == len({(r["model"], r["family"]) for r in planning.power_rows(STUDY)}) == 4
+    rows = {(r["model"], r["family"], r["target"]): r for r in planning.power_rows(STUDY)}
+    effect = STUDY["report"]["effect_of_interest"]
+    for line in sentences:
+        model, family = re.search(r"(bloom-\S+) (\w+)", line).groups()
+        mdes = [rows[(model, family, t)]["mde"] for t in ("paws_x", "tydiqa")]
+        assert line.startswith("- GO — " if max(mdes) <= effect else "- NO-GO — "), line
+        assert "ASSUMED run sd 2 points" in line and f"{mdes[0]:.2f}/{mdes[1]:.2f} points" in line
+    assert "- NO-GO — bloom-560m task_vs_baseline" in go and "needs 128/146 seeds" in go
+    assert "- GO — bloom-560m adversarial_vs_standard" in go
+    assert "run sd: ASSUMED — report.assumed_run_sd" in out and "2 (assumed)" in out
+    notes = out.split("seeds@1\n")[1].split("Go / no-go")[0]
+    for column in ("m:", "tasks:", "seeds:", "run sd:", "se runs, se items:", "MDE:", "power@1:", "seeds@1:"):
+        assert column in notes, column
+    undeclared = copy.deepcopy(STUDY)
+    del undeclared["report"]["effect_of_interest"]
+    assert "no report.effect_of_interest declared to decide go or no-go" in planning.format_plan(undeclared, "c")
+
+
+def test_the_plan_totals_disk_against_free_space_and_prices_wall_clock(study_workdir, monkeypatch):
+    parts = {m: n * planning.parameters(STUDY, m) for m, n in planning.checkpoints_kept(STUDY).items()}
+    total = parts["bloom-560m"] * 4 + parts["bloom-1b7"] * 2  # fp32, and bloom-1b7's bf16
+    assert f"total: {total / 1e9:,.1f} GB of checkpoints" in planning.format_plan(STUDY, "c")
+    monkeypatch.setattr(planning, "free_bytes", lambda directory: 10 ** 13)
+    assert re.search(r"free on the disk of results: 10,000.0 GB — enough$", planning.format_plan(STUDY, "c"), re.M)
+    monkeypatch.setattr(planning, "free_bytes", lambda directory: 10 ** 12)
+    assert f"1,000.0 GB — NOT ENOUGH: {(total - 1e12) / 1e9:,.1f} GB short" in planning.format_plan(STUDY, "c")
+    # wall-clock: longest-first packing; one GPU runs every training job in turn
+    assert planning.packed([3, 3, 2, 2, 2], 2) == 7 and planning.packed([5, 1, 1], 8) == 5
+    jobs = planning.training_jobs(STUDY)
+    one = sum(m for _, m in planning.wall_clock(STUDY, jobs, 1))
+    assert one == pytest.approx(sum(j["minutes"] for j in jobs))
+    eight, fifty = (sum(m for _, m in planning.wall_clock(STUDY, jobs, g)) for g in (8, 50))
+    assert one / 8 <= eight < one / 7 and one / 50 <= fifty < eight
+    phases = [name for name, _ in planning.wall_clock(STUDY, jobs, 8)]
+    assert phases[:3] == ["selection", "calibration", "intermediate (wave 1)"] and "target (wave 3)" in phases
+    assert planning.profile_jobs() == yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())["jobs"]
+    assert f"on {planning.profile_jobs()} GPUs (the SLURM profile's `jobs:" in planning.format_plan(STUDY, "c")
+    assert f"on 8 GPUs (--gpus 8): about {eight / 60:,.0f} hours" in planning.format_plan(STUDY, "c", gpus=8)
 
 
 def test_budget_is_stated_and_a_design_over_it_warns(study_workdir):
@@ -253,7 +303,9 @@ def test_docs_plan_table_is_the_commands_output(study_workdir):
     out = subprocess.run([sys.executable, "-m", "xlt.analysis.planning", "--configfile", str(ROOT / "config.yaml")],
                          capture_output=True, text=True, check=True, cwd=study_workdir).stdout.strip()
     assert out.startswith("Plan of config.yaml")
-    assert out in (ROOT / "docs" / "study.md").read_text(), \
+    free = re.compile(r"^(free on the disk of results: ).*$", flags=re.M)  # this machine's free space
+    assert len(free.findall(out)) == 1
+    assert free.sub(r"\1…", out) in free.sub(r"\1…", (ROOT / "docs" / "study.md").read_text()), \
         "docs/study.md's plan table is stale: paste `python -m xlt.analysis.planning`"
     demo = subprocess.run([sys.executable, "-m", "xlt.analysis.planning", "--configfile", str(ROOT / "config/demo.yaml")],
                           capture_output=True, text=True, check=True, cwd=study_workdir).stdout

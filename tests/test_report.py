@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -165,3 +167,32 @@ def test_example_scores_follow_the_official_definitions():
     s = example_scores({"a": "cat", "b": "y"}, ex, "tydiqa").set_index(["example_id", "metric"])["value"]
     assert s[("a", "exact_match")] == 100 and s[("b", "exact_match")] == 0
     assert s[("b", "f1")] == pytest.approx(100 * 2 / 3)
+
+
+def test_the_matrix_job_names_the_input_it_cannot_read_and_prints_points(tmp_path):
+    """A truncated metrics JSON among the matrix job's inputs stops it naming that file; the printed
+    pivot is in points for every metric (accuracy is stored as a fraction, F1 in points)."""
+    import json
+    import re
+
+    from xlt.analysis.matrix import format_pivot
+    from xlt.steps.report import build_matrix
+
+    files = []
+    for target, metric, value in (("paws_x", "accuracy", 0.625), ("tydiqa", "f1", 8.472)):
+        for lang in ("en", "de"):
+            path = tmp_path / "eval" / target / f"{lang}.metrics.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"model": "m", "intermediate": "none", "variant": "standard", "target": target,
+                                        "seed": 1, "language": lang, "n_examples": 10, "metrics": {metric: value}},
+                                       indent=1))
+            files.append(str(path))
+    build_matrix(files, [], str(tmp_path / "m.parquet"), str(tmp_path / "m.csv"))
+    text = format_pivot(str(tmp_path / "m.parquet"))
+    assert "62.5" in text and "8.5" in text and "0.625" not in text and "0.6" not in text.split()
+    broken = files[2]
+    Path(broken).write_text(Path(broken).read_text()[:40])  # a full disk cut it
+    with pytest.raises(ValueError, match=re.escape(f"cannot read {broken} (JSONDecodeError")) as err:
+        build_matrix(files, [], str(tmp_path / "m2.parquet"), str(tmp_path / "m2.csv"))
+    assert "--forcerun" in str(err.value)
+    assert not (tmp_path / "m2.parquet").exists() and not (tmp_path / "m2.csv").exists()  # nothing half-written

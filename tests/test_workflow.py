@@ -123,6 +123,26 @@ def test_demo_end_to_end_matrix(demo_run):
 
 
 @pytest.mark.slow
+def test_the_readme_shows_the_demos_pivot_and_report_command(demo_run):
+    """The README's example pivot is the PAWS-X part of what this demo run prints (in points); when the demo
+    changes, `python -m xlt.analysis.matrix --target paws_x` after `make demo` prints the new block. The
+    report command it gives for the demo is the one the demo prints when run from the checkout."""
+    from xlt.analysis.matrix import format_pivot
+    from xlt.analysis.pages import report_command
+
+    workdir, proc = demo_run
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```\n(== paws_x ==\n.*?)\n```", readme, flags=re.S).group(1)
+    printed = format_pivot(str(workdir / "results" / "matrix.parquet"), ["paws_x"])
+    assert block == printed, ("README's example pivot is stale: after `make demo`, paste the output of "
+                              "`.venv/bin/python -m xlt.analysis.matrix --target paws_x`:\n" + printed)
+    assert printed in proc.stdout + proc.stderr  # what the demo's closing message printed
+    command = report_command(ROOT / "Snakefile", [ROOT / "config" / "demo.yaml"], ROOT, str(ROOT))
+    assert command == "snakemake --report results/report/report.html --configfile config/demo.yaml"
+    assert command in readme.replace("\n  ", " ")
+
+
+@pytest.mark.slow
 def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path):
     workdir, _ = demo_run
     assert "Nothing to be done" in snakemake(workdir, "-n").stdout
@@ -161,7 +181,7 @@ def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path)
                       "evaluate_paws_x": str(paws_runs),
                       "evaluate_tydiqa": str(per_inter + len(calibrated) * n_seeds),
                       "matrix": "1", "example_scores": "1", "statistics": "1", "figures": "1", "summary": "1",
-                      "training_curves": "1", "all": "1", **({"interim": "1"} if cfg["study"].get("waves") else {})}, out
+                      "report_pages": "1", "training_curves": "1", "all": "1", **({"interim": "1"} if cfg["study"].get("waves") else {})}, out
     reasons = snakemake(workdir, "-n", configfile=edited).stdout
     jobs = re.findall(r"rule (train_\w+|evaluate_\w+|calibrate\w*):.*?wildcards: ([^\n]+)", reasons, re.S)
     jobs = [(r, wc) for r, wc in jobs if "target=paws_x" not in wc and r != "evaluate_paws_x"]  # PAWS-X: all, above
@@ -171,7 +191,7 @@ def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path)
 
 TRAINING_AND_DOWNSTREAM = {"calibrate_point", "calibrate", "select_point", "select", "train_intermediate", "train_multitask", "train_target",
                            "evaluate_paws_x", "evaluate_tydiqa", "matrix", "example_scores", "statistics", "figures",
-                           "summary", "training_curves", "interim", "all"}
+                           "summary", "report_pages", "training_curves", "interim", "all"}
 
 
 @pytest.mark.slow
@@ -465,10 +485,11 @@ def test_demo_ends_with_report_figures_and_html(demo_run, tmp_path):
             for variant in demo["study"]["variants"]:
                 assert f"| tiny-bloom | {inter} | {variant} |" in summary
         assert "| tiny-bloom | none | standard |" in summary
-        for fig in (f"heatmap_{target}.png", f"languages_{target}.png"):
-            assert (rep / "figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (rep / "figures" / "gap.png").stat().st_size > 1000
-    assert (rep / "figures" / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    figures = [*(f"{name}_{t}" for t in demo["study"]["targets"] for name in ("heatmap", "languages")), "gap",
+               "training_curves"]
+    for fig in figures:  # every figure for the report (PNG) and for a paper (PDF)
+        assert (rep / "figures" / f"{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (rep / "figures" / f"{fig}.pdf").read_bytes()[:5] == b"%PDF-"
     comps = pd.read_csv(rep / "comparisons.csv", keep_default_na=False, na_values=[""])
     assert {"system", "vs_baseline", "vs_standard", "pooled_vs_standard"} <= set(comps["kind"])
     assert set(comps.loc[comps["family"] != "exploratory", "verdict"]) <= {"improves", "harms", "equivalent",
@@ -479,9 +500,129 @@ def test_demo_ends_with_report_figures_and_html(demo_run, tmp_path):
     assert set(confirmatory["family"]) == {"adversarial_vs_standard", "task_vs_baseline"}
     assert confirmatory["p_adj"].between(0, 1).all() and (confirmatory["language"] == "avg-xx").all()
     assert comps.loc[comps["family"] == "exploratory", "p_adj"].isna().all()
-    html = tmp_path / "report.html"
-    snakemake(workdir, "--report", str(html))
-    assert html.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_every_demo_figure_is_labelled_and_keeps_its_text_inside_the_canvas(demo_run):
+    """Every figure rebuilt from the demo's own outputs, as the figures and training_curves jobs draw them:
+    axes labelled, the interval kind said, no text outside the canvas (each text's box and the figure's
+    tight box inside the figure's box) — and the jobs themselves warned of none."""
+    import matplotlib.pyplot as plt
+
+    from xlt.analysis import figures as F
+    from xlt.analysis.curves import chance_by_task, collect
+    from xlt.steps.report import chance_by_language
+
+    workdir, _ = demo_run
+    demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    rep = workdir / "results" / "report"
+    agg, comps = pd.read_csv(rep / "aggregate.csv"), pd.read_csv(rep / "comparisons.csv")
+    figures = {}
+    for target, langs in demo["study"]["targets"].items():
+        chance = chance_by_language(target, workdir / "results" / "data" / target / "test.parquet", langs)
+        figures[f"heatmap_{target}"] = F.heatmap(comps, target, chance.get("avg-xx"))
+        figures[f"languages_{target}"] = F.language_intervals(comps, target, langs, chance)
+    figures["gap"] = F.gap_plot(agg, list(demo["study"]["targets"]))
+    logs = sorted((workdir / "results" / "intermediate").rglob("train_log.jsonl"))
+    runs = [{"model": p.parts[-5], "task": p.parts[-4], "variant": p.parts[-3], "seed": int(p.parts[-2][4:])}
+            for p in logs]
+    figures["training_curves"] = F.training_curves(
+        collect(runs, [str(p) for p in logs]), chance_by_task(runs, [str(p.parent / "dev_metrics.json") for p in logs]))
+    for name, fig in figures.items():
+        assert F.overflow(fig) == [], name
+        assert fig.get_suptitle(), name
+        for ax in fig.axes:
+            if ax.get_label() != "<colorbar>" and ax.has_data():
+                shared = ax.get_shared_x_axes().get_siblings(ax)  # stacked panels: the bottom one names x
+                assert ax.get_ylabel() and any(a.get_xlabel() for a in shared), (name, ax.get_title())
+        if name != "training_curves":  # the curves are single runs: no intervals
+            assert "95% CI" in " ".join(t.get_text() for t in fig.findobj(plt.Text)), name
+        plt.close(fig)
+    assert "WARNING" not in (workdir / "results" / "logs" / "figures" / "all.log").read_text()
+    assert "WARNING" not in (workdir / "results" / "logs" / "training_curves" / "all.log").read_text()
+
+
+def rendered_text(dom: str) -> str:
+    """The text a reader sees in the report's app (#app), scripts and styles left out."""
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.open, self.depth, self.parts = [], None, []
+
+        def handle_starttag(self, tag, attrs):
+            if tag in ("br", "img", "hr", "meta", "link", "input"):
+                return
+            self.open.append(tag)
+            if dict(attrs).get("id") == "app" and self.depth is None:
+                self.depth = len(self.open)
+
+        def handle_endtag(self, tag):
+            if tag in self.open:
+                while self.open and self.open.pop() != tag:
+                    pass
+            if self.depth is not None and len(self.open) < self.depth:
+                self.depth = None
+
+        def handle_data(self, data):
+            if self.depth is not None and not {"script", "style"} & set(self.open):
+                self.parts.append(data)
+
+    parser = Text()
+    parser.feed(dom)
+    return " ".join(" ".join(parser.parts).split())
+
+
+@pytest.fixture(scope="module")
+def chromium(needs_outside):
+    """A headless Chromium: the one on PATH, or Debian's package installed by the project's script (as root
+    with apt-get, about half a minute); where it cannot be had the test is skipped, or fails under CI=true."""
+    script = ROOT / "scripts" / "install-chromium.sh"
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    if proc.returncode == 2:
+        why = proc.stderr.strip().removeprefix("install-chromium: cannot provide a Chromium here: ")
+        needs_outside(f"no Chromium here and {script.relative_to(ROOT)} cannot install one: {why}")
+    if proc.returncode != 0:
+        pytest.fail(f"{script} failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return proc.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_the_printed_report_command_works_and_the_report_opens_on_the_answer(demo_run, chromium, tmp_path):
+    """The demo's closing message prints the `snakemake --report` command; run exactly as printed (from
+    another directory, in a shell), it writes the report, which headless Chromium renders with the
+    answer's first line on its front page; the answer and every table are pages the report displays."""
+    import base64
+    import shlex
+
+    workdir, proc = demo_run
+    command = re.search(r"HTML report: (.+)$", proc.stdout + proc.stderr, flags=re.M).group(1).strip()
+    assert "--configfile" in command and "--report results/report/report.html" in command
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
+    run = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, f"{command}\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    report = workdir / "results" / "report" / "report.html"
+    assert report.stat().st_size > 10_000
+    page = report.read_text()
+    # the answer and the four tables are in the report as HTML (displayed, not downloaded); the CSVs beside them
+    for name in ("summary", "aggregate", "comparisons", "run_variance", "sensitivity"):
+        assert f"{name}.html" in page, name
+    for name in ("aggregate", "comparisons", "run_variance", "sensitivity"):
+        assert f"{name}.csv" in page, name
+    summary_html = (workdir / "results" / "report" / "html" / "summary.html").read_text()
+    assert base64.b64encode(summary_html.encode()).decode()[:200] in page.replace("\n", "")
+    browser = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000"]
+    dom = subprocess.run([*browser, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=180)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    seen = rendered_text(dom.stdout)
+    summary = (workdir / "results" / "report" / "summary.md").read_text()
+    first = next(line for line in summary.splitlines() if line.startswith("- **"))
+    first = " ".join(re.sub(r"[*`]", "", first.removeprefix("- ")).split())
+    assert first in seen, f"the answer's first line is not on the rendered page:\n{first}\n---\n{seen[:3000]}"
+    assert shlex.split(command)  # a plain shell command
 
 
 @pytest.mark.slow
@@ -556,7 +697,7 @@ def test_amending_the_margin_after_results_is_listed_in_the_summary(demo_run, tm
     # with study.waves the interim look re-decides at the new margin, and the jobs that read a look (their
     # inputs wait behind that checkpoint) run again: the matrix, scores and curves — no training, no evaluation
     behind = {"interim", "matrix", "example_scores", "training_curves"} if len(cfg["study"].get("waves") or []) > 1 else set()
-    assert set(counts) - {"total"} == {"statistics", "figures", "summary", "all"} | behind, out
+    assert set(counts) - {"total"} == {"statistics", "figures", "summary", "report_pages", "all"} | behind, out
     snakemake(workdir, "--cores", "2", configfile=edited)
     assert (workdir / "results" / "preregistration.json").read_text() == declared  # never rewritten
     summary = (workdir / "results" / "report" / "summary.md").read_text()
@@ -566,7 +707,7 @@ def test_amending_the_margin_after_results_is_listed_in_the_summary(demo_run, tm
     (workdir / "results" / "preregistration.json").unlink()
     out = snakemake(workdir, "-n", "--quiet", "rules", configfile=edited).stdout
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
-    assert set(counts) - {"total"} == {"summary", "all"}, out
+    assert set(counts) - {"total"} == {"summary", "report_pages", "all"}, out
     snakemake(workdir, "--cores", "2", configfile=edited)
     summary = (workdir / "results" / "report" / "summary.md").read_text()
     assert "**Re-declared after results existed**" in summary and "Amended after the declaration" not in summary

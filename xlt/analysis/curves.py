@@ -32,3 +32,16 @@ def collect(runs: list[dict], paths: list[str]) -> pd.DataFrame:
     """All runs' curves with their run keys (model, task, variant, seed) as columns."""
     frames = [read_curves(p).assign(**run) for run, p in zip(runs, paths)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+
+
+def chance_by_task(runs: list[dict], metric_files: list[str]) -> dict[str, float]:
+    """{intermediate task (a row of the figure): chance level of its dev selection score} from the runs'
+    dev_metrics.json (xlt/data/chance.py); a multi-task run's score is the mean over its tasks, so is its chance."""
+    from xlt.io import read_json
+
+    out = {}
+    for run, path in zip(runs, metric_files):
+        levels = [c["value"] for c in read_json(path).get("chance", {}).values()]
+        if levels:
+            out.setdefault(run["task"], sum(levels) / len(levels))
+    return out

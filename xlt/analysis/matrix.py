@@ -105,20 +105,43 @@ def without_collapsed(frame: pd.DataFrame, matrix: pd.DataFrame) -> pd.DataFrame
 
 
 def pivot(matrix: pd.DataFrame, target: str) -> pd.DataFrame:
-    """One target's results, mean over seeds: rows = (metric, model, intermediate, variant), columns =
-    languages (English first) and `avg-xx`, the mean over the non-English languages."""
+    """One target's results in points (0-100; accuracy is stored as a fraction), mean over seeds: rows =
+    (metric, model, intermediate, variant), columns = languages (English first) and `avg-xx`, the mean
+    over the non-English languages."""
+    from xlt.workflow.selection import points
+
     sub = matrix[(matrix["target"] == target) & (matrix["stage"] == "target")]
+    sub = sub.assign(value=[points(m, v) for m, v in zip(sub["metric"], sub["value"])])
     table = sub.pivot_table(index=["metric", "model", "intermediate", "variant"], columns="language",
                             values="value", aggfunc="mean")
     others = sorted(c for c in table.columns if c != "en")
     table = table[["en", *others] if "en" in table.columns else others]
     table["avg-xx"] = table[others].mean(axis=1)
     table.columns.name = None
-    return table.round(3)
+    return table.round(1)
 
 
-def format_pivot(path: str) -> str:
+def format_pivot(path: str, targets: list[str] | None = None) -> str:
+    """The pivot of every target (or of `targets`) of the matrix at `path`, in points, as text."""
     matrix = pd.read_parquet(path)
-    targets = sorted(matrix.loc[matrix["stage"] == "target", "target"].unique())
-    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_rows", 500):
-        return "\n\n".join(f"== {t} ==\n{pivot(matrix, t).to_string()}" for t in targets)
+    targets = targets or sorted(matrix.loc[matrix["stage"] == "target", "target"].unique())
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_rows", 500,
+                           "display.float_format", "{:.1f}".format):
+        text = "\n\n".join(f"== {t} ==\n{pivot(matrix, t).to_string()}" for t in targets)
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+def main(argv=None) -> None:
+    """`python -m xlt.analysis.matrix [results/matrix.parquet] [--target paws_x]`: the pivot the demo ends
+    with (the README's example is its paws_x part)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m xlt.analysis.matrix", description=main.__doc__)
+    p.add_argument("path", nargs="?", default="results/matrix.parquet")
+    p.add_argument("--target", action="append", help="only this target (repeatable)")
+    args = p.parse_args(argv)
+    print(format_pivot(args.path, args.target))
+
+
+if __name__ == "__main__":
+    main()

@@ -41,7 +41,7 @@ STAGES = {"data": ["build_demo_fixtures", "prepare_dataset", "snapshot_model", "
           "target": ["train_target"],
           "evaluation": [],   # evaluate_<target>, one rule per target
           "report": ["interim", "training_curves", "example_scores", "matrix", "statistics", "figures",
-                     "summary", "all"]}
+                     "summary", "report_pages", "all"]}
 TRAINING_STAGES = ("selection", "calibration", "intermediate", "target")
 
 # ---- jobs ----
@@ -249,6 +249,61 @@ def measured_run_sd(config: dict, directory: Path) -> tuple[dict[tuple[str, str]
     return out, ", ".join(sources) or None
 
 
+# ---- wall-clock ----
+
+def profile_jobs(profile: Path = ROOT / "profiles" / "slurm" / "config.yaml") -> int | None:
+    """The SLURM profile's `jobs:` (jobs queued or running at once; each training job holds one GPU)."""
+    try:
+        return int(yaml.safe_load(profile.read_text())["jobs"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+
+
+def packed(minutes: list[float], gpus: int) -> float:
+    """Makespan (minutes) of jobs packed onto `gpus` GPUs longest first (LPT: within 4/3 of the best)."""
+    import heapq
+
+    load = [0.0] * max(1, gpus)
+    for m in sorted(minutes, reverse=True):
+        heapq.heapreplace(load, load[0] + m)
+    return max(load)
+
+
+def wall_clock(config: dict, jobs: list[dict], gpus: int) -> list[tuple[str, float]]:
+    """[(phase, minutes)] of the training jobs on `gpus` GPUs, phase after phase as the DAG orders them:
+    selection, calibration, then per wave the intermediate and the target runs (a wave starts after the
+    look at the previous one), each phase packed longest job first. Jobs of one phase may in truth start
+    early (a target run as soon as its intermediate run is done), so this is an upper estimate; the
+    evaluation jobs (not priced) come on top."""
+    by_model = plan.model_waves(config)
+    waves = max((len(w) for w in by_model.values()), default=1)
+    phases = [("selection", lambda j: j["stage"] == "selection"),
+              ("calibration", lambda j: j["stage"] == "calibration")]
+    for k in range(1, waves + 1):
+        tag = f" (wave {k})" if waves > 1 else ""
+        for stage in ("intermediate", "target"):
+            phases.append((stage + tag, lambda j, k=k, stage=stage: j["stage"] == stage
+                           and plan.wave_of(by_model[j["model"]], j["seed"]) == k))
+    out = []
+    for name, member in phases:
+        minutes = [j["minutes"] for j in jobs if member(j)]
+        if minutes:
+            out.append((name, packed(minutes, gpus)))
+    return out
+
+
+# ---- disk ----
+
+def free_bytes(directory: Path) -> int:
+    """Free bytes on the filesystem results/ under `directory` is (or, not made yet, will be) on."""
+    import shutil
+
+    where = (directory / "results").resolve()
+    while not where.exists():
+        where = where.parent
+    return shutil.disk_usage(where).free
+
+
 # ---- the printout ----
 
 def _table(header: list[str], rows: list[list], align: str | None = None) -> list[str]:
@@ -268,7 +323,9 @@ def _bytes(n: float) -> str:
     return f"{n / 1e9:,.1f} GB" if n >= 1e9 else f"{n / 1e6:,.1f} MB"
 
 
-def format_plan(config: dict, name: str = "config", directory: Path = Path(".")) -> str:
+def format_plan(config: dict, name: str = "config", directory: Path = Path("."), gpus: int | None = None) -> str:
+    """The plan's printout; `gpus`: the wall-clock's GPUs (default: the SLURM profile's `jobs`)."""
+    given = gpus is not None
     s = config["study"]
     lines = [f"Plan of {name}: targets {', '.join(s['targets'])}; models {', '.join(model_names(config))}:"]
     for m, v in zip(model_names(config), views(config)):
@@ -325,9 +382,11 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."))
     lines += waves_lines(config, jobs)
 
     lines += ["", "Checkpoint disk (bodies; heads and tokenizer are small; training.save_dtype sets the precision):"]
+    disk, unknown = 0, False
     for m, n in checkpoints_kept(config).items():
         p = parameters(config, m, directory)
         if p is None:
+            unknown = True
             lines += [f"{m}: {n} checkpoints kept; size unknown until the model is snapshotted"]
             continue
         v = view(config, m)
@@ -337,10 +396,28 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."))
             continue
         bf16 = sum(b.get("save_dtype") == "bfloat16" for b in blocks)
         kept = (n - bf16) * p * 4 + bf16 * p * 2
+        disk += kept
         lines += [f"{m}: {n} checkpoints kept x {p:,} parameters = {_bytes(kept)} "
                   + (f"({bf16} in bf16; {_bytes(n * p * 4)} in fp32)" if bf16 else
                      f"fp32 ({_bytes(n * p * 2)} with save_dtype: bfloat16)")
                   + "; target checkpoints " + ("kept" if s.get("keep_target_checkpoints") else "deleted once evaluated (temp)")]
+    free = free_bytes(directory)
+    verdict = "enough" if free >= disk else f"NOT ENOUGH: {_bytes(disk - free)} short — more disk, " \
+        "training.save_dtype: bfloat16, or fewer runs"
+    lines += [f"total: {_bytes(disk)} of checkpoints" + (" (models not yet snapshotted not counted)" if unknown else ""),
+              f"free on the disk of {directory / 'results'}: {_bytes(free)} — {verdict}"]
+
+    gpus = gpus or profile_jobs()
+    if gpus:
+        phases = wall_clock(config, jobs, gpus)
+        span = sum(m for _, m in phases)
+        lines += ["", f"Wall-clock of the training jobs on {gpus} GPUs ("
+                  + (f"--gpus {gpus}" if given else f"the SLURM profile's `jobs: {gpus}`; --gpus N for another number")
+                  + f"): about {_h(span)} hours ({span / 60 / 24:,.1f} days), at least GPU-hours / GPUs = "
+                  f"{_h(total / gpus)} hours",
+                  "  phase after phase, each packed onto the GPUs longest job first (an upper estimate: snakemake "
+                  "starts a job once its inputs exist; evaluation not counted):",
+                  "  " + ", ".join(f"{name} {_h(m)} h" for name, m in phases)]
 
     report = config.get("report") or {}
     effect = report.get("effect_of_interest")
@@ -349,25 +426,31 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."))
     lines += ["", f"Confirmatory tests per model (non-English average; alpha {report.get('alpha', 0.05)} over the "
               f"family's m tests across {', '.join(confirmatory_targets(config))} and endpoints {', '.join(endpoints)} "
               f"(Bonferroni, Holm's first step); power {report.get('power', 0.8)}; run sd: "
-              + (f"measured in {source} where marked *, else " if source else "") + "report.assumed_run_sd):"]
+              + (f"measured in {source} where it says so, else " if source else "")
+              + "ASSUMED — report.assumed_run_sd, not measured on this model):"]
     rows = []
-    for r in power_rows(config, measured):
+    power = power_rows(config, measured)
+    for r in power:
         head = [r["model"], r["family"], r["target"], r["tests"], r["tasks"], r["seeds"]]
         if "mde" not in r:
             rows.append([*head, "undeclared", "", "", "", "", ""])
             continue
-        rows.append([*head, f"{r['run_sd']:.3g}" + ("*" if r["run_sd_from"] == "measured" else ""),
+        rows.append([*head, f"{r['run_sd']:.3g} ({r['run_sd_from']})",
                      f"{r['run_se']:.2f}", f"{r['item_se']:.2f}", f"{r['mde']:.2f}",
                      f"{r['power']:.2f}" if effect else "-",
                      (r["seeds_needed"] or ">500") if effect else "-"])
     undeclared = _undeclared_format_matched(config, measured)
     for r in undeclared:
         rows.append([r["model"], "format_matched (not declared)", r["target"], r["tests"], r["tasks"], r["seeds"],
-                     f"{r['run_sd']:.3g}", f"{r['run_se']:.2f}", f"{r['item_se']:.2f}", f"{r['mde']:.2f}",
+                     f"{r['run_sd']:.3g} ({r['run_sd_from']})", f"{r['run_se']:.2f}", f"{r['item_se']:.2f}", f"{r['mde']:.2f}",
                      f"{r['power']:.2f}" if effect else "-", (r["seeds_needed"] or ">500") if effect else "-"])
     lines += _table(["model", "family", "target", "m", "tasks", "seeds", "run sd", "se runs", "se items", "MDE",
                      f"power@{effect:g}" if effect else "power", f"seeds@{effect:g}" if effect else "seeds"],
                     rows, "lll" + "r" * 9)
+    lines += [f"  {line}" for line in _column_notes(report, effect)]
+    lines += ["", "Go / no-go per confirmatory family" + (f" (for the declared effect of interest, {effect:g} point"
+                                                          f"{'s' * (effect != 1)}):" if effect else ":")]
+    lines += [f"- {line}" for line in go_no_go(power, effect)]
     return "\n".join(lines)
 
 
@@ -413,6 +496,53 @@ def waves_lines(config: dict, jobs: list[dict]) -> list[str]:
                            f"every test +{effect:g}" if effect else "effect"], rows, "lrlrrr")
 
 
+def _column_notes(report: dict, effect: float | None) -> list[str]:
+    """What the power table's columns mean, printed under it."""
+    e = f"{effect:g}" if effect else "effect"
+    return [
+        "m: tests in the family (Holm over them); tasks: intermediate arms pooled in each test (1: one task vs none);",
+        "seeds: runs per system; run sd: run-to-run sd of a system's non-English average (points), assumed or",
+        "measured as it says; se runs, se items: the test's standard error from training runs and from test items",
+        f"(points); MDE: the smallest true effect the test detects with power {report.get('power', 0.8)} (points);",
+        f"power@{e}: the power for report.effect_of_interest; seeds@{e}: the seeds per system that effect needs.",
+    ]
+
+
+def go_no_go(rows: list[dict], effect: float | None) -> list[str]:
+    """One sentence per model and confirmatory family: what it can detect at the run sd used (marked
+    ASSUMED unless measured), and GO when every target's MDE is at most the effect of interest, else NO-GO
+    with the seeds that effect needs."""
+    out = []
+    for (model, family), group in _groups(rows):
+        if any("mde" not in r for r in group):
+            out.append(f"{model} {family}: cannot say — report.assumed_run_sd is not declared for "
+                       f"{', '.join(r['target'] for r in group if 'mde' not in r)}.")
+            continue
+        sds = sorted({f"{r['run_sd']:.3g}" for r in group})
+        basis = ("at the ASSUMED run sd " if all(r["run_sd_from"] == "assumed" for r in group) else
+                 "at the run sd (measured where results exist, else ASSUMED) ") + f"{'/'.join(sds)} points"
+        mdes = "/".join(f"{r['mde']:.2f}" for r in group)
+        powers = "/".join(f"{r['power']:.2f}" for r in group if "power" in r)
+        targets = "/".join(r["target"] for r in group)
+        can = f"can detect effects of {mdes} points ({targets}) {basis}"
+        if not effect:
+            out.append(f"{model} {family} {can}; no report.effect_of_interest declared to decide go or no-go.")
+        elif all(r["mde"] <= effect for r in group):
+            out.append(f"GO — {model} {family} {can}, within the {effect:g}-point effect of interest "
+                       f"(power {powers}).")
+        else:
+            needs = "/".join(str(r["seeds_needed"] or ">500") for r in group)
+            out.append(f"NO-GO — {model} {family}: only effects of {mdes} points ({targets}) or more are "
+                       f"detectable {basis}; a {effect:g}-point effect needs {needs} seeds per system "
+                       f"(power now {powers}).")
+    return out
+
+
+def _groups(rows: list[dict]):
+    keys = list(dict.fromkeys((r["model"], r["family"]) for r in rows))
+    return [(k, [r for r in rows if (r["model"], r["family"]) == k]) for k in keys]
+
+
 def load_checked(configfile: Path, directory: Path) -> tuple[dict, list[str]]:
     """The config, validated as the DAG would be from `directory`; missing local data files (e.g. the
     CCGbank export) are returned as notes, not errors: they do not change what the study costs."""
@@ -440,6 +570,8 @@ def main(argv=None) -> None:
     p.add_argument("--configfile", type=Path, default=ROOT / "config.yaml")
     p.add_argument("--directory", type=Path, default=Path("."),
                    help="the workflow's working directory (featurised splits, model snapshots are read there)")
+    p.add_argument("--gpus", type=int, default=None,
+                   help="GPUs for the wall-clock estimate (default: the SLURM profile's `jobs`)")
     args = p.parse_args(argv)
     from xlt.workflow.config import ConfigError
 
@@ -451,7 +583,9 @@ def main(argv=None) -> None:
     name = str(configfile.relative_to(ROOT)) if configfile.is_relative_to(ROOT) else str(args.configfile)
     for note in notes:
         print(f"note: {note} (the DAG stops on this; the plan does not need it)", file=sys.stderr)
-    print(format_plan(config, name, args.directory))
+    if args.gpus is not None and args.gpus < 1:
+        sys.exit("--gpus must be at least 1")
+    print(format_plan(config, name, args.directory, args.gpus))
 
 
 if __name__ == "__main__":

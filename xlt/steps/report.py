@@ -12,12 +12,30 @@ def build_matrix(metric_files: list[str], intermediate_files: list[str], out_par
     says whether its run collapsed on English dev (target_dev_files: the target runs' dev_metrics.json)."""
     from xlt.analysis.matrix import intermediate_records, matrix_from_records, target_dev_records
 
-    records = [read_json(p) for p in metric_files] + [r for p in intermediate_files for r in intermediate_records(p)]
-    matrix = matrix_from_records(records, target_dev_records(target_dev_files or []))
+    records = each_input(metric_files, read_json) + \
+        [r for rs in each_input(intermediate_files, intermediate_records) for r in rs]
+    dev = {k: v for d in each_input(target_dev_files or [], lambda p: target_dev_records([p])) for k, v in d.items()}
+    matrix = matrix_from_records(records, dev)
     write_parquet(matrix, out_parquet)
     with atomic_path(out_csv) as tmp:
         matrix.to_csv(tmp, index=False)
     return matrix
+
+
+def each_input(paths: list[str], read) -> list:
+    """`read(path)` of every path; a file that cannot be read (truncated JSON, a missing key) stops the job
+    naming that file among its hundreds of inputs, and how to make it anew."""
+    import json
+
+    out = []
+    for path in paths:
+        try:
+            out.append(read(path))
+        except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"cannot read {path} ({type(err).__name__}: {err}). It is damaged (e.g. truncated by a "
+                             f"full disk): delete it and re-run its job, e.g. `snakemake --cores 1 --forcerun "
+                             f"{path}` with your --configfile") from err
+    return out
 
 
 def example_scores(runs: list[dict], languages: dict[str, list[str]], test_data: dict[str, str], out: str) -> None:
@@ -203,31 +221,88 @@ def matched_tasks(target: str, intermediates) -> list[str]:
 
 
 def figures(aggregate_path: str, comparisons_path: str, targets: dict[str, list[str]], outputs: dict[str, str],
-            models: dict[str, str] | None = None) -> None:
-    """outputs: {heatmap_<target><key>, languages_<target><key>, gap<key>} -> png path, per model
-    (`models`: {model: key}; one model: key "" and its figures drawn from every row)."""
+            models: dict[str, str] | None = None, test_data: dict[str, str] | None = None) -> None:
+    """outputs: {heatmap_<target><key>, languages_<target><key>, gap<key>} -> png path, and the same keys
+    with `_pdf` -> pdf path, per model (`models`: {model: key}; one model: key "" and its figures drawn
+    from every row). `test_data`: {target: test parquet}, for the chance level per language."""
     from xlt.analysis import figures as fig
 
     agg, comps = pd.read_csv(aggregate_path), pd.read_csv(comparisons_path)
+    chance = {t: chance_by_language(t, p, targets[t]) for t, p in (test_data or {}).items()}
     for model, key in (models or {None: ""}).items():
         a, c = (agg, comps) if model is None or len(models) == 1 else (agg[agg["model"] == model],
                                                                        comps[comps["model"] == model])
-        for target, langs in targets.items():  # atomic_path keeps the file name, so matplotlib sees ".png"
-            with atomic_path(outputs[f"heatmap_{target}{key}"]) as tmp:
-                fig.heatmap(a, target, str(tmp))
-            with atomic_path(outputs[f"languages_{target}{key}"]) as tmp:
-                fig.language_bars(c[c["target"] == target], a, target, langs, str(tmp))
-        with atomic_path(outputs[f"gap{key}"]) as tmp:
-            fig.gap_plot(a, list(targets), str(tmp))
+        for target, langs in targets.items():
+            level = chance.get(target, {})
+            _save_figure(fig.heatmap(c, target, level.get("avg-xx")), outputs, f"heatmap_{target}{key}")
+            _save_figure(fig.language_intervals(c, target, langs, level), outputs, f"languages_{target}{key}")
+        _save_figure(fig.gap_plot(a, list(targets)), outputs, f"gap{key}")
 
 
-def training_curves(runs: list[dict], logs: list[str], out: str) -> None:
-    """The intermediate runs' training curves in one figure."""
+def _save_figure(figure, outputs: dict[str, str], name: str) -> None:
+    """The PNG and the PDF of one figure, each written atomically (atomic_path keeps the suffix)."""
+    from contextlib import ExitStack
+
+    from xlt.analysis.figures import save
+
+    with ExitStack() as stack:
+        paths = [stack.enter_context(atomic_path(outputs[k])) for k in (name, f"{name}_pdf") if k in outputs]
+        save(figure, *map(str, paths))
+
+
+def chance_by_language(target: str, test_path: str, languages: list[str]) -> dict[str, float]:
+    """{language: chance level in points} of the target's test set (xlt/data/chance.py: the best constant
+    prediction), and `avg-xx`: its mean over the non-English languages."""
+    from xlt.data.chance import chance_level
+
+    test = pd.read_parquet(test_path)
+    out = {lang: chance_level(target, test[test["language"] == lang])["value"] for lang in languages}
+    others = [out[lang] for lang in languages if lang != "en"]
+    if others:
+        out["avg-xx"] = sum(others) / len(others)
+    return out
+
+
+def training_curves(runs: list[dict], logs: list[str], out: str, metrics: list[str] | None = None,
+                    out_pdf: str | None = None) -> None:
+    """The intermediate runs' training curves in one figure (PNG, and PDF when `out_pdf`); `metrics`:
+    the runs' dev_metrics.json, for the chance level of each task's dev selection score."""
     from xlt.analysis import figures as fig
-    from xlt.analysis.curves import collect
+    from xlt.analysis.curves import chance_by_task, collect
 
-    with atomic_path(out) as tmp:
-        fig.training_curves(collect(runs, logs), str(tmp))
+    chance = chance_by_task(runs, metrics) if metrics else None
+    outputs = {"curves": out, **({"curves_pdf": out_pdf} if out_pdf else {})}
+    _save_figure(fig.training_curves(collect(runs, logs), chance), outputs, "curves")
+
+
+TABLES = {  # name: (title, what it holds) of the report's HTML tables
+    "aggregate": ("Seed aggregates", "Mean and standard deviation over seeds per system, target, metric and language, "
+                  "with the non-English average (avg-xx), the cross-lingual gap, and deltas vs the baseline and "
+                  "vs standard."),
+    "comparisons": ("Comparisons", "Every comparison (two-level paired bootstrap): delta, standard error, 95% CI, "
+                    "p, Holm p within its family, verdict, minimum detectable effect; `system` rows give each "
+                    "system's mean and CI."),
+    "run_variance": ("Run-to-run variation", "The run sd of the non-English average pooled per group of arms, "
+                     "with Levene's test of equal variance across the groups."),
+    "sensitivity": ("Sensitivity: the other rule for collapsed runs", "The confirmatory rows under the rule for "
+                    "collapsed runs that was not declared (empty when no run collapsed)."),
+}
+
+
+def report_pages(summary_path: str, tables: dict[str, str], out_summary: str, out_answer: str,
+                 out_tables: dict[str, str]) -> None:
+    """summary.md as an HTML page and its opening as the front-page fragment; each CSV of `tables`
+    ({name: csv}) as an HTML table page (out_tables: {name: html}) — what `snakemake --report` displays."""
+    from pathlib import Path
+
+    from xlt.analysis.pages import answer_fragment, summary_page, table_page
+
+    text = Path(summary_path).read_text(encoding="utf-8")
+    pages = {out_summary: summary_page(text), out_answer: answer_fragment(text)}
+    pages.update({out_tables[name]: table_page(csv, *TABLES[name]) for name, csv in tables.items()})
+    for path, content in pages.items():
+        with atomic_path(path) as tmp:
+            tmp.write_text(content, encoding="utf-8")
 
 
 def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[str]], replicates: int,

@@ -109,7 +109,8 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
     tokenizer = load_tokenizer(init)
     block = resolve_budget(variant_block, calibration)
     best = train(model, tokenizer, data, cfg, checkpoint, log, seed, mixing,
-                 strategy=make_strategy(block), variant=variant, log_header={"variant_block": block})
+                 strategy=make_strategy(block), variant=variant,
+                 log_header={"stage": stage, "model": str(init), "variant_block": block})
     if any(d.extra_dev for d in data):  # e.g. MNLI mismatched, scored once on the selected checkpoint
         model = load_model(checkpoint, cfg.attention).to(device_and_autocast()[0])
         for d in data:

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from xlt.adversarial.methods import Standard, StepContext
 from xlt.train.batching import BatchPlanner, Prefetcher
+from xlt.train.progress import Progress, header
 from xlt.model.compiling import BUCKET, compile_body
 from xlt.adversarial.budgets import measure_embedding_scale, ratio_record
 from xlt.model.formats import get_format
@@ -192,7 +193,9 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
     Progress lives in `work_dir` (default: next to the checkpoint) and resumes from there when a state
     is found; the checkpoint and the log reach their final paths only when training completes.
     The log starts with the run's measured embedding scale (and `log_header`); adversarial steps log
-    their perturbation's ratio to the embeddings (xlt/adversarial/budgets.py)."""
+    their perturbation's ratio to the embeddings (xlt/adversarial/budgets.py). The job's own log (stdout)
+    gets a header and a timestamped line every few steps (xlt/train/progress.py); the tqdm bar only on a
+    terminal."""
     set_seed(seed)
     strategy = strategy or Standard()
     device, autocast = device_and_autocast()
@@ -254,8 +257,21 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
     if state is None:
         log_file.write_text("")
     prefetch = Prefetcher(planner, collate, pin=device.type == "cuda")
+    progress = Progress(total_steps, start)
+    progress.write(header({
+        **{k: v for k, v in (log_header or {}).items() if k != "variant_block"},
+        "tasks": ", ".join(names), "variant": variant, "variant block": (log_header or {}).get("variant_block"),
+        "learning rate": cfg.learning_rate, "seed": seed,
+        "steps": f"{total_steps} optimizer steps ({steps_per_epoch} per epoch), batch {cfg.batch_size} x "
+                 f"grad_accum {cfg.grad_accum}, warmup {round(cfg.warmup_ratio * total_steps)}, dev every {eval_every}",
+        "train examples": sizes, "device": str(device),
+        "resumed": f"at step {start} (saved state in {work})" if state is not None else None,
+        "step log": ("every step" if progress.every == 1 else f"every {progress.every} steps") + " here; every "
+                    f"step in train_log.jsonl (loss, lr, grad_norm): {work / 'train_log.jsonl'} while running, "
+                    f"{log_path} when done"}))
+    # the bar only on a terminal: in a job's log file its redraws are noise, the lines above are the record
     with open(log_file, "r+", encoding="utf-8") as log, TerminationFlag() as term, contextlib.closing(prefetch), \
-            tqdm(total=total_steps, initial=start - 1, desc="train", mininterval=5) as bar:
+            tqdm(total=total_steps, initial=start - 1, desc="train", mininterval=5, disable=None) as bar:
         log.truncate(log_bytes)  # drop what was logged after the saved state
         log.seek(log_bytes)
 
@@ -279,9 +295,11 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
         t0 = time.time()
         for step in range(start, total_steps + 1):
             model.train()
-            step_loss, drawn, ratios = 0.0, [], None
+            step_loss, drawn, ratios, tokens, sequences = 0.0, [], None, 0, 0
             for _ in range(cfg.grad_accum):
                 name, batch = prefetch.get()
+                tokens += int(batch["attention_mask"].sum())  # on the host still: no device sync
+                sequences += len(batch["attention_mask"])
                 batch = to_device(batch, device)
                 ctx = step_context(model, batch, name, by_name[name].spec.format, 1 / cfg.grad_accum, autocast,
                                    scale["token_l2_rms"], monitor=adversarial)
@@ -301,6 +319,7 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
                 skipped += 1
                 record.update(skipped=True, skipped_total=skipped)
             else:
+                progress.step(step, step_loss, record["lr"], grad_norm, tokens, sequences)  # said in the job log first
                 raise FloatingPointError(
                     f"non-finite loss or gradient at step {step} (variant {variant!r}, tasks {drawn}): "
                     f"loss={step_loss}, grad_norm={grad_norm}. Lower the learning rate or the perturbation "
@@ -308,6 +327,7 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
                     f"(they are then counted in the train log).")
             optimizer.zero_grad(set_to_none=True)
             bar.update(1)
+            progress.step(step, step_loss, record["lr"], grad_norm, tokens, sequences, skipped)
             record["elapsed_s"] = round(time.time() - t0, 3)
             write_log({**record, "tasks": drawn} if len(names) > 1 else record)
             if step % eval_every == 0 or step == total_steps:
@@ -315,6 +335,7 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
                                             t.name)[1] for t in tasks}
                 score = selection_score(metrics, tasks)
                 write_log({"step": step, "dev": metrics, "selection_score": score, "best": score > best_score})
+                progress.evaluated(step, score, score > best_score)
                 if score > best_score:
                     best_score, best = score, {name: {**m, "step": step} for name, m in metrics.items()}
                     save_checkpoint(model, tokenizer, work / "best", cfg.save_dtype)
@@ -323,6 +344,7 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
                 checkpoint_state(step)
                 if term.raised:
                     write_log({"preempted_at_step": step})
+                    progress.write(f"SIGTERM after step {step}/{total_steps}: state saved in {work}; a re-run resumes here")
                     raise Preempted(f"SIGTERM at step {step}: state saved in {work}; re-run to resume")
     # complete: publish the best checkpoint and the log, then drop the work folder
     with atomic_path(checkpoint_dir) as tmp:
