@@ -35,14 +35,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # rule -> stage, in the order the tables list them
 STAGES = {"data": ["build_demo_fixtures", "prepare_dataset", "snapshot_model", "copy_local_model",
-                   "build_demo_model", "featurize"],
+                   "build_demo_model", "measure_lengths", "featurize"],
           "selection": ["select_point", "select"],
           "calibration": ["calibrate_point", "calibrate"],
           "intermediate": ["train_intermediate", "train_multitask"],
           "target": ["train_target"],
           "evaluation": [],   # evaluate_<target>, one rule per target
           "report": ["interim", "training_curves", "example_scores", "matrix", "statistics", "figures",
-                     "summary", "all"]}
+                     "span_ceiling", "summary", "all"]}
 TRAINING_STAGES = ("selection", "calibration", "intermediate", "target")
 
 # Test items per language: PAWS-X 2,000 test pairs in every language (Yang et al. 2019); TyDiQA-GoldP's
@@ -72,7 +72,8 @@ def job_counts(config: dict) -> dict[str, int]:
     """{rule: jobs} of `snakemake all` on a fresh directory, rules with no job left out. With study.waves,
     the maximum design: every wave trained (a dry run lists the first wave's jobs only, the later ones
     join when a look leaves a family open)."""
-    from xlt.workflow.config import dataset_source
+    from xlt.data.tasks import get_task
+    from xlt.workflow.config import auto_coverage, dataset_source
 
     s = config["study"]
     splits = _needed_splits(config)
@@ -85,6 +86,9 @@ def job_counts(config: dict) -> dict[str, int]:
         "snapshot_model": kinds.count("hub"), "copy_local_model": kinds.count("local"),
         "build_demo_model": kinds.count("demo"),
         "featurize": sum(len(_needed_splits(v)) for v in views(config)),  # each model its own design's tasks
+        # `auto` lengths: each model's span-QA tasks, measured once on their English train split
+        "measure_lengths": sum(len({t for t, _ in _needed_splits(v) if get_task(t).format == "span_qa"})
+                               for v in views(config)) if auto_coverage(config) else 0,
         **selection_stage_counts(config),
         "train_intermediate": sum(r["task"] != plan.MULTITASK for r in inter),
         "train_multitask": sum(r["task"] == plan.MULTITASK for r in inter),
@@ -93,6 +97,7 @@ def job_counts(config: dict) -> dict[str, int]:
         **dict.fromkeys(STAGES["report"], 1),
         # seeds in waves: the maximum design (every wave trained), one interim look per model and wave but the last
         "interim": sum(len(w) - 1 for w in plan.model_waves(config).values()),
+        "span_ceiling": int(any(get_task(t).format == "span_qa" for t in s["targets"])),
     }
     order = list(STAGES)
     rules = sorted((r for r, n in counts.items() if n), key=lambda r: order.index(stage_of(r)))  # stable

@@ -1,10 +1,10 @@
 """Answer and question lengths in the model's own tokens, and the `auto` length caps chosen from them.
 
 `qa.max_answer_length` and `features.max_query_length` may say `auto`: the smallest length that covers a
-declared share (`qa.auto_coverage`) of a span-QA task's English training answers / questions, measured
-with the model's tokenizer (results/lengths/{model}/{task}.json). A cap copied from another tokenizer
-(XTREME's 30 answer tokens are XLM-R SentencePiece pieces) puts answers out of reach of a byte-level
-BPE whose whole-word pre-tokens merge across the answer's end."""
+declared share (`qa.auto_coverage`, `features.auto_coverage`) of a span-QA task's English training
+answers / questions, measured with the model's tokenizer (results/lengths/{model}/{task}.json). A cap
+copied from another tokenizer (XTREME's 30 answer tokens are XLM-R SentencePiece pieces) puts answers out
+of reach of a byte-level BPE whose whole-word pre-tokens merge across the answer's end."""
 from __future__ import annotations
 
 import math
@@ -53,21 +53,25 @@ def coverage(lengths: np.ndarray, cap: int) -> float:
     return float(np.mean(np.asarray(lengths) <= cap)) if len(lengths) else float("nan")
 
 
-def choose(examples: pd.DataFrame, tokenizer, share: float) -> dict:
-    """The `auto` lengths of a task from its (English) training examples, with the quantiles they came from."""
-    answers, questions = answer_lengths(examples, tokenizer), question_lengths(examples, tokenizer)
-    return {"coverage": share, "max_answer_length": covering_length(answers, share),
-            "max_query_length": covering_length(questions, share),
-            "answers": len(answers), "questions": len(questions),
-            "answer_quantiles": {str(q): covering_length(answers, q) for q in QUANTILES},
-            "question_quantiles": {str(q): covering_length(questions, q) for q in QUANTILES}}
+def choose(examples: pd.DataFrame, tokenizer, coverage: dict[str, float]) -> dict:
+    """The `auto` lengths of a task from its (English) training examples: for each of KEYS in `coverage`
+    ({key: share}), the smallest length covering that share; with the quantiles they came from."""
+    measured = {"max_answer_length": answer_lengths(examples, tokenizer),
+                "max_query_length": question_lengths(examples, tokenizer)}
+    unknown = set(coverage) - set(KEYS)
+    if unknown:
+        raise ValueError(f"no `auto` length for {', '.join(sorted(unknown))}; known: {', '.join(KEYS)}")
+    return {**{k: covering_length(measured[k], share) for k, share in coverage.items()},
+            "coverage": dict(coverage), "examples": {k: len(v) for k, v in measured.items()},
+            "quantiles": {k: {str(q): covering_length(v, q) for q in QUANTILES} for k, v in measured.items()}}
 
 
 def resolve(options: dict, lengths: dict | None, where: str) -> dict:
     """`options` with every `auto` among KEYS replaced by the chosen length from `lengths` (a lengths
     record, as choose() writes it). `where` names the options' source for the error."""
     auto = [k for k in KEYS if options.get(k) == AUTO]
-    if auto and not lengths:
-        raise ValueError(f"{where}: {', '.join(auto)} is `auto`, but no measured lengths were given "
+    missing = [k for k in auto if k not in (lengths or {})]
+    if missing:
+        raise ValueError(f"{where}: {', '.join(missing)} is `auto`, but no measured length was given for it "
                          "(results/lengths/<model>/<task>.json, made by the measure_lengths rule)")
     return {**options, **{k: int(lengths[k]) for k in auto}}
