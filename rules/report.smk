@@ -145,7 +145,7 @@ rule training_curves:
         "../workflow_scripts/training_curves.py"
 
 
-# The span-QA ceiling per target language (xlt/analysis/span_ceiling.py): an oracle through each span-QA target's
+# The span-QA ceiling per target language (xlt/model/oracle.py): an oracle through each span-QA target's
 # featurised test split at the study's settings — what no system can exceed; no model is run.
 SPAN_CEILING = [{"model": m, "target": t, "languages": langs} for m, v in VIEWS.items()
                 for t, langs in v["study"]["targets"].items() if REGISTRY[t].format == "span_qa"]

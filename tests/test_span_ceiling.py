@@ -1,9 +1,10 @@
-"""The span-QA ceiling (xlt/analysis/span_ceiling.py): an oracle through the project's own featurisation,
-n-best search and scoring, and the shares it loses."""
+"""The span-QA ceiling: an oracle through the project's own featurisation, n-best search and scoring, and
+the shares it loses (xlt/model/oracle.py); its block in summary.md (xlt/analysis/span_ceiling.py)."""
 import pandas as pd
 import pytest
 
 from xlt.analysis import span_ceiling
+from xlt.model import oracle
 from xlt.demo.fixtures import make_split
 from xlt.model.bloom_tokenizer import train_bloom_tokenizer
 from xlt.model.formats import span_qa
@@ -28,12 +29,12 @@ def test_an_answer_ending_inside_a_merged_word_is_out_of_reach(merging_tokenizer
     assert "Ġbetagamma" in merging_tokenizer.convert_ids_to_tokens(merging_tokenizer(context)["input_ids"])
     examples = pd.DataFrame([_example(context, "beta", "inside"), _example(context, "delta", "whole")])
     offsets = merging_tokenizer(context, return_offsets_mapping=True)["offset_mapping"]
-    assert span_ceiling.boundary_inside_token(context, offsets, 6, 10)  # "beta" ends inside " betagamma"
-    assert not span_ceiling.boundary_inside_token(context, offsets, 16, 21)  # " delta": only the space before
+    assert oracle.boundary_inside_token(context, offsets, 6, 10)  # "beta" ends inside " betagamma"
+    assert not oracle.boundary_inside_token(context, offsets, 16, 21)  # " delta": only the space before
     feats = span_qa.featurize(examples, merging_tokenizer, max_query_length=8, **QA)
-    preds = span_qa.predictions(feats, span_ceiling.oracle_logits(feats), examples)
+    preds = span_qa.predictions(feats, oracle.oracle_logits(feats), examples)
     assert preds == {"inside": "betagamma", "whole": "delta"}  # token boundaries carry the suffix
-    row = span_ceiling.language_ceiling(examples, feats, merging_tokenizer, n_best=20, max_answer_length=30,
+    row = oracle.language_ceiling(examples, feats, merging_tokenizer, n_best=20, max_answer_length=30,
                                         max_query_length=8)
     assert row["oracle_exact_match"] == 50.0 and row["boundary_inside_token"] == 0.5
     assert row["over_answer_cap"] == 0.0 and row["question_truncated"] == 0.0
@@ -46,13 +47,13 @@ def test_ceiling_table_counts_what_the_caps_cut(tokenizer):
     langs = ["en", "ko"]
     examples = examples[examples["language"].isin(langs)]
     wide = span_qa.featurize(examples, tokenizer, max_query_length=64, **QA)
-    free = span_ceiling.ceiling_table(examples, wide, tokenizer, langs, qa={"n_best": 20, "max_answer_length": 1000},
+    free = oracle.ceiling_table(examples, wide, tokenizer, langs, qa={"n_best": 20, "max_answer_length": 1000},
                                       features_cfg={"max_query_length": 64}, lengths="as configured")
     assert (free["oracle_exact_match"] == 100.0).all() and (free["oracle_f1"] == 100.0).all()
     assert (free["boundary_inside_token"] == 0).all() and (free["over_answer_cap"] == 0).all()
     assert (free["question_truncated"] == 0).all()
     narrow = span_qa.featurize(examples, tokenizer, max_query_length=3, **QA)
-    capped = span_ceiling.ceiling_table(examples, narrow, tokenizer, langs, qa={"n_best": 20, "max_answer_length": 3},
+    capped = oracle.ceiling_table(examples, narrow, tokenizer, langs, qa={"n_best": 20, "max_answer_length": 3},
                                         features_cfg={"max_query_length": 3}, lengths="as configured").set_index("language")
     for lang in langs:
         longer = (answer_lengths(examples[examples["language"] == lang], tokenizer) > 3).mean()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from xlt.analysis import span_ceiling
+from xlt.model import oracle
 from xlt.model.formats import span_qa
 from xlt.model.lengths import choose
 from xlt.data.sources import prepare_split
@@ -65,7 +65,7 @@ def test_gold_answers_round_trip_through_tokens(splits, tokenizer):
 def bloom_like(splits):
     """A BLOOM-pipeline BPE of 30k tokens trained on the TyDiQA text: a stand-in for BLOOM's own vocabulary
     (not downloadable here), built as xlt/model/bloom_tokenizer.py builds the demo's."""
-    return span_ceiling.proxy_tokenizer(splits, 30_000)
+    return oracle.proxy_tokenizer(splits, 30_000)
 
 
 def test_auto_lengths_from_english_train_lose_at_most_a_point_of_oracle_em_on_english_dev(splits, bloom_like):
@@ -84,9 +84,9 @@ def test_auto_lengths_from_english_train_lose_at_most_a_point_of_oracle_em_on_en
             **{lang: test[test["language"] == lang] for lang in sorted(set(test["language"]), key=lambda x: (x != "en", x))}}
     loss = {}
     for name, examples in sets.items():
-        free = span_ceiling.oracle_at(examples, bloom_like, max_answer_length=span_ceiling.NO_CAP,
-                                      max_query_length=span_ceiling.NO_CAP, **settings)[0]["exact_match"]
-        capped = span_ceiling.oracle_at(examples, bloom_like, max_answer_length=chosen["max_answer_length"],
+        free = oracle.oracle_at(examples, bloom_like, max_answer_length=oracle.NO_CAP,
+                                      max_query_length=oracle.NO_CAP, **settings)[0]["exact_match"]
+        capped = oracle.oracle_at(examples, bloom_like, max_answer_length=chosen["max_answer_length"],
                                         max_query_length=chosen["max_query_length"], **settings)[0]["exact_match"]
         loss[name] = free - capped
     print(f"\nauto lengths from English train: max_answer_length {chosen['max_answer_length']}, max_query_length "

@@ -268,6 +268,16 @@ def test_strict_zero_shot_no_test_data_reaches_training(configfile, study_workdi
     for job in calibration:
         datasets = [p for p in ancestors(job["input"], set()) if p.startswith(("results/data/", "results/features/"))]
         assert datasets and not [p for p in datasets if any(f"/{t}/" in p for t in targets)], (job["output"], datasets)
+    # `auto` span-QA lengths (both configs): measured on each span-QA task's English train split and nothing else
+    # (the step itself refuses non-English rows: tests/test_lengths.py), and they reach training through features
+    measured = [job for job in jobs if job["rule"] == "measure_lengths"]
+    span_tasks = {t for t, task in REGISTRY.items() if task.format == "span_qa"}
+    assert measured and {j["output"][0].rsplit("/", 1)[1][:-len(".json")] for j in measured} <= span_tasks
+    for job in measured:
+        task = job["output"][0].rsplit("/", 1)[1][:-len(".json")]
+        datasets = [p for p in ancestors(job["input"], set()) if p.startswith(("results/data/", "results/features/"))]
+        assert datasets == [f"results/data/{task}/train.parquet"], (job["output"], datasets)
+    assert any(p in ancestors(job["input"], set()) for job in training for p in (j["output"][0] for j in measured))
     # ... while every evaluation job does read a target's test split
     evals = [job for job in jobs if job["rule"].startswith("evaluate_")]
     assert evals and all(any(p.endswith("/test.parquet") for p in job["input"]) for job in evals)

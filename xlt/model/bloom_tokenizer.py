@@ -1,5 +1,5 @@
 """BLOOM's tokenizer pipeline, for tokenizers trained here: the demo's tiny Bloom (xlt/demo/tiny_model.py)
-and the TyDiQA-trained stand-in that measures span ceilings on real text (xlt/analysis/span_ceiling.py).
+and the TyDiQA-trained stand-in that measures span ceilings on real text (xlt/model/oracle.py).
 
 As bigscience/bloom's tokenizer.json and tokenizer_config.json have it (the same in every bigscience/bloom-*
 repository): no normalizer; pre-tokenizer Split on BLOOM_SPLIT (behaviour isolated: a whitespace-delimited

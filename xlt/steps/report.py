@@ -264,7 +264,7 @@ def span_ceiling(runs: list[dict], features_paths: list[str], data_paths: list[s
     """results/report/span_ceiling.csv: per (model, span-QA target, language) the oracle EM/F1 through the
     target's featurised test split at the study's settings, and the shares it loses (no model is run).
     `runs`: [{model, target, languages}], aligned with the three path lists."""
-    from xlt.analysis.span_ceiling import COLUMNS, ceiling_table
+    from xlt.model.oracle import COLUMNS, ceiling_table
     from xlt.model.lengths import resolve
     from xlt.model.modeling import load_tokenizer
 
