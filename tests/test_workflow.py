@@ -405,6 +405,17 @@ def test_demo_ends_with_report_figures_and_html(demo_run, tmp_path):
     assert set(confirmatory["family"]) == {"adversarial_vs_standard", "task_vs_baseline"}
     assert confirmatory["p_adj"].between(0, 1).all() and (confirmatory["language"] == "avg-xx").all()
     assert comps.loc[comps["family"] == "exploratory", "p_adj"].isna().all()
+    # the span ceiling (no model run) per TyDiQA language, shown under the TyDiQA table with the `auto` lengths
+    ceiling = pd.read_csv(rep / "span_ceiling.csv")
+    assert ceiling["language"].tolist() == demo["study"]["targets"]["tydiqa"] and set(ceiling["target"]) == {"tydiqa"}
+    assert ceiling["oracle_exact_match"].between(0, 100).all() and ceiling["over_answer_cap"].between(0, 1).all()
+    lengths = json.loads((workdir / "results" / "lengths" / "tiny-bloom" / "tydiqa.json").read_text())
+    assert (ceiling["max_answer_length"] == lengths["max_answer_length"]).all()
+    assert (ceiling["max_query_length"] == lengths["max_query_length"]).all()
+    block = summary.split("#### tydiqa: span ceiling")[1]
+    assert summary.index("### tydiqa: f1") < summary.index("#### tydiqa: span ceiling")
+    assert f"max_answer_length {lengths['max_answer_length']}, max_query_length {lengths['max_query_length']}" in block
+    assert "| tiny-bloom | ko |" in block and "mean oracle F1 per language group is in_pretraining" in block
     html = tmp_path / "report.html"
     snakemake(workdir, "--report", str(html))
     assert html.stat().st_size > 10_000
