@@ -208,4 +208,3 @@ rule summary:
         "../envs/analysis.yaml"
     script:
         "../workflow_scripts/summary.py"
-
