@@ -11,9 +11,9 @@ import xlt.workflow.cluster as cluster
 import xlt.workflow.plan as plan
 import xlt.analysis.preregistration as preregistration
 import xlt.workflow.selection as selection
-from xlt.workflow.config import (ConfigError, canonical, dataset_source, feature_config, language_groups, mixing_config,
-                        model_revision, qa_options, report_config, study_language_groups, training_config, transfer_config,
-                        variant_block)
+from xlt.workflow.config import (ConfigError, auto_coverage, canonical, dataset_source, feature_config, language_groups,
+                        mixing_config, model_revision, needs_lengths, qa_options, report_config, study_language_groups,
+                        training_config, transfer_config, variant_block)
 from xlt.workflow.validate import validate_config
 from xlt.workflow.gpus import visible_gpus
 from xlt.workflow.plan import data_file as data, features_file as features, model_dir
@@ -83,10 +83,13 @@ def dataset_input(wildcards):
 
 
 def featurize_inputs(wc):
-    """The split to tokenise and the tokenizer; tagging also needs the train split's tag vocabulary."""
+    """The split to tokenise and the tokenizer; tagging also needs the train split's tag vocabulary, span QA
+    with an `auto` length the lengths measured on its English train split."""
     inputs = {"data": data(wc.task, wc.split), "model": model_dir(wc.model)}
     if REGISTRY[wc.task].format == "tagging":
         inputs["train_data"] = data(wc.task, "train")
+    if needs_lengths(config, wc.task):
+        inputs["lengths"] = plan.lengths_file(wc.model, wc.task)
     return inputs
 
 

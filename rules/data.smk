@@ -100,6 +100,29 @@ rule build_demo_model:
         "../workflow_scripts/build_demo_model.py"
 
 
+# `auto` answer and question lengths (qa.max_answer_length, features.max_query_length) of a span-QA task:
+# measured with the model's tokenizer on the task's English train split only (strict zero-shot).
+rule measure_lengths:
+    input:
+        data=data("{task}", "train"),
+        model=model_dir("{model}"),
+    output:
+        plan.lengths_file("{model}", "{task}"),
+    params:
+        code=CODE["measure_lengths.py"],
+        coverage=auto_coverage(config),
+    wildcard_constraints:
+        task=one_of(t for t, task in REGISTRY.items() if task.format == "span_qa"),
+    log:
+        logs("measure_lengths", "{model}/{task}")["log"],
+    benchmark:
+        logs("measure_lengths", "{model}/{task}")["benchmark"]
+    conda:
+        "../envs/training.yaml"
+    script:
+        "../workflow_scripts/measure_lengths.py"
+
+
 rule featurize:
     input:
         unpack(featurize_inputs),

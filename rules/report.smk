@@ -163,6 +163,34 @@ rule training_curves:
         "../workflow_scripts/training_curves.py"
 
 
+# The span-QA ceiling per target language (xlt/model/oracle.py): an oracle through each span-QA target's
+# featurised test split at the study's settings — what no system can exceed; no model is run.
+SPAN_CEILING = [{"model": m, "target": t, "languages": langs} for m, v in VIEWS.items()
+                for t, langs in v["study"]["targets"].items() if REGISTRY[t].format == "span_qa"]
+
+
+rule span_ceiling:
+    input:
+        features=[features(r["model"], r["target"], "test") for r in SPAN_CEILING],
+        data=[data(r["target"], "test") for r in SPAN_CEILING],
+        models=[model_dir(r["model"]) for r in SPAN_CEILING],
+    output:
+        "results/report/span_ceiling.csv",
+    params:
+        code=CODE["span_ceiling.py"],
+        runs=SPAN_CEILING,
+        qa={r["target"]: qa_options(config, r["target"]) for r in SPAN_CEILING},
+        features={r["target"]: feature_config(config, r["target"]) for r in SPAN_CEILING},
+    log:
+        logs("span_ceiling", "all")["log"],
+    benchmark:
+        logs("span_ceiling", "all")["benchmark"]
+    conda:
+        "../envs/training.yaml"
+    script:
+        "../workflow_scripts/span_ceiling.py"
+
+
 rule summary:
     input:
         aggregate="results/report/aggregate.csv",
@@ -172,6 +200,7 @@ rule summary:
         matrix="results/matrix.parquet",
         calibration=calibration.result_files(config),  # radii chosen on English dev
         selection=selection.result_files(config),      # training keys chosen on English dev
+        span_ceiling=["results/report/span_ceiling.csv"] if SPAN_CEILING else [],
     output:
         report("results/report/summary.md", caption="../report/summary.rst", category="Answer",
                subcategory="Markdown (download)"),

@@ -98,6 +98,15 @@ BAD = [
     (["datasets"], {"tydiqa": {"local": {"format": "xml", "files": {}}}}, ["datasets.tydiqa.local.format", "'xml'", "squad_json"]),
     (["study", "targets", "tydiqa"], ["ar", "sw"], ["study.targets.tydiqa: must include 'en'"]),
     (["qa"], _DELETE, ["'qa' is a required property"]),
+    # lengths measured on English train (xlt/model/lengths.py)
+    (["qa", "max_answer_length"], "long", ["qa.max_answer_length", "'long' is not allowed", "an integer >= 1 or 'auto'"]),
+    (["features", "max_query_length"], 0, ["features.max_query_length", "0 is not allowed", "an integer >= 1 or 'auto'"]),
+    (["qa", "auto_coverage"], 1.5, ["qa.auto_coverage", "1.5 is greater than the maximum of 1"]),
+    (["features", "auto_coverage"], 0, ["features.auto_coverage", "0 is less than or equal to the minimum of 0"]),
+    (["qa", "auto_coverage"], _DELETE, ["qa.auto_coverage: required when qa.max_answer_length is auto",
+                                        "English training answers"]),
+    (["features", "auto_coverage"], _DELETE, ["features.auto_coverage: required when features.max_query_length is auto",
+                                              "English training questions"]),
     (["study", "baseline"], "yes", ["study.baseline", "'yes' is not of type 'boolean'"]),
     # the English-dev selection stages (xlt/workflow/calibration.py, xlt/workflow/selection.py)
     (["study", "calibration", "seeds"], 0, ["study.calibration.seeds", "0 is less than the minimum of 1"]),

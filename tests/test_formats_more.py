@@ -34,29 +34,35 @@ def test_multiple_choice_keeps_the_end_of_a_long_context(tokenizer):
         assert list(seq[sep - len(last):sep]) == last
 
 
-def test_tagging_labels_first_subtoken_and_predicts_per_word(tokenizer):
-    df = pd.DataFrame({"id": ["s"], "language": "en", "tokens": [["supercalifragilistic", "ab", "."]],
-                       "tags": [["N", "NP", "."]]})
+def test_tagging_labels_the_last_subtoken_and_predicts_per_word(tokenizer):
+    """Causal attention: only a word's last sub-token has seen the whole word, so the tag sits there."""
+    words = ["supercalifragilistic", "ab", "."]
+    df = pd.DataFrame({"id": ["s"], "language": "en", "tokens": [words], "tags": [["N", "NP", "."]]})
     labels = tagging.tag_vocabulary(df)
     f = tagging.featurize(df, tokenizer, max_length=64, labels=labels).iloc[0]
-    assert f.word_starts[0] == 0 and len(f.word_starts) == 3
+    pieces = [len(tokenizer(w if i == 0 else " " + w, add_special_tokens=False)["input_ids"]) for i, w in enumerate(words)]
+    assert pieces[0] > 1  # a word of several sub-tokens: first and last differ
+    ends = [sum(pieces[:i + 1]) - 1 for i in range(len(words))]
+    assert list(f.word_ends) == ends
     labelled = [i for i, lab in enumerate(f.label_ids) if lab != tagging.IGNORE]
-    assert labelled == list(f.word_starts)  # exactly the first sub-token of each word
-    assert [labels[f.label_ids[i]] for i in f.word_starts] == ["N", "NP", "."]
-    # a logits tensor that puts the gold tag on every first sub-token predicts the gold tags
-    logits = torch.zeros(1, len(f.input_ids), len(labels))
-    for pos, tag in zip(f.word_starts, ["N", "NP", "."]):
-        logits[0, pos, labels.index(tag)] = 1.0
+    assert labelled == ends  # exactly the last sub-token of each word
+    assert [labels[f.label_ids[i]] for i in ends] == ["N", "NP", "."]
+    # a logits tensor that puts the gold tag on every last sub-token predicts the gold tags; on the first
+    # sub-tokens it would not
     feats = tagging.featurize(df, tokenizer, max_length=64, labels=labels)
-    preds = tagging.predictions(feats, [logits], df, labels=labels)
-    assert preds == {"s": ["N", "NP", "."]}
-    assert tagging.score(preds, df) == {"accuracy": 1.0}
+    for positions, right in ((ends, True), ([0, pieces[0], pieces[0] + pieces[1]], False)):
+        logits = torch.zeros(1, len(f.input_ids), len(labels))
+        for pos, tag in zip(positions, ["N", "NP", "."]):
+            logits[0, pos, labels.index(tag)] = 1.0
+        preds = tagging.predictions(feats, [logits], df, labels=labels)
+        assert (preds == {"s": ["N", "NP", "."]}) is right
+    assert tagging.score({"s": ["N", "NP", "."]}, df) == {"accuracy": 1.0}
 
 
 def test_tagging_truncated_words_count_as_wrong(tokenizer):
     df = pd.DataFrame({"id": ["s"], "language": "en", "tokens": [["a"] * 50], "tags": [["N"] * 50]})
     feats = tagging.featurize(df, tokenizer, max_length=10, labels=["N"])
-    assert len(feats["word_starts"][0]) == 10
+    assert len(feats["word_ends"][0]) == 10
     preds = tagging.predictions(feats, [torch.zeros(1, 10, 1)], df, labels=["N"])
     assert tagging.score(preds, df)["accuracy"] == pytest.approx(10 / 50)
 
@@ -66,7 +72,7 @@ def test_unseen_dev_tag_is_ignored_in_loss_but_scored_wrong(tokenizer):
     dev = pd.DataFrame({"id": ["d"], "language": "en", "tokens": [["a", "b"]], "tags": [["N", "RARE"]]})
     labels = tagging.tag_vocabulary(train)
     f = tagging.featurize(dev, tokenizer, max_length=16, labels=labels)
-    assert f["label_ids"][0][f["word_starts"][0][1]] == tagging.IGNORE
+    assert f["label_ids"][0][f["word_ends"][0][1]] == tagging.IGNORE
     preds = tagging.predictions(f, [torch.zeros(1, len(f["input_ids"][0]), 1)], dev, labels=labels)
     assert tagging.score(preds, dev)["accuracy"] == 0.5
 

@@ -52,8 +52,15 @@ def test_squad_v2_drops_gold_answers_that_normalise_to_nothing():
     # official v2: gold "The" normalises to "" and is dropped -> the question counts as unanswerable
     s = squad_v2_scores({"q": ""}, {"q": ["The"]})
     assert s["exact_match"] == 100.0 and "NoAns_f1" in s and "HasAns_f1" not in s
-    # v1 keeps it: an empty prediction matches the normalised-empty gold
-    assert squad_scores({"q": ""}, {"q": ["The"]})["exact_match"] == 100.0
+    # v1 keeps it: an empty prediction matches the normalised-empty gold exactly, but shares no token
+    # with it: F1 0, as XTREME's third_party/evaluate_squad.py f1_score (num_same == 0 -> 0)
+    assert squad_scores({"q": ""}, {"q": ["The"]}) == {"exact_match": 100.0, "f1": 0.0}
+    assert squad_scores({"q": "a"}, {"q": ["The"]}) == {"exact_match": 100.0, "f1": 0.0}
+
+
+def test_f1_of_empty_answers_v1_as_xtreme_v2_as_the_official_v2_script():
+    assert f1("", "The") == f1("the", "") == f1("", "") == 0.0  # v1 (XTREME): no shared token
+    assert f1("", "", v2=True) == 1.0 and f1("", "The", v2=True) == 1.0 and f1("x", "", v2=True) == 0.0
 
 
 def test_non_latin_partial_overlap_f1():

@@ -1,9 +1,14 @@
 """Real TyDiQA-GoldP v1.1 (../shared/data/tydiqa-goldp or $XLT_TYDIQA_GOLDP; skipped without it, see the
-`tydiqa_source` fixture): loading, carving, and token round trips."""
+`tydiqa_source` fixture): loading, carving, token round trips, and the `auto` span-QA lengths."""
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
+from xlt.model import oracle
 from xlt.model.formats import span_qa
+from xlt.model.lengths import choose
 from xlt.data.sources import prepare_split
 from xlt.data.tasks import get_task
 
@@ -54,6 +59,39 @@ def test_gold_answers_round_trip_through_tokens(splits, tokenizer):
     print("\nTyDiQA gold-answer token round-trip rate per language:",
           ", ".join(f"{k} {v:.4f}" for k, v in rates.items()))
     assert all(rate >= 0.995 for rate in rates.values()), rates
+
+
+@pytest.fixture(scope="module")
+def bloom_like(splits):
+    """A BLOOM-pipeline BPE of 30k tokens trained on the TyDiQA text: a stand-in for BLOOM's own vocabulary
+    (not downloadable here), built as xlt/model/bloom_tokenizer.py builds the demo's."""
+    return oracle.proxy_tokenizer(splits, 30_000)
+
+
+def test_auto_lengths_from_english_train_lose_at_most_a_point_of_oracle_em_on_english_dev(splits, bloom_like):
+    """The study's `auto` lengths (config.yaml: qa/features.auto_coverage), measured on English train only, cost
+    an oracle — all mass on the gold start and end tokens, through featurize / predictions / score at the
+    study's settings — at most 1 point of EM against no cap on English dev (the official dev set's English
+    and the dev split carved from train). Every language's loss is printed (information only)."""
+    study = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
+    f, qa = study["features"], study["qa"]
+    assert f["max_query_length"] == qa["max_answer_length"] == "auto"
+    chosen = choose(splits["train"], bloom_like, {"max_answer_length": qa["auto_coverage"],
+                                                  "max_query_length": f["auto_coverage"]})
+    settings = {"max_length": f["max_length"], "doc_stride": f["doc_stride"], "n_best": qa["n_best"]}
+    test = splits["test"]
+    sets = {"en (carved dev)": splits["dev"],
+            **{lang: test[test["language"] == lang] for lang in sorted(set(test["language"]), key=lambda x: (x != "en", x))}}
+    loss = {}
+    for name, examples in sets.items():
+        free = oracle.oracle_at(examples, bloom_like, max_answer_length=oracle.NO_CAP,
+                                      max_query_length=oracle.NO_CAP, **settings)[0]["exact_match"]
+        capped = oracle.oracle_at(examples, bloom_like, max_answer_length=chosen["max_answer_length"],
+                                        max_query_length=chosen["max_query_length"], **settings)[0]["exact_match"]
+        loss[name] = free - capped
+    print(f"\nauto lengths from English train: max_answer_length {chosen['max_answer_length']}, max_query_length "
+          f"{chosen['max_query_length']}; oracle EM lost against no cap:", ", ".join(f"{k} {v:.2f}" for k, v in loss.items()))
+    assert loss["en"] <= 1.0 and loss["en (carved dev)"] <= 1.0, loss
 
 
 @pytest.mark.parametrize("ci,outcome", [(None, pytest.skip.Exception), ("false", pytest.skip.Exception),

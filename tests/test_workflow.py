@@ -359,6 +359,16 @@ def test_strict_zero_shot_no_test_data_reaches_training(configfile, study_workdi
         runs = {int(x) for p in ancestry if p.startswith(("results/selection/", "results/calibration/", "results/intermediate/"))
                 for x in re.findall(r"/seed(\d+)/", p)}
         assert runs and not runs & study_seeds, (job["rule"], job["output"], sorted(runs & study_seeds))
+    # `auto` span-QA lengths (both configs): measured on each span-QA task's English train split and nothing else
+    # (the step itself refuses non-English rows: tests/test_lengths.py), and they reach training through features
+    measured = [job for job in jobs if job["rule"] == "measure_lengths"]
+    span_tasks = {t for t, task in REGISTRY.items() if task.format == "span_qa"}
+    assert measured and {j["output"][0].rsplit("/", 1)[1][:-len(".json")] for j in measured} <= span_tasks
+    for job in measured:
+        task = job["output"][0].rsplit("/", 1)[1][:-len(".json")]
+        datasets = [p for p in ancestors(job["input"], set()) if p.startswith(("results/data/", "results/features/"))]
+        assert datasets == [f"results/data/{task}/train.parquet"], (job["output"], datasets)
+    assert any(p in ancestors(job["input"], set()) for job in training for p in (j["output"][0] for j in measured))
     # ... while every evaluation job does read a target's test split
     evals = [job for job in jobs if job["rule"].startswith("evaluate_")]
     assert evals and all(any(p.endswith("/test.parquet") for p in job["input"]) for job in evals)
@@ -500,6 +510,17 @@ def test_demo_ends_with_report_figures_and_html(demo_run, tmp_path):
     assert set(confirmatory["family"]) == {"adversarial_vs_standard", "task_vs_baseline"}
     assert confirmatory["p_adj"].between(0, 1).all() and (confirmatory["language"] == "avg-xx").all()
     assert comps.loc[comps["family"] == "exploratory", "p_adj"].isna().all()
+    # the span ceiling (no model run) per TyDiQA language, shown under the TyDiQA table with the `auto` lengths
+    ceiling = pd.read_csv(rep / "span_ceiling.csv")
+    assert ceiling["language"].tolist() == demo["study"]["targets"]["tydiqa"] and set(ceiling["target"]) == {"tydiqa"}
+    assert ceiling["oracle_exact_match"].between(0, 100).all() and ceiling["over_answer_cap"].between(0, 1).all()
+    lengths = json.loads((workdir / "results" / "lengths" / "tiny-bloom" / "tydiqa.json").read_text())
+    assert (ceiling["max_answer_length"] == lengths["max_answer_length"]).all()
+    assert (ceiling["max_query_length"] == lengths["max_query_length"]).all()
+    block = summary.split("#### tydiqa: span ceiling")[1]
+    assert summary.index("### tydiqa: f1") < summary.index("#### tydiqa: span ceiling")
+    assert f"max_answer_length {lengths['max_answer_length']}, max_query_length {lengths['max_query_length']}" in block
+    assert "| tiny-bloom | ko |" in block and "mean oracle F1 per language group is in_pretraining" in block
 
 
 @pytest.mark.slow

@@ -8,4 +8,5 @@ warm.run(snakemake.config, "xlt.steps.report", "summary",
           "demo": bool(p.demo), "out": snakemake.output[0], "report_cfg": dict(p.report),
           "groups": dict(p.groups) if p.groups else None, "interim_paths": list(p.interims),
           "waves": {m: [list(w) for w in ws] for m, ws in p.waves.items()}, "calibration_paths": list(i.calibration),
-          "selection_paths": list(i.selection)}, snakemake.log[0])
+          "selection_paths": list(i.selection), "span_ceiling_path": (list(i.span_ceiling) or [None])[0]},
+         snakemake.log[0])

@@ -34,14 +34,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # rule -> stage, in the order the tables list them
 STAGES = {"data": ["build_demo_fixtures", "prepare_dataset", "snapshot_model", "copy_local_model",
-                   "build_demo_model", "featurize"],
+                   "build_demo_model", "measure_lengths", "featurize"],
           "selection": ["select_point", "select"],
           "calibration": ["calibrate_point", "calibrate"],
           "intermediate": ["train_intermediate", "train_multitask"],
           "target": ["train_target"],
           "evaluation": [],   # evaluate_<target>, one rule per target
           "report": ["interim", "training_curves", "example_scores", "matrix", "statistics", "figures",
-                     "summary", "report_pages", "all"]}
+                     "span_ceiling", "summary", "report_pages", "all"]}
 TRAINING_STAGES = ("selection", "calibration", "intermediate", "target")
 
 # ---- jobs ----
@@ -64,8 +64,9 @@ def job_counts(config: dict) -> dict[str, int]:
     """{rule: jobs} of `snakemake all` on a fresh directory, rules with no job left out. With study.waves,
     the maximum design: every wave trained (a dry run lists the first wave's jobs only, the later ones
     join when a look leaves a family open)."""
+    from xlt.data.tasks import get_task
     from xlt.workflow import selection
-    from xlt.workflow.config import dataset_source
+    from xlt.workflow.config import auto_coverage, dataset_source
 
     s = config["study"]
     splits = _needed_splits(config)
@@ -78,6 +79,9 @@ def job_counts(config: dict) -> dict[str, int]:
         "snapshot_model": kinds.count("hub"), "copy_local_model": kinds.count("local"),
         "build_demo_model": kinds.count("demo"),
         "featurize": sum(len(_needed_splits(v)) for v in views(config)),  # each model its own design's tasks
+        # `auto` lengths: each model's span-QA tasks, measured once on their English train split
+        "measure_lengths": sum(len({t for t, _ in _needed_splits(v) if get_task(t).format == "span_qa"})
+                               for v in views(config)) if auto_coverage(config) else 0,
         **selection_stage_counts(config),
         # the study's runs and the standard checkpoints target selection starts from (selection seeds)
         "train_intermediate": sum(r["task"] != plan.MULTITASK for r in inter) + len(selection.start_runs(config)),
@@ -87,6 +91,7 @@ def job_counts(config: dict) -> dict[str, int]:
         **dict.fromkeys(STAGES["report"], 1),
         # seeds in waves: the maximum design (every wave trained), one interim look per model and wave but the last
         "interim": sum(len(w) - 1 for w in plan.model_waves(config).values()),
+        "span_ceiling": int(any(get_task(t).format == "span_qa" for t in s["targets"])),
     }
     order = list(STAGES)
     rules = sorted((r for r, n in counts.items() if n), key=lambda r: order.index(stage_of(r)))  # stable

@@ -274,11 +274,13 @@ def summary_markdown(agg: pd.DataFrame, comps: dict[str, pd.DataFrame], targets:
                      replicates: int, demo: bool, report_cfg: dict | None = None,
                      groups: dict | None = None, variances: pd.DataFrame | None = None,
                      preregistration: dict | None = None, sensitivity: pd.DataFrame | None = None,
-                     collapsed: pd.DataFrame | None = None, now: str = "", choices: str = "") -> str:
+                     collapsed: pd.DataFrame | None = None, now: str = "", choices: str = "",
+                     span_ceiling: pd.DataFrame | None = None) -> str:
     """summary.md: one answer line per question, the declaration check, the confirmatory tables (every
     test of every declared family, over both targets), run-variance homogeneity, collapsed runs, what was
-    chosen on English dev (`choices`: markdown), then the exploratory tables. `groups`: {name: [languages]}
-    with `source` for the caption."""
+    chosen on English dev (`choices`: markdown), then the exploratory tables, each span-QA target's with its
+    ceiling (`span_ceiling`: results/report/span_ceiling.csv). `groups`: {name: [languages]} with `source`
+    for the caption."""
     cfg = report_cfg or {}
     alpha, effect = cfg.get("alpha", 0.05), cfg.get("effect_of_interest")
     margin = cfg.get("equivalence_margin", 1.0)
@@ -327,6 +329,10 @@ def summary_markdown(agg: pd.DataFrame, comps: dict[str, pd.DataFrame], targets:
         lines += [f"### {target}: {PRIMARY[target]} (points, mean over seeds)", "",
                   f"† differs from the no-intermediate baseline; * adversarial variant differs from standard on "
                   f"the same task (unadjusted p < {alpha:g}, exploratory).", "", to_markdown(table), ""]
+        if span_ceiling is not None:
+            from xlt.analysis.span_ceiling import markdown as ceiling_markdown
+
+            lines += [ceiling_markdown(span_ceiling, target, groups.get("groups"))]
     return "\n".join(lines)
 
 

@@ -99,8 +99,8 @@ TAGS = ("N", "N/N", "NP", "(S\\NP)/NP", "S\\NP", ",", ".")
 
 
 def _tag_rows(task: str, split: str, lang: Lang, n: int) -> list[dict]:
-    """A word's supertag is a function of its first letter (plus sentence-final '.'): the first
-    sub-token, which is all a causal model has seen when it tags the word, determines it."""
+    """A word's supertag is a function of its first letter (plus sentence-final '.'): the word's last
+    sub-token, where the tag is predicted, has seen it (causal attention)."""
     letters = ALPHABETS[lang.code]
     tag_of = {w: TAGS[letters.index(w[0]) % (len(TAGS) - 1)] for w in lang.words}
     rows = []

@@ -2,8 +2,11 @@
 
 EM/F1 follow the SQuAD v1.1 evaluation script that XTREME uses for TyDiQA-GoldP: lowercase, remove
 ASCII punctuation only (Unicode marks such as «،» stay), drop English articles, collapse whitespace;
-max over gold answers; x100. SQuAD 2.0 follows the official v2 script: an empty prediction means
-"no answer" and an unanswerable question's gold answer is the empty string."""
+max over gold answers; x100; F1 is 0 without a shared token, so an empty prediction scores F1 0 even
+against a gold answer that normalises to nothing (e.g. "The": EM 1, F1 0), as XTREME's
+third_party/evaluate_squad.py `f1_score`. SQuAD 2.0 follows the official v2 script: an empty prediction
+means "no answer", an unanswerable question's gold answer is the empty string, and two empty answers
+have F1 1."""
 from __future__ import annotations
 
 import collections
@@ -25,9 +28,11 @@ def exact_match(prediction: str, gold: str) -> float:
     return float(normalize_answer(prediction) == normalize_answer(gold))
 
 
-def f1(prediction: str, gold: str) -> float:
+def f1(prediction: str, gold: str, *, v2: bool = False) -> float:
+    """Token-overlap F1; `v2`: the SQuAD 2.0 script's rule that an empty side scores 1 only against an
+    empty side (v1, XTREME: no shared token, F1 0)."""
     pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
-    if not pred or not ref:  # v2 rule; under v1 gold is never empty, so this only hits empty predictions
+    if v2 and (not pred or not ref):
         return float(pred == ref)
     common = collections.Counter(pred) & collections.Counter(ref)
     same = sum(common.values())
@@ -37,8 +42,9 @@ def f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def squad_scores(predictions: dict[str, str], golds: dict[str, list[str]]) -> dict[str, float]:
-    """EM and F1 (x100) over `golds`; a missing prediction scores 0 (as the official script)."""
+def squad_scores(predictions: dict[str, str], golds: dict[str, list[str]], *, v2: bool = False) -> dict[str, float]:
+    """EM and F1 (x100) over `golds`; a missing prediction scores 0 (as the official script). `v2`: F1 by
+    the SQuAD 2.0 rule for empty answers."""
     em = f = 0.0
     for qid, answers in golds.items():
         answers = answers or [""]  # unanswerable (SQuAD 2.0)
@@ -46,7 +52,7 @@ def squad_scores(predictions: dict[str, str], golds: dict[str, list[str]]) -> di
         if pred is None:
             continue
         em += max(exact_match(pred, a) for a in answers)
-        f += max(f1(pred, a) for a in answers)
+        f += max(f1(pred, a, v2=v2) for a in answers)
     n = max(len(golds), 1)
     return {"exact_match": 100.0 * em / n, "f1": 100.0 * f / n}
 
@@ -55,12 +61,12 @@ def squad_v2_scores(predictions: dict[str, str], golds: dict[str, list[str]]) ->
     """Overall EM/F1 plus the HasAns / NoAns breakdown of the official v2 script, which also drops gold
     answers that normalise to nothing (e.g. "The") before scoring."""
     golds = {k: [a for a in v if normalize_answer(a)] for k, v in golds.items()}
-    out = squad_scores(predictions, golds)
+    out = squad_scores(predictions, golds, v2=True)
     has = {k: v for k, v in golds.items() if v}
     no = {k: v for k, v in golds.items() if not v}
     for name, subset in (("HasAns", has), ("NoAns", no)):
         if subset:
-            s = squad_scores(predictions, subset)
+            s = squad_scores(predictions, subset, v2=True)
             out[f"{name}_exact_match"], out[f"{name}_f1"] = s["exact_match"], s["f1"]
     return out
 

@@ -78,10 +78,32 @@ def copy_local_model(src: str, out_dir: str) -> None:
             write_json({"source": "local", "path": str(src)}, tmp / "xlt_provenance.json")
 
 
+def measure_lengths(task_name: str, data: str, model_dir: str, coverage: dict[str, float], out: str) -> None:
+    """The `auto` lengths of a span-QA task: per length key in `coverage` ({max_answer_length: share,
+    max_query_length: share}), the smallest length in the model's tokens covering that share of its
+    training split's answers / questions — English only (strict zero-shot)."""
+    from xlt.io import write_json
+    from xlt.data import provenance
+    from xlt.model.lengths import choose
+    from xlt.model.modeling import load_tokenizer
+
+    examples = pd.read_parquet(data)
+    other = sorted(set(examples["language"]) - {"en"})
+    if other:
+        raise ValueError(f"{data} holds non-English examples ({', '.join(other)}): `auto` lengths are measured on "
+                         "English training data only (strict zero-shot)")
+    record = choose(examples, load_tokenizer(model_dir), coverage)
+    write_json({**record, "task": task_name, "split": "train", "data": provenance.data(data)}, out)
+
+
 def featurize(task_name: str, data: str, model_dir: str, feature_cfg: dict, out: str,
-              train_data: str | None = None) -> None:
-    """Tokenise one split once for all runs. Tagging needs the training split's tag vocabulary."""
+              train_data: str | None = None, lengths: str | None = None) -> None:
+    """Tokenise one split once for all runs. Tagging needs the training split's tag vocabulary; span QA
+    with an `auto` length reads the measured ones (`lengths`) and keeps them with the features, where
+    training and evaluation read them (features.attrs["lengths"])."""
+    from xlt.io import read_json
     from xlt.model.formats import get_format
+    from xlt.model.lengths import resolve
     from xlt.model.modeling import load_tokenizer
 
     task = get_task(task_name)
@@ -89,7 +111,11 @@ def featurize(task_name: str, data: str, model_dir: str, feature_cfg: dict, out:
     extra = {}
     if task.format == "tagging":
         extra["labels"] = module.tag_vocabulary(pd.read_parquet(train_data or data))
+    measured = read_json(lengths) if lengths else None
+    feature_cfg = resolve(feature_cfg, measured, "features")
     features = module.featurize(pd.read_parquet(data), load_tokenizer(model_dir), **feature_cfg, **extra)
+    if measured:
+        features.attrs["lengths"] = measured
     seq = module.arrays(features)["input_ids"].lengths  # every sequence the model will read
     # read by xlt.workflow.cluster when sizing the jobs that train on this split
     features.attrs["token_stats"] = {"features": len(features), "sequences": int(len(seq)), "tokens": int(seq.sum())}

@@ -21,7 +21,7 @@ def evaluate_languages(task_name: str, checkpoint: str, test_features: str, test
     features, examples = pd.read_parquet(test_features), pd.read_parquet(test_data)
     model, tokenizer = load_model(checkpoint, attention), load_tokenizer(checkpoint)
     model.to(device_and_autocast()[0])
-    spec = task_spec(task_name, qa_options, features.attrs.get("labels"))
+    spec = task_spec(task_name, qa_options, features.attrs.get("labels"), features.attrs.get("lengths"))
     for lang, (pred_path, metrics_path) in outputs.items():
         ex = examples[examples["language"] == lang]
         if ex.empty:

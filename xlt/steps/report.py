@@ -311,12 +311,13 @@ def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
             preregistration_path: str | None = None, declaration: dict | None = None,
             matrix_path: str | None = None, interim_paths: list[str] | None = None,
             waves: dict[str, list[list[int]]] | None = None, calibration_paths: list[str] | None = None,
-            selection_paths: list[str] | None = None) -> None:
+            selection_paths: list[str] | None = None, span_ceiling_path: str | None = None) -> None:
     """`groups`: the language groups block of the study's model family ({source, groups}) or None;
     `declaration`: the current config's confirmatory declaration, checked against the preregistration;
     `waves`: {model: its waves}; `interim_paths`: every interim look's file (each model's waves 1 .. K - 1);
     a model's looks up to the one its statistics ended at (comparisons.csv's `look`) are stated with what each decided; `calibration_paths`,
-    `selection_paths`: the radii and training values chosen on English dev, every grid point shown."""
+    `selection_paths`: the radii and training values chosen on English dev, every grid point shown;
+    `span_ceiling_path`: results/report/span_ceiling.csv, shown beside its target's table."""
     import time
     from pathlib import Path
 
@@ -348,7 +349,8 @@ def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
     text = summary_markdown(agg, {t: comps[comps["target"] == t] for t in targets}, targets, replicates, demo,
                             report_cfg, groups, variances=optional(run_variance_path), preregistration=prereg,
                             sensitivity=sensitivity, collapsed=collapsed,
-                            now=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), choices="\n".join(choices).strip())
+                            now=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), choices="\n".join(choices).strip(),
+                            span_ceiling=pd.read_csv(span_ceiling_path) if span_ceiling_path else None)
     for model, model_waves in sorted((waves or {}).items()):
         if len(model_waves) < 2:
             continue
@@ -364,3 +366,29 @@ def summary(aggregate_path: str, comparisons_path: str, targets: dict[str, list[
                                         model if len(waves) > 1 else None)
     with atomic_path(out) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
+
+
+def span_ceiling(runs: list[dict], features_paths: list[str], data_paths: list[str], model_dirs: list[str],
+                 qa: dict[str, dict], features_cfg: dict[str, dict], out: str) -> None:
+    """results/report/span_ceiling.csv: per (model, span-QA target, language) the oracle EM/F1 through the
+    target's featurised test split at the study's settings, and the shares it loses (no model is run).
+    `runs`: [{model, target, languages}], aligned with the three path lists."""
+    from xlt.model.oracle import COLUMNS, ceiling_table
+    from xlt.model.lengths import resolve
+    from xlt.model.modeling import load_tokenizer
+
+    tables = []
+    for run, feats_path, data_path, model_dir in zip(runs, features_paths, data_paths, model_dirs):
+        features, examples = pd.read_parquet(feats_path), pd.read_parquet(data_path)
+        measured = features.attrs.get("lengths")
+        where = f"{run['model']}/{run['target']}"
+        options = resolve(qa[run["target"]], measured, f"qa options of {where}")
+        cfg = resolve(features_cfg[run["target"]], measured, f"features of {where}")
+        shares = (measured or {}).get("coverage", {})
+        how = ("auto: " + ", ".join(f"{k} covers {100 * v:g}% of English train" for k, v in sorted(shares.items()))
+               if shares else "as configured")
+        table = ceiling_table(examples, features, load_tokenizer(model_dir), list(run["languages"]),
+                              qa=options, features_cfg=cfg, lengths=how)
+        tables.append(table.assign(model=run["model"], target=run["target"]))
+    with atomic_path(out) as tmp:
+        pd.concat(tables, ignore_index=True)[COLUMNS].to_csv(tmp, index=False)

@@ -11,12 +11,16 @@ from xlt.data.tasks import get_task
 from xlt.train.loop import TaskData, TaskSpec, TrainConfig, evaluate, schedule_steps, set_seed, train
 
 
-def task_spec(task_name: str, qa_options: dict, labels: list[str] | None = None) -> TaskSpec:
-    """Format and scoring options of a task; `labels` = the tag vocabulary of a tagging task."""
+def task_spec(task_name: str, qa_options: dict, labels: list[str] | None = None,
+              lengths: dict | None = None) -> TaskSpec:
+    """Format and scoring options of a task; `labels` = the tag vocabulary of a tagging task; `lengths` =
+    the measured lengths an `auto` option takes (its features' attrs["lengths"], xlt/model/lengths.py)."""
+    from xlt.model.lengths import resolve
+
     task = get_task(task_name)
     options = dict(task.score_options)
     if task.format == "span_qa":
-        options.update(qa_options, allow_no_answer=task.allow_no_answer)
+        options.update(resolve(qa_options, lengths, f"qa options of {task_name}"), allow_no_answer=task.allow_no_answer)
     if task.format == "tagging":
         options["labels"] = list(labels)
     return TaskSpec(format=task.format, selection_metric=task.selection_metric, options=options)
@@ -57,7 +61,8 @@ def load_task_data(spec: dict) -> TaskData:
     train_features = pd.read_parquet(spec["train"])
     labels = train_features.attrs.get("labels")
     return TaskData(
-        name=spec["name"], spec=task_spec(spec["name"], spec.get("qa", {}), labels), train=train_features,
+        name=spec["name"], train=train_features,
+        spec=task_spec(spec["name"], spec.get("qa", {}), labels, train_features.attrs.get("lengths")),
         dev=pd.read_parquet(spec["dev"]), dev_examples=pd.read_parquet(spec["dev_data"]),
         extra_dev={split: (pd.read_parquet(f), pd.read_parquet(d)) for split, (f, d) in spec.get("extra", {}).items()},
     )

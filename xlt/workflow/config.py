@@ -70,7 +70,26 @@ def feature_config(config: dict, task: str) -> dict:
 
 
 def qa_options(config: dict, task: str) -> dict:
-    return canonical(config["qa"]) if get_task(task).format == "span_qa" else {}
+    """The span-QA options of a task's training and evaluation (no `auto_coverage`: the measured lengths
+    reach them through the task's features)."""
+    if get_task(task).format != "span_qa":
+        return {}
+    return canonical({k: v for k, v in config["qa"].items() if k != "auto_coverage"})
+
+
+AUTO_LENGTHS = {"max_query_length": "features", "max_answer_length": "qa"}  # key -> its block, beside its auto_coverage
+
+
+def auto_coverage(config: dict) -> dict[str, float | None]:
+    """{length key: the share its `auto` length covers (<block>.auto_coverage)} for the keys that say `auto`
+    (xlt/model/lengths.py: features.max_query_length, qa.max_answer_length)."""
+    return {key: config[block].get("auto_coverage") for key, block in AUTO_LENGTHS.items()
+            if config[block].get(key) == "auto"}
+
+
+def needs_lengths(config: dict, task: str) -> bool:
+    """Whether featurising `task` reads its measured lengths (results/lengths/{model}/{task}.json)."""
+    return get_task(task).format == "span_qa" and bool(auto_coverage(config))
 
 
 def mixing_config(config: dict) -> dict:

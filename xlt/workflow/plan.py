@@ -23,6 +23,11 @@ def features_file(model, task, split) -> str:
     return f"results/features/{model}/{task}/{split}.parquet"
 
 
+def lengths_file(model, task) -> str:
+    """The `auto` answer and question lengths of a span-QA task, measured on its English train split."""
+    return f"results/lengths/{model}/{task}.json"
+
+
 def intermediate_file(model, task, variant, seed, name) -> str:
     """name: checkpoint (folder), dev_metrics.json, train_log.jsonl"""
     return f"results/intermediate/{model}/{task}/{variant}/seed{seed}/{name}"

@@ -8,7 +8,7 @@ import jsonschema
 
 from xlt.data.tasks import get_task
 from xlt.workflow import calibration, selection
-from xlt.workflow.config import ConfigError, dataset_source, load_schema, study_language_groups
+from xlt.workflow.config import AUTO_LENGTHS, ConfigError, auto_coverage, dataset_source, load_schema, study_language_groups
 from xlt.workflow.designs import confirmatory, own_design, views
 
 
@@ -28,10 +28,20 @@ def _explain(error: jsonschema.ValidationError) -> str:
     if error.validator == "propertyNames":
         allowed = error.validator_value.get("enum", [])
         return f"{error.instance!r} has an unknown key; allowed keys: {', '.join(map(str, allowed))}"
+    if error.validator == "anyOf" and all(set(s) <= {"type", "minimum", "maximum", "const"} for s in error.validator_value):
+        return f"{error.instance!r} is not allowed; give {' or '.join(map(_describe, error.validator_value))}"
     if error.validator == "anyOf" and error.context:  # say what each allowed form wanted
         return f"{error.instance!r} fits none of the allowed forms: " + "; or ".join(
             dict.fromkeys(e.message for e in error.context))
     return error.message
+
+
+def _describe(schema: dict) -> str:
+    """A simple alternative of an anyOf in words: `an integer >= 1`, `'auto'`."""
+    if "const" in schema:
+        return repr(schema["const"])
+    bounds = [f"{op} {schema[k]}" for k, op in (("minimum", ">="), ("maximum", "<=")) if k in schema]
+    return " ".join([f"an {schema['type']}" if schema["type"] == "integer" else f"a {schema['type']}", *bounds])
 
 
 def validate_config(config: dict) -> dict:
@@ -56,7 +66,15 @@ def _cross_checks(config: dict) -> list[str]:
         found = (design_checks(model_view, lambda key: f"study.models.{model}" if key in own else "study") + calibration.cross_checks(model_view)
                  + selection.cross_checks(model_view))
         out += [p for p in found if p not in out]
-    return out + selection.seed_checks(config) + report_cross_checks(config)
+    return out + selection.seed_checks(config) + report_cross_checks(config) + length_cross_checks(config)
+
+
+def length_cross_checks(config: dict) -> list[str]:
+    """An `auto` length needs the share it must cover, in its own block."""
+    what = {"max_answer_length": "answers", "max_query_length": "questions"}
+    return [f"{AUTO_LENGTHS[key]}.auto_coverage: required when {AUTO_LENGTHS[key]}.{key} is auto — the share of "
+            f"English training {what[key]} the chosen length must cover, e.g. 0.995 (docs/protocol.md)"
+            for key, share in auto_coverage(config).items() if share is None]
 
 
 def design_checks(config: dict, where=lambda key: "study") -> list[str]:

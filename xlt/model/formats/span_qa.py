@@ -27,8 +27,9 @@ def char_to_token_span(offsets: list[tuple[int, int]], start: int, end: int) -> 
 
 
 def span_text(context: str, offsets: np.ndarray, first: int, last: int) -> str:
-    """Context characters covered by context tokens first..last. Byte-level BPE can glue a leading
-    space to a token that starts inside a multi-byte character, so surrounding whitespace is dropped."""
+    """Context characters covered by context tokens first..last, surrounding whitespace dropped: BLOOM's
+    offsets keep a token's leading space (trim_offsets=False), so a span's first token usually starts at the
+    space before the answer."""
     return context[offsets[first][0]:offsets[last][1]].strip()
 
 

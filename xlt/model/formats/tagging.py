@@ -1,7 +1,9 @@
-"""Token tagging (CCG supertagging): one label per word, predicted on the word's first sub-token.
+"""Token tagging (CCG supertagging): one label per word, predicted on the word's last sub-token.
 
-Known limit of decoder-only models: under causal attention a word's first sub-token sees only the words
-to its left, so tags that depend on the right context are harder than for bidirectional encoders."""
+Decoder-only models: under causal attention only a word's last sub-token has seen the whole word (its
+first has seen none of the rest of it), so the label sits there (/work/shared/DESIGN.md, "Decoder-only
+heads"). Known limit: no token sees the words to its right, so tags that depend on the right context are
+harder than for bidirectional encoders (which label the first sub-token, as XTREME and jiant do)."""
 from __future__ import annotations
 
 import pandas as pd
@@ -13,7 +15,7 @@ import numpy as np
 from xlt.model.formats.common import Ragged
 from xlt.model.metrics import token_accuracy
 
-IGNORE = -100  # non-first sub-tokens and truncated words carry no label
+IGNORE = -100  # sub-tokens before a word's last and truncated words carry no label
 
 
 def tag_vocabulary(train_examples: pd.DataFrame) -> list[str]:
@@ -23,22 +25,22 @@ def tag_vocabulary(train_examples: pd.DataFrame) -> list[str]:
 
 def featurize(examples: pd.DataFrame, tokenizer, max_length: int, labels: list[str], **_) -> pd.DataFrame:
     index = {t: i for i, t in enumerate(labels)}
-    input_ids, label_ids, word_starts = [], [], []
+    input_ids, label_ids, word_ends = [], [], []
     for words, tags in zip(examples["tokens"], examples["tags"]):
         # words after the first carry their leading space, as in running text
         pieces = tokenizer([w if i == 0 else " " + w for i, w in enumerate(words)], add_special_tokens=False)["input_ids"]
-        ids, labs, starts = [], [], []
+        ids, labs, ends = [], [], []
         for piece, tag in zip(pieces, tags):
             if len(ids) + len(piece) > max_length:
                 break  # truncated words get no prediction and are scored wrong
-            starts.append(len(ids))
             ids += piece
-            labs += [index.get(tag, IGNORE)] + [IGNORE] * (len(piece) - 1)
+            ends.append(len(ids) - 1)
+            labs += [IGNORE] * (len(piece) - 1) + [index.get(tag, IGNORE)]
         input_ids.append(ids)
         label_ids.append(labs)
-        word_starts.append(starts)
+        word_ends.append(ends)
     out = pd.DataFrame({"example_id": examples["id"].values, "language": examples["language"].values,
-                        "input_ids": input_ids, "label_ids": label_ids, "word_starts": word_starts})
+                        "input_ids": input_ids, "label_ids": label_ids, "word_ends": word_ends})
     out.attrs["labels"] = list(labels)
     return out
 
@@ -74,7 +76,7 @@ def predictions(features: pd.DataFrame, logits: list[torch.Tensor], examples: pd
     out, rows = {}, features.itertuples(index=False)
     for chunk in logits:
         for best, f in zip(chunk.float().argmax(-1), rows):
-            out[f.example_id] = [labels[int(best[p])] for p in f.word_starts]
+            out[f.example_id] = [labels[int(best[p])] for p in f.word_ends]
     return out
 
 
