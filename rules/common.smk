@@ -1,9 +1,11 @@
 # Wildcard constraints, run enumeration and path helpers. Logic lives in xlt.workflow.plan / xlt.workflow.config.
 import os
 import re
+import sys
 
 from snakemake.exceptions import WorkflowError
 
+import xlt.data.pins as pins
 import xlt.workflow.calibration as calibration
 import xlt.workflow.designs as designs
 import xlt.workflow.fingerprint as fingerprint
@@ -23,6 +25,10 @@ try:
     validate_config(config)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
+
+# every repository read at a branch's moving head, named once per run (not again in each cluster job)
+if workflow.is_main_process and (_unpinned := pins.unpinned_warning(config)):
+    print(_unpinned, file=sys.stderr)
 
 # Local runs: at most one GPU job per visible GPU unless the user set --resources gpu=N (xlt/workflow/gpus.py);
 # CPU-only machines and cluster executors are left alone.
