@@ -20,7 +20,6 @@ include: "rules/selection.smk"
 include: "rules/calibration.smk"
 include: "rules/intermediate.smk"
 include: "rules/target.smk"
-include: "rules/evaluate.smk"
 include: "rules/report.smk"
 
 

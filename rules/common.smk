@@ -136,10 +136,6 @@ def target_variant(wc):
 INTERMEDIATE_VARIANT = one_of(config["variants"])  # intermediate stage: plain variant names only
 
 
-def maybe_temp(path):
-    return path if STUDY.get("keep_target_checkpoints") else temp(path)
-
-
 def train_token_stats(model, task):
     """Token counts of the training splits a job on `task` reads (xlt.workflow.cluster; None before featurisation)."""
     tasks = multitask_tasks(model) if task == plan.MULTITASK else [task]

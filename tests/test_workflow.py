@@ -17,7 +17,8 @@ from xlt.data.tasks import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
-TRAINING_RULES = {"train_intermediate", "train_multitask", "train_target"}  # training and model selection (dev) happen here
+TARGET_RULES = {"train_target_paws_x", "train_target_tydiqa"}  # a target run and its evaluation, one job each
+TRAINING_RULES = {"train_intermediate", "train_multitask", *TARGET_RULES}  # training and model selection (dev) happen here
 CALIBRATION_RULES = {"calibrate_point", "calibrate"}  # budget selection on an intermediate task's English dev
 SELECTION_RULES = {"select_point", "select"}  # training keys (learning rates) chosen on English dev
 
@@ -130,21 +131,20 @@ def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path)
     n_grid = len(calibration.selection_stage_jobs(cfg)["calibrate_point"])  # every radius x seed (the mnli edit ends
     # MNLI's `learning_rate: selected`, so the calibration no longer waits for the learning-rate selection)
     per_inter = n_var * n_seeds + len(calibrated) * n_seeds * (others - 1)
+    assert n_targets == len(TARGET_RULES)
     assert counts == {"calibrate_point": str(n_grid), "calibrate": str(len(calibrated)),
                       "train_intermediate": str(per_inter), "train_multitask": str(len(calibrated) * n_seeds),
-                      "train_target": str((per_inter + len(calibrated) * n_seeds) * n_targets),
-                      "evaluate_paws_x": str(per_inter + len(calibrated) * n_seeds),
-                      "evaluate_tydiqa": str(per_inter + len(calibrated) * n_seeds),
+                      **dict.fromkeys(TARGET_RULES, str(per_inter + len(calibrated) * n_seeds)),
                       "matrix": "1", "example_scores": "1", "statistics": "1", "figures": "1", "summary": "1",
                       "training_curves": "1", "all": "1", **({"interim": "1"} if cfg["study"].get("waves") else {})}, out
     reasons = snakemake(workdir, "-n", configfile=edited).stdout
-    jobs = re.findall(r"rule (train_\w+|evaluate_\w+|calibrate\w*):.*?wildcards: ([^\n]+)", reasons, re.S)
+    jobs = re.findall(r"rule (train_\w+|calibrate\w*):.*?wildcards: ([^\n]+)", reasons, re.S)
     assert jobs and all("mnli" in wc or any(v in wc for v in calibrated) for _, wc in jobs), jobs
     assert not [wc for _, wc in jobs if "mnli" not in wc and "standard" in wc]  # other tasks' standard runs stay
 
 
-TRAINING_AND_DOWNSTREAM = {"calibrate_point", "calibrate", "select_point", "select", "train_intermediate", "train_multitask", "train_target",
-                           "evaluate_paws_x", "evaluate_tydiqa", "matrix", "example_scores", "statistics", "figures",
+TRAINING_AND_DOWNSTREAM = {"calibrate_point", "calibrate", "select_point", "select", "train_intermediate", "train_multitask",
+                           *TARGET_RULES, "matrix", "example_scores", "statistics", "figures",
                            "summary", "training_curves", "interim", "all"}
 
 
@@ -177,14 +177,14 @@ def test_editing_package_code_reruns_exactly_the_jobs_it_can_change(demo_run, tm
 @pytest.mark.slow
 def test_local_gpu_jobs_never_outnumber_the_gpus_and_each_sees_its_own(demo_run, tmp_path):
     """A workstation with 2 (simulated) GPUs, `--cores 4` and no --resources: re-running the first wave's
-    PAWS-X evaluations (the second wave's wait behind the interim look, which --until leaves out) and the
-    target trainings whose temporary checkpoints they need — 14 GPU jobs — never holds more than 2 GPUs at
-    once, every job holds one, the two are used at the same time, and jobs that overlap hold different
-    devices (CUDA_VISIBLE_DEVICES)."""
+    PAWS-X target runs, each trained and evaluated in one job (the second wave's wait behind the interim
+    look, which --until leaves out) — 7 GPU jobs — never holds more than 2 GPUs at once, every job holds
+    one, the two are used at the same time, and jobs that overlap hold different devices
+    (CUDA_VISIBLE_DEVICES)."""
     workdir = tmp_path / "demo"
     shutil.copytree(demo_run[0], workdir, symlinks=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "XLT_VISIBLE_GPUS": "2", "XLT_GPU_SLOTS": str(tmp_path / "slots")}
-    rules = ["evaluate_paws_x"]
+    rules = ["train_target_paws_x"]
     wave1 = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())["study"]["waves"][0]
     runs = sum(len(list((workdir / "results" / "eval").glob(f"*/*/*/paws_x/seed{s}"))) for s in wave1)
     assert runs == 7  # (2 tasks + the mix) x 2 variants + the baseline
@@ -201,7 +201,7 @@ def test_local_gpu_jobs_never_outnumber_the_gpus_and_each_sees_its_own(demo_run,
             if float(start) >= started:  # this run's jobs only
                 assert dev_a == dev_r
                 spans.append((float(start), float(end), dev_a))
-    assert len(spans) == 2 * runs  # every evaluation and the target training before it held a GPU
+    assert len(spans) == runs  # every target run (its training and its evaluation) held a GPU
     overlapping = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] < b[1] and b[0] < a[1]]
     assert overlapping, "the two GPUs were never used at the same time"
     assert all(a[2] != b[2] for a, b in overlapping)  # concurrent jobs hold different devices
@@ -223,9 +223,9 @@ def test_editing_the_calibration_grid_reruns_only_calibration_and_what_depends_o
     assert counts["calibrate_point"] == n_seeds and counts["calibrate"] == 1  # only the new radius runs
     assert "select_point" not in counts and "select" not in counts
     assert counts["train_intermediate"] == n_inter and counts["train_multitask"] == 1
-    assert counts["train_target"] == (n_inter + 1) * len(cfg["study"]["targets"])
+    assert all(counts[rule] == n_inter + 1 for rule in TARGET_RULES)
     reasons = snakemake(workdir, "-n", configfile=edited).stdout
-    jobs = re.findall(r"rule (train_\w+|evaluate_\w+|calibrate\w*):.*?wildcards: ([^\n]+)", reasons, re.S)
+    jobs = re.findall(r"rule (train_\w+|calibrate\w*):.*?wildcards: ([^\n]+)", reasons, re.S)
     assert jobs and all("freelb" in wc for _, wc in jobs), jobs  # standard runs are untouched
     chosen = json.loads((workdir / "results" / "calibration" / "tiny-bloom" / "freelb.json").read_text())
     # every grid point with the radius-0 control: mean ± SE over the seeds, and the choice
@@ -252,7 +252,16 @@ def test_strict_zero_shot_no_test_data_reaches_training(configfile, study_workdi
     assert len(training) == sum(1 for j in jobs if j["rule"].startswith("train_"))
     assert {j["rule"] for j in training} == TRAINING_RULES
     for job in training:
-        leaked = [p for p in ancestors(job["input"], set()) if p.endswith("/test.parquet")]
+        # a target job evaluates after it has trained (xlt/steps/target.py): its test split comes in by name,
+        # for the evaluation only, and nothing its training reads descends from a test split
+        named = job["named_input"]
+        evaluation = sorted(named.pop("test_features", []) + named.pop("test_data", []))
+        if job["rule"] in TARGET_RULES:
+            model, target = job["output"][0].split("/")[2], job["rule"].removeprefix("train_target_")
+            assert evaluation == [f"results/data/{target}/test.parquet", f"results/features/{model}/{target}/test.parquet"]
+        else:
+            assert evaluation == []
+        leaked = [p for p in ancestors([f for files in named.values() for f in files], set()) if p.endswith("/test.parquet")]
         assert not leaked, f"{job['rule']} {job['output']} depends on {leaked}"
     # selection (learning rates): English train/dev splits only (test splits are the only non-English data)
     chosen = [job for job in jobs if job["rule"] in SELECTION_RULES]
@@ -268,9 +277,9 @@ def test_strict_zero_shot_no_test_data_reaches_training(configfile, study_workdi
     for job in calibration:
         datasets = [p for p in ancestors(job["input"], set()) if p.startswith(("results/data/", "results/features/"))]
         assert datasets and not [p for p in datasets if any(f"/{t}/" in p for t in targets)], (job["output"], datasets)
-    # ... while every evaluation job does read a target's test split
-    evals = [job for job in jobs if job["rule"].startswith("evaluate_")]
-    assert evals and all(any(p.endswith("/test.parquet") for p in job["input"]) for job in evals)
+    # ... while every target job does read its target's test split (features and examples), to evaluate
+    evals = [job for job in jobs if job["rule"] in TARGET_RULES]
+    assert evals and all(len(job["named_input"]["test_features"] + job["named_input"]["test_data"]) == 2 for job in evals)
 
 
 def test_study_dry_run_lists_the_full_matrix(study_workdir):
@@ -291,9 +300,10 @@ def test_study_dry_run_lists_the_full_matrix(study_workdir):
     # x 2 targets x 8. One evaluation job per target run.
     assert counts["train_intermediate"] == n_inter * n_var * n_seeds + r_inter * r_var * r_seeds == 756 + 64
     assert counts["train_multitask"] == n_var * n_seeds
-    assert counts["train_target"] == ((n_inter + 1) * n_var + 1) * 2 * n_seeds + (r_inter * r_var + 1) * 2 * r_seeds \
-        == 1708 + 144
-    assert counts["evaluate_paws_x"] == counts["evaluate_tydiqa"] == counts["train_target"] // 2
+    # one job per target run: trained and evaluated on every language together
+    assert counts["train_target_paws_x"] + counts["train_target_tydiqa"] == \
+        ((n_inter + 1) * n_var + 1) * 2 * n_seeds + (r_inter * r_var + 1) * 2 * r_seeds == 1708 + 144
+    assert counts["train_target_paws_x"] == counts["train_target_tydiqa"] and not [r for r in counts if "evaluate" in r]
     assert counts["snapshot_model"] == 2 and counts["matrix"] == 1 and counts["interim"] == 1  # 1b7's first look
     # budget calibration per model: each of its adversarial variants on MNLI, its grid (with the radius-0
     # control) x 3 seeds; learning rates: MNLI and each target, 3 values x 3 seeds — as xlt.workflow.calibration counts them
@@ -338,7 +348,7 @@ def test_adversarial_target_switch_is_visible_in_paths(tmp_path):
     path = tmp_path / "adv.yaml"
     path.write_text(yaml.safe_dump(cfg))
     jobs = dag_jobs(tmp_path, path)
-    targets = [j for j in jobs if j["rule"] == "train_target"]
+    targets = [j for j in jobs if j["rule"] in TARGET_RULES]
     dirs = {p.split("/seed")[0] for j in targets for p in j["output"]}
     assert "results/target/tiny-bloom/squad/freelb+target/paws_x" in dirs
     assert "results/target/tiny-bloom/none/freelb+target/tydiqa" in dirs  # adversarial target-only baseline
@@ -440,8 +450,7 @@ def test_waves_the_second_wave_is_skipped_when_the_first_decides(demo_run, tmp_p
     edited.write_text(yaml.safe_dump(cfg))
     proc = snakemake(workdir, "--cores", "2", configfile=edited)
     ran = set(re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", proc.stdout + proc.stderr, flags=re.M))
-    assert "interim" in ran and not ran & {"train_intermediate", "train_multitask", "train_target", "evaluate_paws_x",
-                                          "evaluate_tydiqa"}, ran
+    assert "interim" in ran and not ran & {"train_intermediate", "train_multitask", *TARGET_RULES}, ran
     assert not [p for stage in ("intermediate", "target", "eval") for p in (workdir / "results" / stage).rglob("seed2")]
     look = json.loads((workdir / "results" / "interim" / "tiny-bloom" / "wave1.json").read_text())
     assert all(f["decided"] for f in look["families"]) and not look["continue"]
@@ -538,7 +547,7 @@ def test_a_second_model_with_its_own_design_runs_beside_the_first(demo_run, tmp_
     ran = {}
     for rule, _ in jobs:
         ran[rule] = ran.get(rule, 0) + 1
-    for rule in ("train_intermediate", "train_target", "select_point", "evaluate_paws_x"):
+    for rule in ("train_intermediate", *TARGET_RULES, "select_point"):
         assert ran.get(rule) == new[rule] - planning.job_counts(yaml.safe_load((ROOT / "config" / "demo.yaml")
                                                                              .read_text())).get(rule, 0), rule
     inter = workdir / "results" / "intermediate" / "tiny-bloom-lora"

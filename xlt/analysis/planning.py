@@ -39,8 +39,7 @@ STAGES = {"data": ["build_demo_fixtures", "prepare_dataset", "snapshot_model", "
           "selection": ["select_point", "select"],
           "calibration": ["calibrate_point", "calibrate"],
           "intermediate": ["train_intermediate", "train_multitask"],
-          "target": ["train_target"],
-          "evaluation": [],   # evaluate_<target>, one rule per target
+          "target": [],   # train_target_<target>: one rule per target, each run trained and evaluated in one job
           "report": ["interim", "training_curves", "example_scores", "matrix", "statistics", "figures",
                      "summary", "all"]}
 TRAINING_STAGES = ("selection", "calibration", "intermediate", "target")
@@ -88,8 +87,7 @@ def job_counts(config: dict) -> dict[str, int]:
         **selection_stage_counts(config),
         "train_intermediate": sum(r["task"] != plan.MULTITASK for r in inter),
         "train_multitask": sum(r["task"] == plan.MULTITASK for r in inter),
-        "train_target": len(target),
-        **{f"evaluate_{t}": sum(r["target"] == t for r in target) for t in s["targets"]},
+        **{f"train_target_{t}": sum(r["target"] == t for r in target) for t in s["targets"]},
         **dict.fromkeys(STAGES["report"], 1),
         # seeds in waves: the maximum design (every wave trained), one interim look per model and wave but the last
         "interim": sum(len(w) - 1 for w in plan.model_waves(config).values()),
@@ -100,8 +98,8 @@ def job_counts(config: dict) -> dict[str, int]:
 
 
 def stage_of(rule: str) -> str:
-    if rule.startswith("evaluate_"):
-        return "evaluation"
+    if rule.startswith("train_target_"):
+        return "target"
     return next(stage for stage, rules in STAGES.items() if rule in rules)
 
 
@@ -172,6 +170,54 @@ def checkpoints_kept(config: dict) -> dict[str, int]:
         out[m] = sum(r["model"] == m for r in plan.intermediate_runs(config))
         out[m] += keep_target * sum(r["model"] == m for r in plan.target_runs(config))
     return out
+
+
+# ---- cluster jobs and shared storage ----
+
+# rules that run on the submit host (rules/data.smk's localrules; `all` runs nothing): not cluster jobs
+LOCAL_RULES = ("prepare_dataset", "snapshot_model", "copy_local_model", "all")
+
+
+def cluster_jobs(counts: dict[str, int]) -> int:
+    """Jobs submitted to the cluster (job_counts less the submit host's)."""
+    return sum(n for rule, n in counts.items() if rule not in LOCAL_RULES)
+
+
+def target_checkpoints(config: dict, directory: Path = Path(".")) -> dict[str, tuple[int, int | None]]:
+    """{model: (target runs, bytes of one target checkpoint's body)} of the maximum design; bytes None when
+    the model's size is unknown or its target stage trains LoRA adapters (small)."""
+    out = {}
+    for m in model_names(config):
+        v, p = view(config, m), parameters(config, m, directory)
+        runs = plan.target_runs(v)
+        blocks = [training_config(v, "target", t) for t in v["study"]["targets"]]
+        size = None
+        if p is not None and not any(b.get("lora") for b in blocks):
+            size = max(p * (2 if b.get("save_dtype") == "bfloat16" else 4) for b in blocks)
+        out[m] = (len(runs), size)
+    return out
+
+
+def cluster_storage_lines(config: dict, counts: dict[str, int], directory: Path = Path(".")) -> list[str]:
+    """Cluster jobs and target-checkpoint bytes through the shared filesystem: each target run trained and
+    evaluated in one job, its checkpoint in the job's node-local tmpdir (now), against a target job that
+    writes its checkpoint to shared storage for a separate evaluation job to read back (before)."""
+    keep = bool(config["study"].get("keep_target_checkpoints"))
+    per_model = target_checkpoints(config, directory)
+    runs = sum(n for n, _ in per_model.values())
+    written = sum(n * b for n, b in per_model.values() if b)
+    unknown = [m for m, (n, b) in per_model.items() if n and b is None]
+    size = (f"{written / 1e12:,.1f} TB" if written >= 1e12 else _bytes(written)) + \
+        (f" + {', '.join(unknown)} (size unknown or LoRA)" if unknown else "")
+    rows = [["evaluation in a job of its own (before)", f"{size} written, read back by {runs:,} evaluation jobs",
+             f"{cluster_jobs(counts) + runs:,}"],
+            ["evaluation in the target job (now)",
+             f"{size} written (study.keep_target_checkpoints)" if keep else "0 B (node-local tmpdir, deleted)",
+             f"{cluster_jobs(counts):,}"]]
+    by_model = ", ".join(f"{m} {n:,} x {_bytes(b) if b else 'unknown'}" for m, (n, b) in per_model.items())
+    return ["", f"Cluster jobs and target checkpoints through shared storage ({runs:,} target runs: {by_model}):",
+            *_table(["target runs and their evaluation", "target checkpoints to shared storage", "cluster jobs"],
+                    rows, "llr")]
 
 
 # ---- power ----
@@ -418,7 +464,9 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."))
         lines += [f"{m}: {n} checkpoints kept x {p:,} parameters = {_bytes(kept)} "
                   + (f"({bf16} in bf16; {_bytes(n * p * 4)} in fp32)" if bf16 else
                      f"fp32 ({_bytes(n * p * 2)} with save_dtype: bfloat16)")
-                  + "; target checkpoints " + ("kept" if s.get("keep_target_checkpoints") else "deleted once evaluated (temp)")]
+                  + "; target checkpoints " + ("kept" if s.get("keep_target_checkpoints") else
+                                               "node-local, deleted once evaluated")]
+    lines += cluster_storage_lines(config, counts, directory)
 
     report = config.get("report") or {}
     effect = report.get("effect_of_interest")

@@ -185,14 +185,16 @@ class Preempted(RuntimeError):
 def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, checkpoint_dir: str | Path,
           log_path: str | Path, seed: int, mixing: dict | None = None, strategy=None,
           variant: str = "standard", work_dir: str | Path | None = None,
-          log_header: dict | None = None) -> dict[str, dict]:
+          log_header: dict | None = None, on_record=None) -> dict[str, dict]:
     """Train with `strategy` (standard or adversarial step); keep the checkpoint with the best dev
     selection score; return {task: dev metrics} of it.
 
     Progress lives in `work_dir` (default: next to the checkpoint) and resumes from there when a state
     is found; the checkpoint and the log reach their final paths only when training completes.
     The log starts with the run's measured embedding scale (and `log_header`); adversarial steps log
-    their perturbation's ratio to the embeddings (xlt/adversarial/budgets.py)."""
+    their perturbation's ratio to the embeddings (xlt/adversarial/budgets.py); every step logs the real
+    (non-pad) tokens it trained on and its own duration (`step_s`: dev evaluations excluded), from which
+    throughput is measured. `on_record(record)` sees every logged record (e.g. TensorBoard scalars)."""
     set_seed(seed)
     strategy = strategy or Standard()
     device, autocast = device_and_autocast()
@@ -262,6 +264,8 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
         def write_log(record):
             log.write(json.dumps(record) + "\n")
             log.flush()
+            if on_record is not None:
+                on_record(record)
 
         def checkpoint_state(step):
             save_state(work, {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -279,9 +283,10 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
         t0 = time.time()
         for step in range(start, total_steps + 1):
             model.train()
-            step_loss, drawn, ratios = 0.0, [], None
+            step_loss, drawn, ratios, tokens, step_t0 = 0.0, [], None, 0, time.perf_counter()
             for _ in range(cfg.grad_accum):
                 name, batch = prefetch.get()
+                tokens += int(batch["attention_mask"].sum())  # on the host copy: no device sync
                 batch = to_device(batch, device)
                 ctx = step_context(model, batch, name, by_name[name].spec.format, 1 / cfg.grad_accum, autocast,
                                    scale["token_l2_rms"], monitor=adversarial)
@@ -308,6 +313,7 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
                     f"(they are then counted in the train log).")
             optimizer.zero_grad(set_to_none=True)
             bar.update(1)
+            record.update(tokens=tokens, step_s=round(time.perf_counter() - step_t0, 4))
             record["elapsed_s"] = round(time.time() - t0, 3)
             write_log({**record, "tasks": drawn} if len(names) > 1 else record)
             if step % eval_every == 0 or step == total_steps:
