@@ -10,6 +10,7 @@ import xlt.workflow.calibration as calibration
 import xlt.workflow.designs as designs
 import xlt.workflow.fingerprint as fingerprint
 import xlt.workflow.cluster as cluster
+import xlt.workflow.pilot as pilot
 import xlt.workflow.plan as plan
 import xlt.analysis.preregistration as preregistration
 import xlt.workflow.selection as selection
@@ -19,6 +20,7 @@ from xlt.workflow.config import (ConfigError, canonical, dataset_source, feature
 from xlt.workflow.validate import validate_config
 from xlt.workflow.gpus import visible_gpus
 from xlt.workflow.plan import data_file as data, features_file as features, model_dir
+from xlt.adversarial.methods import expected_cost
 from xlt.data.tasks import REGISTRY
 
 try:

@@ -43,9 +43,10 @@ def two_models() -> dict:
     return config
 
 
-@pytest.mark.parametrize("name", ["demo", "study", "two-models"])
+@pytest.mark.parametrize("name", ["demo", "study", "two-models", "pilot"])
 def test_job_counts_equal_the_dry_runs(name, study_workdir, tmp_path):
-    configfile = ROOT / ("config/demo.yaml" if name == "demo" else "config.yaml")
+    """The pilot's dry run also shows that it builds offline (config/pilot.yaml reads the Hub)."""
+    configfile = ROOT / {"demo": "config/demo.yaml", "pilot": "config/pilot.yaml"}.get(name, "config.yaml")
     if name == "two-models":
         configfile = tmp_path / "two-models.yaml"
         configfile.write_text(yaml.safe_dump(two_models()))

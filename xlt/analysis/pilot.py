@@ -200,6 +200,20 @@ def format_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def load_report(path: str | Path) -> dict:
+    """A pilot's report.json; PilotMismatch when the file is missing or is not one."""
+    import json
+
+    path = Path(path)
+    if not path.exists():
+        raise PilotMismatch(f"{path} does not exist: a pilot writes results/pilot/report.json (make pilot)")
+    report = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(report, dict) or not {"identity", "throughput"} <= set(report):
+        raise PilotMismatch(f"{path} is not a pilot report (no identity and throughput): pass the "
+                            "results/pilot/report.json a pilot wrote (make pilot)")
+    return report
+
+
 def reprice(config: dict, report: dict, where: str = "the report") -> tuple[dict, list[str]]:
     """(the config with each measured model's tokens_per_minute, notes); PilotMismatch when the report
     measured another config (models, max_length or speed settings differ)."""

@@ -41,7 +41,7 @@ STAGES = {"data": ["build_demo_fixtures", "prepare_dataset", "snapshot_model", "
           "intermediate": ["train_intermediate", "train_multitask"],
           "target": [],   # train_target_<target>: one rule per target, each run trained and evaluated in one job
           "report": ["interim", "training_curves", "example_scores", "matrix", "statistics", "figures",
-                     "summary", "all"]}
+                     "summary", "pilot_report", "all"]}
 TRAINING_STAGES = ("selection", "calibration", "intermediate", "target")
 
 # Test items per language: PAWS-X 2,000 test pairs in every language (Yang et al. 2019); TyDiQA-GoldP's
@@ -91,6 +91,7 @@ def job_counts(config: dict) -> dict[str, int]:
         **dict.fromkeys(STAGES["report"], 1),
         # seeds in waves: the maximum design (every wave trained), one interim look per model and wave but the last
         "interim": sum(len(w) - 1 for w in plan.model_waves(config).values()),
+        "pilot_report": int("pilot" in config),  # a pilot's report (rules/pilot.smk)
     }
     order = list(STAGES)
     rules = sorted((r for r, n in counts.items() if n), key=lambda r: order.index(stage_of(r)))  # stable
@@ -519,6 +520,8 @@ def main(argv=None) -> None:
     p.add_argument("--configfile", type=Path, default=ROOT / "config.yaml")
     p.add_argument("--directory", type=Path, default=Path("."),
                    help="the workflow's working directory (featurised splits, model snapshots are read there)")
+    p.add_argument("--pilot", type=Path, metavar="REPORT",
+                   help="a pilot's results/pilot/report.json: price the study at the throughput it measured")
     args = p.parse_args(argv)
     from xlt.workflow.config import ConfigError
 
@@ -530,6 +533,15 @@ def main(argv=None) -> None:
     name = str(configfile.relative_to(ROOT)) if configfile.is_relative_to(ROOT) else str(args.configfile)
     for note in notes:
         print(f"note: {note} (the DAG stops on this; the plan does not need it)", file=sys.stderr)
+    if args.pilot:
+        from xlt.analysis.pilot import PilotMismatch, load_report, reprice
+
+        try:
+            config, measured = reprice(config, load_report(args.pilot), str(args.pilot))
+        except PilotMismatch as err:
+            sys.exit(f"--pilot {args.pilot}: {err}")
+        name += f", re-priced with the pilot {args.pilot}"
+        print("Measured by the pilot:\n" + "\n".join(f"  {line}" for line in measured) + "\n")
     print(format_plan(config, name, args.directory))
 
 

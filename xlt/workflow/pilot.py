@@ -24,8 +24,15 @@ def checks(config: dict) -> dict[str, dict]:
 
 
 def cross_checks(config: dict) -> list[str]:
-    """Each check names a study target, a metric that target scores, and a threshold inside its range."""
-    out = []
+    """Each check names a study target, a metric that target scores, and a threshold inside its range; a
+    pilot trains all its seeds at once (no waves: its report waits for every run)."""
+    from xlt.workflow.designs import model_names, view
+
+    if not checks(config):
+        return []
+    out = [f"pilot: {m} trains its seeds in {len(plan.waves(view(config, m)))} waves (study.waves or "
+           f"study.models.{m}.waves); a pilot trains all its seeds at once: remove the waves"
+           for m in model_names(config) if len(plan.waves(view(config, m))) > 1]
     for target, check in checks(config).items():
         where = f"pilot.checks.{target}"
         if target not in config["study"]["targets"]:
