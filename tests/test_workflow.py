@@ -568,3 +568,100 @@ def test_a_second_model_with_its_own_design_runs_beside_the_first(demo_run, tmp_
         assert {p.name for p in (workdir / "results" / "report" / "figures" / model).glob("*.png")} == \
             {"heatmap_paws_x.png", "heatmap_tydiqa.png", "languages_paws_x.png", "languages_tydiqa.png", "gap.png"}
     assert "Nothing to be done" in snakemake(workdir, "-n", configfile=edited).stdout
+
+
+def _status(workdir, configfile=ROOT / "config" / "demo.yaml"):
+    proc = subprocess.run([sys.executable, "-m", "xlt.analysis.status", "--configfile", str(configfile), "--directory",
+                           str(workdir)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _status_rows(out):
+    """{(stage, model, rule): (done, running, failed, waiting, not needed, of)} of the status job table."""
+    rows = re.findall(r"^(\w+)\s+(\S+)\s+(\w+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$", out, flags=re.M)
+    return {(s, m, r): tuple(map(int, n)) for s, m, r, *n in rows}
+
+
+@pytest.mark.slow
+def test_status_of_the_finished_demo_reads_results_alone(demo_run):
+    """python -m xlt.analysis.status: every job of the demo done, the GPU jobs' wall time from their benchmark
+    files against the plan, the interim look and its decision, nothing left."""
+    from xlt.analysis import planning
+
+    workdir, _ = demo_run
+    out = _status(workdir)
+    rows = _status_rows(out)
+    demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    planned = planning.job_counts(demo)  # the maximum design: the demo's look opened wave 2
+    for rule in ("select_point", "calibrate_point", "train_intermediate", "train_multitask", *TARGET_RULES, "interim"):
+        (done, running, failed, waiting, skipped, of), = [v for (_, _, r), v in rows.items() if r == rule]
+        assert done == of == planned[rule] and running == failed == waiting == skipped == 0, rule
+    gpu = ("select_point", "calibrate_point", "train_intermediate", "train_multitask", "train_target")
+    spent = sum(float(pd.read_csv(p, sep="\t")["s"].iloc[0]) for rule in gpu
+                for p in (workdir / "results" / "benchmarks" / rule).rglob("*.tsv")) / 3600
+    total = re.search(r"^\s+total\s+(\d+)/(\d+)\s+(\S+)", out, flags=re.M)
+    assert total.group(1) == total.group(2) == str(sum(planned[r] for r in planned if r in (
+        "select_point", "calibrate_point", "train_intermediate", "train_multitask", *TARGET_RULES)))
+    assert float(total.group(3)) == pytest.approx(spent, rel=0.01)
+    assert ("tiny-bloom, look 1 of 1 (after wave 1: 1 of 2 seeds, level 0.005575): adversarial_vs_standard open, "
+            "task_vs_baseline open") in out and "-> wave 2 runs" in out
+    assert "Left: nothing: the study is complete" in out
+
+
+@pytest.mark.slow
+def test_status_of_a_half_finished_demo_counts_what_is_done_running_failed_and_left(demo_run, tmp_path):
+    """The finished demo with its second wave not finished: one target run failed (its log ends in a
+    traceback), one running (a log, no outputs), the rest of wave 2 and the report not started. Then the
+    same with a look that decided: wave 2 is not needed and nothing of it is left."""
+    from xlt.analysis import planning
+    from xlt.workflow import jobs as design
+
+    workdir = tmp_path / "demo"
+    shutil.copytree(demo_run[0], workdir, symlinks=True)
+    demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    every = design.training_jobs(demo) + design.other_jobs(demo)
+    wave2 = [j for j in every if j["wave"] == 2]
+    unfinished = wave2 + [j for j in every if j["stage"] == "report" and j["rule"] != "interim"]
+    for job in unfinished:  # as if they had not run: no outputs, no log, no benchmark
+        for path in [*job["outputs"], job["log"], job["benchmark"]]:
+            target = workdir / path
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    paws = [j for j in wave2 if j["rule"] == "train_target" and j["target"] == "paws_x"]
+    failed, running = paws[0], paws[1]
+    (workdir / failed["log"]).parent.mkdir(parents=True, exist_ok=True)
+    (workdir / failed["log"]).write_text("train: 40%|####\nTraceback (most recent call last):\n  File \"loop.py\"\n"
+                                         "xlt.train.loop.Preempted: SIGTERM at step 3: state saved; re-run to resume\n")
+    (workdir / running["log"]).parent.mkdir(parents=True, exist_ok=True)
+    (workdir / running["log"]).write_text("train:  10%|#\n")
+    out = _status(workdir)
+    rows = _status_rows(out)
+    wave1 = {rule: sum(j["rule"] == rule and j["wave"] <= 1 for j in every) for rule in ("train_intermediate", "train_target")}
+    n2 = {rule: sum(j["rule"] == rule for j in wave2) for rule in ("train_intermediate", "train_multitask")}
+    assert rows[("target", "tiny-bloom", "train_target_paws_x")] == (wave1["train_target"] // 2, 1, 1, 5, 0, 14)
+    assert rows[("target", "tiny-bloom", "train_target_tydiqa")] == (7, 0, 0, 7, 0, 14)
+    assert rows[("intermediate", "tiny-bloom", "train_intermediate")] == (wave1["train_intermediate"], 0, 0,
+                                                                         n2["train_intermediate"], 0, 8)
+    assert rows[("report", "-", "matrix")] == (0, 0, 0, 1, 0, 1) and rows[("report", "tiny-bloom", "interim")][0] == 1
+    assert f"train_target_paws_x {failed['run']}: xlt.train.loop.Preempted: SIGTERM at step 3" in out
+    assert re.search(rf"train_target_paws_x {re.escape(running['run'])}: log written \d+ min ago", out)
+    # GPU-hours: what the finished jobs spent, the plan of the rest
+    priced = {(j["stage"], j["run"]): j["minutes"] / 60 for j in planning.training_jobs(demo, workdir)}
+    left = sum(priced[(j["stage"], j["run"])] for j in wave2 if j["rule"] in design.GPU_RULES)
+    done = [j for j in every if j["rule"] in design.GPU_RULES and j not in wave2]
+    total = re.search(r"^\s+total\s+(\d+)/(\d+)\s+\S+\s+\S+\s+\S+\s+(\S+)", out, flags=re.M)
+    assert (int(total.group(1)), int(total.group(2))) == (len(done), len(done) + len([j for j in wave2 if j["rule"] in design.GPU_RULES]))
+    assert float(total.group(3)) == pytest.approx(left, rel=0.01)
+    assert re.search(r"^Left: 6 intermediate, 14 target, 6 report jobs; \S+ GPU-hours as planned", out, flags=re.M), out
+    # a look that decided every family: wave 2 is not needed, nothing of it is left
+    look = workdir / "results" / "interim" / "tiny-bloom" / "wave1.json"
+    decided = json.loads(look.read_text())
+    decided["continue"] = False
+    for family in decided["families"]:
+        family["decided"] = True
+    look.write_text(json.dumps(decided))
+    rows = _status_rows(out := _status(workdir))
+    assert rows[("target", "tiny-bloom", "train_target_paws_x")] == (7, 0, 0, 0, 7, 14)
+    assert rows[("intermediate", "tiny-bloom", "train_multitask")] == (2, 0, 0, 0, 2, 4)
+    assert "-> stop: waves 2-2 are not trained" in out
+    assert re.search(r"^Left: 6 report jobs", out, flags=re.M), out

@@ -27,6 +27,7 @@ from scipy import stats as st
 from xlt.workflow import calibration, cluster, plan
 from xlt.workflow.cluster import BLOOM_ARCHITECTURE, bloom_parameters, parameters  # noqa: F401 (the plan's disk table)
 from xlt.workflow.config import training_config
+from xlt.workflow.jobs import run_id
 from xlt.workflow.validate import validate_config
 from xlt.workflow.designs import model_names, own_design, view, views
 from xlt.analysis.stats import mde, satterthwaite
@@ -108,7 +109,8 @@ def stage_of(rule: str) -> str:
 
 def training_jobs(config: dict, directory: Path = Path(".")) -> list[dict]:
     """One record per training job: {stage, model, arm (intermediate task, `multitask` or `none`), variant,
-    target, minutes}; minutes from cluster.gpu_minutes with the featurised token counts where they exist."""
+    target, minutes, run (its name under results/logs/<rule>/: xlt.workflow.jobs.run_id)}; minutes from
+    cluster.gpu_minutes with the featurised token counts where they exist."""
     def stats(model, task):
         tasks = plan.multitask_tasks(views_[model]) if task == plan.MULTITASK else [task]
         return {t: cluster.feature_stats(directory / plan.features_file(model, t, "train")) for t in tasks}
@@ -125,28 +127,29 @@ def training_jobs(config: dict, directory: Path = Path(".")) -> list[dict]:
         training = selection.for_runtime(selection.upper_bound(config, "intermediate", calibration.training(v)))
         minutes = cluster.gpu_minutes(v, cal["task"], training, block, stats(r["model"], cal["task"]))
         jobs.append(dict(stage="calibration", model=r["model"], arm=cal["task"], variant=r["variant"], target="",
-                         minutes=minutes))
+                         minutes=minutes, run=run_id("calibrate_point", r)))
     for r in stage_jobs["select_point"]:
         v = views_[r["model"]]
         training = selection.for_runtime(selection.upper_bound(config, r["stage"], selection.point_training(
             v, r["stage"], r["task"], r["point"])))
         minutes = cluster.gpu_minutes(v, r["task"], training, {"method": "standard"}, stats(r["model"], r["task"]))
         jobs.append(dict(stage="selection", model=r["model"], arm=r["task"], variant="standard", target="",
-                         minutes=minutes))
+                         minutes=minutes, run=run_id("select_point", r)))
     for r in plan.intermediate_runs(config):
         v = views_[r["model"]]
         training = selection.upper_bound(config, "intermediate", training_config(v, "intermediate", r["task"]))
         minutes = cluster.gpu_minutes(v, r["task"], training, config["variants"][r["variant"]],
                                       stats(r["model"], r["task"]))
         jobs.append(dict(stage="intermediate", model=r["model"], arm=r["task"], variant=r["variant"], target="",
-                         minutes=minutes))
+                         minutes=minutes, run=run_id("train_multitask" if r["task"] == plan.MULTITASK else
+                                                     "train_intermediate", r)))
     for r in plan.target_runs(config):
         v = views_[r["model"]]
         training = selection.upper_bound(config, "target", training_config(v, "target", r["target"]))
         minutes = cluster.gpu_minutes(v, r["target"], training, cluster.target_variant_block(config, r["variant"]),
                                       stats(r["model"], r["target"]))
         jobs.append(dict(stage="target", model=r["model"], arm=r["inter"], variant=r["variant"], target=r["target"],
-                         minutes=minutes))
+                         minutes=minutes, run=run_id("train_target", r)))
     return jobs
 
 

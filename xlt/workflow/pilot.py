@@ -10,7 +10,7 @@ their validation, and the training jobs whose records the report reads (xlt/anal
 from __future__ import annotations
 
 from xlt.data.tasks import get_task
-from xlt.workflow import calibration, plan
+from xlt.workflow import jobs, plan
 
 # The dev metrics each target format scores (xlt/model/formats/*: score()) and their range, as
 # dev_metrics.json stores them (tests/test_pilot.py checks them against a run's records).
@@ -50,39 +50,9 @@ def cross_checks(config: dict) -> list[str]:
 
 
 def training_jobs(config: dict) -> list[dict]:
-    """Every training job of the design (every wave): {rule, model, stage, variant (the step variant it
-    trains with), tasks, run (its identity, for the report), metrics (its dev_metrics.json), benchmark}."""
-    from xlt.workflow.designs import model_names, view
-
-    jobs = []
-    stage_jobs = calibration.selection_stage_jobs(config)
-    for r in stage_jobs["select_point"]:
-        run = f"{r['model']}/{r['stage']}/{r['task']}/{r['point']}/seed{r['seed']}"
-        jobs.append(dict(rule="select_point", model=r["model"], stage="selection", variant="standard", tasks=[r["task"]],
-                         run=run, metrics=plan.selection_file(r["model"], r["stage"], r["task"], r["point"], r["seed"],
-                                                              "dev_metrics.json")))
-    task = (calibration.settings(config) or {}).get("task")
-    for r in stage_jobs["calibrate_point"]:
-        run = f"{r['model']}/{r['variant']}/{r['point']}/seed{r['seed']}"
-        jobs.append(dict(rule="calibrate_point", model=r["model"], stage="calibration", variant=r["variant"],
-                         tasks=[task], run=run,
-                         metrics=plan.calibration_file(r["model"], r["variant"], r["point"], r["seed"], "dev_metrics.json")))
-    for m in model_names(config):
-        v = view(config, m)
-        for r in plan.intermediate_runs(v):
-            multi = r["task"] == plan.MULTITASK
-            run = f"{m}/{r['variant']}/seed{r['seed']}" if multi else f"{m}/{r['task']}/{r['variant']}/seed{r['seed']}"
-            jobs.append(dict(rule="train_multitask" if multi else "train_intermediate", model=m, stage="intermediate",
-                             variant=r["variant"], tasks=plan.multitask_tasks(v) if multi else [r["task"]], run=run,
-                             metrics=plan.intermediate_file(**r, name="dev_metrics.json")))
-        for r in plan.target_runs(v):
-            run = f"{m}/{r['inter']}/{r['variant']}/{r['target']}/seed{r['seed']}"
-            jobs.append(dict(rule="train_target", model=m, stage="target", variant=plan.split_variant(r["variant"])[1],
-                             tasks=[r["target"]], run=run, target=r["target"],
-                             metrics=plan.target_file(**r, name="dev_metrics.json")))
-    for job in jobs:  # rules/common.smk's logs(): results/benchmarks/<rule>/<pattern>.tsv
-        job["benchmark"] = f"results/benchmarks/{job['rule']}/{job['run']}.tsv"
-    return jobs
+    """Every training job of the pilot, with the files the report reads (xlt.workflow.jobs)."""
+    return [{k: job[k] for k in ("rule", "model", "stage", "variant", "tasks", "run", "metrics", "benchmark", "target")
+             if k in job} for job in jobs.training_jobs(config)]
 
 
 def identity(config: dict) -> dict:
