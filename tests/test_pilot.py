@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xlt.analysis import pilot as report_module, planning
+from xlt.analysis import planning, repricing
 from xlt.workflow import pilot
 from xlt.workflow.config import ConfigError
 from xlt.workflow.validate import validate_config
@@ -204,7 +204,7 @@ def test_the_plan_reprices_with_the_pilots_throughput_and_refuses_another_config
     assumed = tokens_per_minute(view(cfg, "tiny-bloom"))  # the default scaled to the tiny model's parameters
     assert f"tiny-bloom: {measured:,.0f} tokens/min measured by the pilot on cpu (the config assumed {assumed:,.0f})" in plan
     assert f"re-priced with the pilot {report_path}" in plan
-    repriced, _ = report_module.reprice(cfg, report)
+    repriced, _ = repricing.reprice(cfg, report)
     assert repriced["models"]["tiny-bloom"]["tokens_per_minute"] == measured
     hours = lambda c: sum(j["minutes"] for j in planning.training_jobs(c, workdir)) / 60  # noqa: E731
     assert hours(repriced) == pytest.approx(hours(cfg) * assumed / measured)
@@ -219,10 +219,10 @@ def test_the_plan_reprices_with_the_pilots_throughput_and_refuses_another_config
     faster = copy.deepcopy(cfg)
     faster["training"]["defaults"]["compile"] = True
     faster["features"]["max_length"] = 128
-    with pytest.raises(report_module.PilotMismatch) as err:
-        report_module.reprice(faster, report, "report.json")
+    with pytest.raises(repricing.PilotMismatch) as err:
+        repricing.reprice(faster, report, "report.json")
     assert "features.max_length: the pilot measured 96, this config has 128" in str(err.value)
     assert "training.defaults.compile: the pilot measured False, this config has True" in str(err.value)
     (tmp_path / "other.json").write_text('{"seed": 1}')
-    with pytest.raises(report_module.PilotMismatch, match="other.json is not a pilot report"):
-        report_module.load_report(tmp_path / "other.json")
+    with pytest.raises(repricing.PilotMismatch, match="other.json is not a pilot report"):
+        repricing.load_report(tmp_path / "other.json")

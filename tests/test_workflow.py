@@ -254,7 +254,7 @@ def test_strict_zero_shot_no_test_data_reaches_training(configfile, study_workdi
     for job in training:
         # a target job evaluates after it has trained (xlt/steps/target.py): its test split comes in by name,
         # for the evaluation only, and nothing its training reads descends from a test split
-        named = job["named_input"]
+        named = dict(job["named_input"])
         evaluation = sorted(named.pop("test_features", []) + named.pop("test_data", []))
         if job["rule"] in TARGET_RULES:
             model, target = job["output"][0].split("/")[2], job["rule"].removeprefix("train_target_")
@@ -280,14 +280,45 @@ def test_strict_zero_shot_no_test_data_reaches_training(configfile, study_workdi
     # ... while every target job does read its target's test split (features and examples), to evaluate
     evals = [job for job in jobs if job["rule"] in TARGET_RULES]
     assert evals and all(len(job["named_input"]["test_features"] + job["named_input"]["test_data"]) == 2 for job in evals)
+    # the jobs that run on the submit host are those the plan leaves out of the cluster jobs
+    from xlt.analysis.planning import LOCAL_RULES
+
+    assert {j["rule"] for j in jobs if j["local"]} <= set(LOCAL_RULES) and not {j["rule"] for j in jobs if not j["local"]} & set(LOCAL_RULES)
+    assert {"prepare_dataset", "all"} <= {j["rule"] for j in jobs if j["local"]}
 
 
-def test_study_dry_run_lists_the_full_matrix(study_workdir):
-    """The study's dry run: bloom-560m's full design (no waves: every seed) and bloom-1b7's reduced one
-    (its own tasks and variants; the first of its waves — the others join after its interim look)."""
-    out = snakemake(study_workdir, "-n", "--quiet", "rules", configfile=ROOT / "config.yaml").stdout
+def test_study_dry_run_lists_the_full_matrix(study_workdir, tmp_path):
+    """The study's dry run under the SLURM profile, as a cluster user starts it: bloom-560m's full design (no
+    waves: every seed) and bloom-1b7's reduced one (its own tasks and variants; the first of its waves — the
+    others join after its interim look). Each target run is one cluster job that also evaluates every
+    language of its target and leaves no checkpoint; the unpinned repositories are named."""
+    from xlt.data import pins
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    subprocess.run([sys.executable, "-m", "xlt.workflow.slurm_profile", "install"], env=env, check=True, capture_output=True)
+    proc = subprocess.run([*SNAKEMAKE, "-d", str(study_workdir), "--configfile", str(ROOT / "config.yaml"), "--profile",
+                           "slurm", "-n"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M)}
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    # every repository read at a branch's head is named once, at DAG time
+    warning = pins.unpinned_warning(config)
+    assert warning and proc.stderr.count(warning) == 1 and len(pins.unpinned(config)) == 7
+    # every job (a dry run does not mark the submit host's: tests/test_workflow.py's DAG audit checks those)
+    blocks = [b for b in re.split(r"\n(?=(?:local)?rule \w+:\n)", out) if re.match(r"(?:local)?rule \w+:\n", b)]
+    assert len(blocks) == sum(n for rule, n in counts.items() if rule not in ("total", "all"))
+    # each target run: one cluster job whose outputs are its dev metrics and every language's evaluation
+    targets = [b for b in blocks if b.startswith("rule train_target_")]
+    assert len(targets) == counts["train_target_paws_x"] + counts["train_target_tydiqa"] and not re.search(r"rule evaluate", out)
+    for block in targets:
+        target = block.split(":")[0].removeprefix("rule train_target_")
+        outputs = re.search(r"^    output: (.*)$", block, flags=re.M).group(1).split(", ")
+        run = outputs[0].removeprefix("results/target/").removesuffix("/dev_metrics.json")
+        assert run.split("/")[3] == target and not [o for o in outputs if "checkpoint" in o]
+        assert sorted(outputs) == sorted([f"results/target/{run}/dev_metrics.json", f"results/target/{run}/train_log.jsonl",
+                                          *(f"results/eval/{run}/{lang}.{kind}.json" for lang in config["study"]["targets"][target]
+                                            for kind in ("predictions", "metrics"))])
     from xlt.workflow import calibration, designs
 
     full, reduced = (designs.view(config, m)["study"] for m in ("bloom-560m", "bloom-1b7"))

@@ -537,7 +537,7 @@ def main(argv=None) -> None:
     for note in notes:
         print(f"note: {note} (the DAG stops on this; the plan does not need it)", file=sys.stderr)
     if args.pilot:
-        from xlt.analysis.pilot import PilotMismatch, load_report, reprice
+        from xlt.analysis.repricing import PilotMismatch, load_report, reprice
 
         try:
             config, measured = reprice(config, load_report(args.pilot), str(args.pilot))
