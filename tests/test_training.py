@@ -222,3 +222,24 @@ def test_a_target_run_trains_then_evaluates_in_one_job_with_its_checkpoint_node_
             assert not (run / "checkpoint").exists() and list(scratch.iterdir()) == []
         assert all(read_json(m)["metrics"]["accuracy"] >= 0 for _, m in outputs.values())
         assert (run / "dev_metrics.json").exists() and not (run / "resume").exists()
+
+
+def test_tensorboard_without_its_package_is_a_config_error_naming_the_key(monkeypatch):
+    import copy
+    import importlib.util
+    from pathlib import Path
+
+    import yaml
+
+    from xlt.workflow.config import ConfigError
+    from xlt.workflow.validate import validate_config
+
+    demo = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "demo.yaml").read_text())
+    cfg = copy.deepcopy(demo)
+    cfg["training"]["tensorboard"] = True
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"training.tensorboard: true needs the tensorboard package.*pip install -e '\.\[tensorboard\]'"):
+        validate_config(cfg)
+    cfg["training"]["tensorboard"] = False
+    validate_config(cfg)
