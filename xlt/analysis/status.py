@@ -170,7 +170,7 @@ def format_status(config: dict, directory: Path, name: str = "config", now: floa
     lines += ["", "Interim looks (results/interim/):"]
     for m, waves in plan.model_waves(config).items():
         if len(waves) == 1:
-            lines += [f"  {m}: one wave of {len(waves[0])} seeds, no look"]
+            lines += [f"  {m}: one wave of {len(waves[0])} seed{'s' * (len(waves[0]) > 1)}, no look"]
             continue
         made = status["looks"][m]
         for look in made:
