@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 CORES ?= 2
 
-.PHONY: setup profile demo test lint gpu-check
+.PHONY: setup profile demo pilot test lint gpu-check
 setup: $(VENV)/.installed profile
 
 # `snakemake --profile slurm` resolves to profiles/slurm (a link in ~/.config/snakemake; never overwrites)
@@ -22,6 +22,11 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/demo.yaml
+
+# The pilot of the study (config/pilot.yaml, ~2 GPU-hours; needs the Hub): the study's rules on a small cut, ending
+# with results/pilot/report.md. On a cluster: snakemake --profile slurm --configfile config/pilot.yaml pilot
+pilot: setup
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/pilot.yaml pilot
 
 # one test worker per core, whole modules per worker, in the order tests/conftest.py gives (longest first;
 # xdist would otherwise start the modules with the most tests first)

@@ -20,8 +20,8 @@ include: "rules/selection.smk"
 include: "rules/calibration.smk"
 include: "rules/intermediate.smk"
 include: "rules/target.smk"
-include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/pilot.smk"
 
 
 rule all:
@@ -35,6 +35,7 @@ rule all:
         # every model's first wave, named here so that no model's jobs wait for another model's interim
         # look (an input function that meets an unfinished checkpoint yields nothing else until it is done)
         first_wave=lambda wc: run_eval_files(runs_made(plan.target_runs(config), 1), "metrics"),
+        pilot=["results/pilot/report.json"] if "pilot" in config else [],  # a pilot's report (rules/pilot.smk)
     default_target: True
 
 

@@ -1,13 +1,16 @@
 # Wildcard constraints, run enumeration and path helpers. Logic lives in xlt.workflow.plan / xlt.workflow.config.
 import os
 import re
+import sys
 
 from snakemake.exceptions import WorkflowError
 
+import xlt.data.pins as pins
 import xlt.workflow.calibration as calibration
 import xlt.workflow.designs as designs
 import xlt.workflow.fingerprint as fingerprint
 import xlt.workflow.cluster as cluster
+import xlt.workflow.pilot as pilot
 import xlt.workflow.plan as plan
 import xlt.analysis.preregistration as preregistration
 import xlt.workflow.selection as selection
@@ -17,12 +20,17 @@ from xlt.workflow.config import (ConfigError, auto_coverage, canonical, dataset_
 from xlt.workflow.validate import validate_config
 from xlt.workflow.gpus import visible_gpus
 from xlt.workflow.plan import data_file as data, features_file as features, model_dir
+from xlt.adversarial.methods import expected_cost
 from xlt.data.tasks import REGISTRY
 
 try:
     validate_config(config)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
+
+# every repository read at a branch's moving head, named once per run (not again in each cluster job)
+if workflow.is_main_process and (_unpinned := pins.unpinned_warning(config)):
+    print(_unpinned, file=sys.stderr)
 
 # Local runs: at most one GPU job per visible GPU unless the user set --resources gpu=N (xlt/workflow/gpus.py);
 # CPU-only machines and cluster executors are left alone.
@@ -137,10 +145,6 @@ def target_variant(wc):
 
 
 INTERMEDIATE_VARIANT = one_of(config["variants"])  # intermediate stage: plain variant names only
-
-
-def maybe_temp(path):
-    return path if STUDY.get("keep_target_checkpoints") else temp(path)
 
 
 def train_token_stats(model, task):

@@ -96,7 +96,7 @@ def study_workdir(tmp_path, fixtures_dir, monkeypatch) -> Path:
 
 # The longest modules first: `make test` runs the suite on parallel workers (pytest-xdist, whole modules per
 # worker), and a long module that starts last would finish alone. Order otherwise unchanged.
-LONGEST_FIRST = ["test_slurm.py", "test_workflow.py"]
+LONGEST_FIRST = ["test_slurm.py", "test_workflow.py", "test_pilot.py"]
 
 
 def pytest_collection_modifyitems(items):

@@ -35,7 +35,7 @@ def test_a_fingerprint_changes_with_the_code_it_covers_only(tmp_path):
     with open(tmp_path / "xlt" / "adversarial" / "methods.py", "a") as fh:
         fh.write("\n# edit\n")
     changed = {k for k, v in rule_fingerprints(tmp_path).items() if v != after[k]}
-    assert changed == {"train.py", "evaluate.py"}
+    assert changed == {"train.py", "train_target.py"}
 
 
 def test_editing_a_format_module_reruns_featurisation_training_and_evaluation(tmp_path):
@@ -49,7 +49,7 @@ def test_editing_a_format_module_reruns_featurisation_training_and_evaluation(tm
             fh.write("\n# edit\n")
         after = rule_fingerprints(tmp_path)
         changed = {k for k in before if before[k] != after[k]}
-        assert {"featurize.py", "train.py", "evaluate.py"} <= changed, (fmt, changed)
+        assert {"featurize.py", "train.py", "train_target.py"} <= changed, (fmt, changed)
         assert not {"figures.py", "statistics.py", "summary.py"} & changed, (fmt, changed)
         before = after
 
@@ -78,4 +78,4 @@ def test_no_module_is_loaded_by_a_name_the_fingerprint_cannot_read():
             elif rel != "xlt/workflow/warm.py":
                 dynamic.append(f"{rel}:{call.lineno}")
     assert dynamic == [], f"modules loaded by a run-time name (the fingerprint misses them): {dynamic}"
-    assert constant == {("workflow_scripts/evaluate.py", "xlt.analysis.preregistration")}  # declares, predicts nothing
+    assert constant == {("workflow_scripts/train_target.py", "xlt.analysis.preregistration")}  # declares, predicts nothing

@@ -1,10 +1,10 @@
 """The workflow on a real single-node SLURM through `--profile slurm`, as users run it on a cluster.
 
 The executor path is what is tested here — sbatch submission of every non-local rule, sacct polling,
-retries after a preempted job, resume from its saved state, plain interpreters instead of warm workers — so
-the run is a cut of the demo up to its results matrix (one intermediate task in both variants, the
-baseline, PAWS-X, one seed: 17 SLURM jobs, 19 submissions with the two retries) rather than all of it (121
-jobs, ~32 minutes on 2 cores). Its matrix must equal a local run of the same cut with warm workers. What it
+retries after a preempted job, resume from its saved state, plain interpreters instead of warm workers, a
+target run and its evaluation in one SLURM job with the checkpoint in the node's tmpdir — so the run is a
+cut of the demo up to its results matrix (one intermediate task in both variants, the baseline, PAWS-X, one
+seed: 14 SLURM jobs, 16 submissions with the two retries) rather than all of it. Its matrix must equal a local run of the same cut with warm workers. What it
 leaves out runs locally only: the other rules in the demo tests, kill-and-resume of a multi-task run in
 tests/test_resume.py."""
 import os
@@ -56,8 +56,8 @@ def slurm_cut_of_the_demo() -> dict:
 def slurm_overrides() -> list[str]:
     """Command-line settings over the real profile for a 2-CPU test node: fast polling, no GPUs, small jobs
     (command-line values replace the profile's)."""
-    gpu_rules = ["train_intermediate", "train_multitask", "train_target", "calibrate_point", "select_point", "evaluate_paws_x",
-                 "evaluate_tydiqa"]
+    gpu_rules = ["train_intermediate", "train_multitask", "train_target_paws_x", "train_target_tydiqa", "calibrate_point",
+                 "select_point"]
     sized = gpu_rules + ["featurize"]
     return ["--jobs", "2", "--latency-wait", "5", "--slurm-init-seconds-before-status-checks", "2",
             "--default-resources", "mem_mb=1000", "runtime=10", "slurm_account=root",
@@ -67,16 +67,20 @@ def slurm_overrides() -> list[str]:
 
 def test_the_cut_is_the_demo_less_its_extra_arms(tmp_path):
     """The cut keeps every stage from data to the matrix (the plan counts its jobs), with no selection,
-    calibration or interim jobs; it validates as a config."""
+    calibration or interim jobs; each target run is one job that also evaluates it: 14 cluster jobs (the
+    data preparation runs on the submit host); it validates as a config."""
     from xlt.analysis import planning
     from xlt.workflow.validate import validate_config
 
     cfg = slurm_cut_of_the_demo()
     validate_config(cfg)
     counts = planning.job_counts(cfg)
-    assert counts["train_intermediate"] == 2 and counts["train_target"] == 3 and counts["evaluate_paws_x"] == 3
-    assert not {"select_point", "calibrate_point", "interim", "train_multitask", "evaluate_tydiqa"} & set(counts)
+    assert counts["train_intermediate"] == 2 and counts["train_target_paws_x"] == 3
+    assert not {"select_point", "calibrate_point", "interim", "train_multitask", "train_target_tydiqa"} & set(counts)
+    assert not [rule for rule in counts if rule.startswith("evaluate")]  # evaluation happens in the target job
     assert {"featurize", "matrix"} <= set(counts)
+    to_matrix = {r: n for r, n in counts.items() if planning.stage_of(r) != "report" or r == "matrix"}  # its target
+    assert planning.cluster_jobs(to_matrix) == 14 and counts["prepare_dataset"] == 6
 
 
 @pytest.mark.slow
@@ -106,3 +110,7 @@ def test_cut_of_the_demo_on_real_slurm_matches_local_run_and_retries_a_preempted
         assert '{"resumed_at_step": 3}' in log.read_text().splitlines(), variant
     pd.testing.assert_frame_equal(pd.read_parquet(local / "results" / "matrix.parquet"),
                                   pd.read_parquet(remote / "results" / "matrix.parquet"))
+    # each target run trained and evaluated in one SLURM job: its checkpoint stayed in the node's tmpdir
+    assert "evaluate_paws_x" not in out  # no evaluation job of its own
+    assert not list((remote / "results" / "target").rglob("checkpoint")), "a target checkpoint reached the workdir"
+    assert len(list((remote / "results" / "eval").rglob("*.metrics.json"))) == 3 * 7

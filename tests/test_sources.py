@@ -96,7 +96,9 @@ def test_cosmos_qa_reads_a_pinned_commit_as_text_from_a_warm_cache(tmp_path, mon
     df = prepare_split(task, {"hub": {}}, "dev")
     assert list(df.loc[0, "choices"]) == ["None", "NA", "", "null"] and df["label"].tolist() == [0, 3]
     assert df.attrs["provenance"] == {"source": "hub", "revisions": {"github:wilburOne/cosmosqa": part.revision}}
-    with pytest.raises(HubUnavailable, match=r"valid.csv: HF_HUB_OFFLINE is set, and the cache has no copy"):
+    # not cached, and GitHub out of reach (HF_HUB_OFFLINE alone does not stop it: tests/test_hub.py)
+    monkeypatch.setattr("xlt.data.sources.unreachable", lambda url, timeout=3.0: "cannot reach raw.githubusercontent.com:443")
+    with pytest.raises(HubUnavailable, match=r"valid.csv: cannot reach raw.githubusercontent.com:443, and the cache has no copy"):
         prepare_split(task, {"hub": {"revisions": {"github:wilburOne/cosmosqa": "0" * 40}}}, "dev")
 
 
@@ -174,10 +176,16 @@ def test_revisions_are_pinned_per_repository(tmp_path):
     task = get_task("anli_plus")
     assert part_revision(task, task.hub["snli.train"], {"revisions": anli}) == anli["stanfordnlp/snli"]
     hs = get_task("hellaswag")
-    assert part_revision(hs, hs.hub["train"], {}) == "refs/convert/parquet"  # its parquet conversion
-    assert part_revision(hs, hs.hub["train"], {"revision": "b" * 40}) == "b" * 40  # a commit of that branch
-    with pytest.raises(SourceError, match=r"Rowan/hellaswag must be read at refs/convert/parquet"):
-        part_revision(hs, hs.hub["train"], {"revision": "main"})
+    assert part_revision(hs, hs.hub["train"], {}) is None  # main (its data files; a pin is a commit of main)
+    assert part_revision(hs, hs.hub["train"], {"revision": "b" * 40}) == "b" * 40
+    # a repository read through a conversion branch (a script-only repository) accepts only commits of it
+    from xlt.data.tasks import HubPart
+
+    converted = HubPart("org/scripted", None, "train", revision="refs/convert/parquet")
+    assert part_revision(hs, converted, {}) == "refs/convert/parquet"
+    assert part_revision(hs, converted, {"revision": "b" * 40}) == "b" * 40
+    with pytest.raises(SourceError, match=r"org/scripted must be read at refs/convert/parquet"):
+        part_revision(hs, converted, {"revision": "main"})
     bad = yaml.safe_load((ROOT / "config.yaml").read_text())
     bad["datasets"]["anli_plus"] = {"hub": {"revision": "c" * 40}}
     with pytest.raises(ConfigError, match=r"datasets.anli_plus.hub.revision: anli_plus is read from 3 repositories"):
@@ -201,7 +209,7 @@ def test_pins_refresh_rewrites_only_its_block(tmp_path):
             return SimpleNamespace(sha="f" * 40)
 
     got = pins.refresh(config, api=FakeApi(), ls_remote=lambda repo, branch: "1" * 40)
-    assert got["Rowan/hellaswag"] == "e" * 40  # resolved on refs/convert/parquet
+    assert got["Rowan/hellaswag"] == "d" * 40  # resolved on main
     assert got["nyu-mll/glue"] == "d" * 40 and got["bigscience/bloom-560m"] == "f" * 40
     assert got["github:wilburOne/cosmosqa"] == "1" * 40 and "rajpurkar/squad" in got
     after = config.read_text()

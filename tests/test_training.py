@@ -133,3 +133,113 @@ def test_fast_evaluation_predicts_what_the_plain_loop_predicted(fixtures_dir, ti
         else:
             plain = dict(zip(feats["example_id"], torch.cat(chunks).argmax(-1).tolist()))
         assert fast == plain and len(fast) == len(examples)
+
+
+def test_each_run_records_its_tokens_step_time_and_peak_gpu_memory(fixtures_dir, tiny_model_dir, tmp_path):
+    """Every step logs the real tokens it trained on and its duration; dev_metrics.json sums them into the
+    run's throughput. Peak GPU memory is measured where there is a GPU and says None (not measured) where
+    there is none — never a made-up number."""
+    feats = _features("paws_x", fixtures_dir, tiny_model_dir, tmp_path, max_length=64)
+    _, log = _train("paws_x", feats, fixtures_dir, tiny_model_dir, tmp_path / "r")
+    steps = [r for r in log if "loss" in r]
+    padded = CFG["batch_size"] * CFG["grad_accum"] * 64
+    assert steps and all(0 < r["tokens"] < padded and r["step_s"] > 0 for r in steps)
+    used = read_json(tmp_path / "r" / "metrics.json")["resources"]
+    assert used["steps"] == len(steps) and used["tokens"] == sum(r["tokens"] for r in steps)
+    assert used["seconds"] == pytest.approx(sum(r["step_s"] for r in steps), abs=1e-2)
+    assert used["tokens_per_minute"] == pytest.approx(60 * used["tokens"] / used["seconds"])
+    if torch.cuda.is_available():
+        assert used["peak_gpu_memory_bytes"] > 0 and used["device"] != "cpu"
+    else:
+        assert used["device"] == "cpu" and used["peak_gpu_memory_bytes"] is None
+
+
+def test_tensorboard_scalars_follow_the_train_log_and_change_nothing(fixtures_dir, tiny_model_dir, tmp_path):
+    pytest.importorskip("tensorboard", reason="TensorBoard scalars need the tensorboard extra: pip install -e '.[tensorboard]'")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from xlt.train.tensorboard import event_folder
+
+    assert event_folder("results/target/m/none/standard/paws_x/seed1/dev_metrics.json").as_posix() == \
+        "results/tensorboard/target/m/none/standard/paws_x/seed1"
+    feats = _features("paws_x", fixtures_dir, tiny_model_dir, tmp_path, max_length=64)
+    spec = {"name": "paws_x", "train": feats["train"], "dev": feats["dev"],
+            "dev_data": str(fixtures_dir / "paws_x" / "dev.parquet"), "qa": {}}
+    out = tmp_path / "tb-run"
+    train.fine_tune([spec], str(tiny_model_dir), CFG, 1, str(out / "ckpt"), str(out / "metrics.json"),
+                    str(out / "log.jsonl"), tensorboard=str(tmp_path / "events"))
+    plain, log = _train("paws_x", feats, fixtures_dir, tiny_model_dir, tmp_path / "plain")
+    assert read_json(out / "metrics.json")["metrics"]["paws_x"] == plain  # writing events changes no result
+    events = EventAccumulator(str(tmp_path / "events"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/grad_norm", "train/lr", "train/tokens_per_minute", "dev/selection_score",
+            "dev/paws_x/accuracy"} <= tags
+    loss = [(e.step, e.value) for e in events.Scalars("train/loss")]
+    assert loss == [(r["step"], pytest.approx(r["loss"], rel=1e-6)) for r in log if "loss" in r]
+    dev = [(e.step, e.value) for e in events.Scalars("dev/paws_x/accuracy")]
+    assert dev == [(r["step"], pytest.approx(r["dev"]["paws_x"]["accuracy"], rel=1e-6)) for r in log if "dev" in r]
+
+
+def test_a_target_run_trains_then_evaluates_in_one_job_with_its_checkpoint_node_local(
+        fixtures_dir, tiny_model_dir, tmp_path, monkeypatch):
+    """xlt/steps/target.py: training reads only English train/dev; the test split is read after it, by the
+    evaluation; the checkpoint lives in the job's scratch folder (the node's tmpdir) and is gone after the
+    job — unless it is the rule's output (study.keep_target_checkpoints)."""
+    from xlt.steps import evaluate as evaluate_step, target
+
+    feats = _features("paws_x", fixtures_dir, tiny_model_dir, tmp_path, max_length=64)
+    test_features = tmp_path / "paws_x-test.parquet"
+    data.featurize("paws_x", str(fixtures_dir / "paws_x" / "test.parquet"), str(tiny_model_dir), {"max_length": 64},
+                   str(test_features))
+    calls = []
+    real_fine_tune, real_evaluate = train.fine_tune, evaluate_step.evaluate_languages
+    monkeypatch.setattr(train, "fine_tune", lambda **kw: (calls.append(("train", kw)), real_fine_tune(**kw))[1])
+    monkeypatch.setattr(evaluate_step, "evaluate_languages",
+                        lambda **kw: (calls.append(("evaluate", kw)), real_evaluate(**kw))[1])
+    for keep in (False, True):
+        run = tmp_path / f"results-{keep}"
+        spec = {"name": "paws_x", "train": feats["train"], "dev": feats["dev"],
+                "dev_data": str(fixtures_dir / "paws_x" / "dev.parquet"), "qa": {}}
+        training = {"tasks": [spec], "init": str(tiny_model_dir), "train_cfg": {**CFG, "epochs": 1}, "seed": 1,
+                    "checkpoint": str(run / "checkpoint") if keep else None, "metrics_out": str(run / "dev_metrics.json"),
+                    "log": str(run / "train_log.jsonl"), "stage": "target"}
+        outputs = {lang: [str(run / f"{lang}.predictions.json"), str(run / f"{lang}.metrics.json")] for lang in ("en", "de")}
+        evaluation = {"task_name": "paws_x", "test_features": str(test_features),
+                      "test_data": str(fixtures_dir / "paws_x" / "test.parquet"), "run": {"seed": 1}, "qa_options": {},
+                      "batch_size": 32, "outputs": outputs}
+        scratch = tmp_path / f"scratch-{keep}"
+        scratch.mkdir()
+        target.train_and_evaluate(training, evaluation, str(scratch))
+        (step, trained), (then, evaluated) = calls[-2:]
+        assert (step, then) == ("train", "evaluate")  # the test split is read after training, not by it
+        assert "test.parquet" not in repr(trained) and evaluated["test_features"] == str(test_features)
+        assert evaluated["checkpoint"] == trained["checkpoint"]
+        if keep:
+            assert trained["checkpoint"] == str(run / "checkpoint") and (run / "checkpoint" / "model.safetensors").exists()
+        else:
+            assert trained["checkpoint"].startswith(str(scratch))  # node-local, and removed after the evaluation
+            assert not (run / "checkpoint").exists() and list(scratch.iterdir()) == []
+        assert all(read_json(m)["metrics"]["accuracy"] >= 0 for _, m in outputs.values())
+        assert (run / "dev_metrics.json").exists() and not (run / "resume").exists()
+
+
+def test_tensorboard_without_its_package_is_a_config_error_naming_the_key(monkeypatch):
+    import copy
+    import importlib.util
+    from pathlib import Path
+
+    import yaml
+
+    from xlt.workflow.config import ConfigError
+    from xlt.workflow.validate import validate_config
+
+    demo = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "demo.yaml").read_text())
+    cfg = copy.deepcopy(demo)
+    cfg["training"]["tensorboard"] = True
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"training.tensorboard: true needs the tensorboard package.*pip install -e '\.\[tensorboard\]'"):
+        validate_config(cfg)
+    cfg["training"]["tensorboard"] = False
+    validate_config(cfg)

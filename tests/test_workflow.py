@@ -17,7 +17,8 @@ from xlt.data.tasks import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
-TRAINING_RULES = {"train_intermediate", "train_multitask", "train_target"}  # training and model selection (dev) happen here
+TARGET_RULES = {"train_target_paws_x", "train_target_tydiqa"}  # a target run and its evaluation, one job each
+TRAINING_RULES = {"train_intermediate", "train_multitask", *TARGET_RULES}  # training and model selection (dev) happen here
 CALIBRATION_RULES = {"calibrate_point", "calibrate"}  # budget selection on an intermediate task's English dev
 SELECTION_RULES = {"select_point", "select"}  # training keys (learning rates) chosen on English dev
 
@@ -166,31 +167,30 @@ def test_editing_one_task_learning_rate_reruns_only_its_jobs(demo_run, tmp_path)
     n_grid = len(calibration.selection_stage_jobs(cfg)["calibrate_point"])  # every radius x seed (the mnli edit ends
     # MNLI's `learning_rate: selected`, so the calibration no longer waits for the learning-rate selection)
     per_inter = n_var * n_seeds + len(calibrated) * n_seeds * (others - 1)
+    assert n_targets == len(TARGET_RULES)
     # ... and PAWS-X's learning rate, chosen from a pooled set of starts that holds MNLI's standard checkpoint
     # (trained at the selection seed): that checkpoint, its selection runs, and then every PAWS-X target run
     from xlt.workflow import selection
 
-    starts = selection.point_runs(cfg)
-    from_mnli = [r for r in starts if r["start"] == "mnli"]
+    from_mnli = [r for r in selection.point_runs(cfg) if r["start"] == "mnli"]
     paws_runs = ((others + 1) * n_var + 1) * n_seeds  # every arm (and none) of the first wave
     assert counts == {"calibrate_point": str(n_grid), "calibrate": str(len(calibrated)),
                       "train_intermediate": str(per_inter + len(selection.start_runs(cfg))),
                       "select_point": str(len(from_mnli)), "select": "1",
                       "train_multitask": str(len(calibrated) * n_seeds),
-                      "train_target": str(per_inter + len(calibrated) * n_seeds + paws_runs),
-                      "evaluate_paws_x": str(paws_runs),
-                      "evaluate_tydiqa": str(per_inter + len(calibrated) * n_seeds),
+                      "train_target_paws_x": str(paws_runs),
+                      "train_target_tydiqa": str(per_inter + len(calibrated) * n_seeds),
                       "matrix": "1", "example_scores": "1", "statistics": "1", "figures": "1", "summary": "1",
                       "report_pages": "1", "training_curves": "1", "all": "1", **({"interim": "1"} if cfg["study"].get("waves") else {})}, out
     reasons = snakemake(workdir, "-n", configfile=edited).stdout
-    jobs = re.findall(r"rule (train_\w+|evaluate_\w+|calibrate\w*):.*?wildcards: ([^\n]+)", reasons, re.S)
-    jobs = [(r, wc) for r, wc in jobs if "target=paws_x" not in wc and r != "evaluate_paws_x"]  # PAWS-X: all, above
+    jobs = re.findall(r"rule (train_\w+|calibrate\w*):.*?wildcards: ([^\n]+)", reasons, re.S)
+    jobs = [(r, wc) for r, wc in jobs if r != "train_target_paws_x"]  # PAWS-X: every run, above
     assert jobs and all("mnli" in wc or any(v in wc for v in calibrated) for _, wc in jobs), jobs
     assert not [wc for _, wc in jobs if "mnli" not in wc and "standard" in wc]  # other tasks' standard runs stay
 
 
-TRAINING_AND_DOWNSTREAM = {"calibrate_point", "calibrate", "select_point", "select", "train_intermediate", "train_multitask", "train_target",
-                           "evaluate_paws_x", "evaluate_tydiqa", "matrix", "example_scores", "statistics", "figures",
+TRAINING_AND_DOWNSTREAM = {"calibrate_point", "calibrate", "select_point", "select", "train_intermediate", "train_multitask",
+                           *TARGET_RULES, "matrix", "example_scores", "statistics", "figures",
                            "summary", "report_pages", "training_curves", "interim", "all"}
 
 
@@ -223,14 +223,14 @@ def test_editing_package_code_reruns_exactly_the_jobs_it_can_change(demo_run, tm
 @pytest.mark.slow
 def test_local_gpu_jobs_never_outnumber_the_gpus_and_each_sees_its_own(demo_run, tmp_path):
     """A workstation with 2 (simulated) GPUs, `--cores 4` and no --resources: re-running the first wave's
-    PAWS-X evaluations (the second wave's wait behind the interim look, which --until leaves out) and the
-    target trainings whose temporary checkpoints they need — 14 GPU jobs — never holds more than 2 GPUs at
-    once, every job holds one, the two are used at the same time, and jobs that overlap hold different
-    devices (CUDA_VISIBLE_DEVICES)."""
+    PAWS-X target runs, each trained and evaluated in one job (the second wave's wait behind the interim
+    look, which --until leaves out) — 7 GPU jobs — never holds more than 2 GPUs at once, every job holds
+    one, the two are used at the same time, and jobs that overlap hold different devices
+    (CUDA_VISIBLE_DEVICES)."""
     workdir = tmp_path / "demo"
     shutil.copytree(demo_run[0], workdir, symlinks=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "XLT_VISIBLE_GPUS": "2", "XLT_GPU_SLOTS": str(tmp_path / "slots")}
-    rules = ["evaluate_paws_x"]
+    rules = ["train_target_paws_x"]
     wave1 = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())["study"]["waves"][0]
     runs = sum(len(list((workdir / "results" / "eval").glob(f"*/*/*/paws_x/seed{s}"))) for s in wave1)
     assert runs == 7  # (2 tasks + the mix) x 2 variants + the baseline
@@ -247,7 +247,7 @@ def test_local_gpu_jobs_never_outnumber_the_gpus_and_each_sees_its_own(demo_run,
             if float(start) >= started:  # this run's jobs only
                 assert dev_a == dev_r
                 spans.append((float(start), float(end), dev_a))
-    assert len(spans) == 2 * runs  # every evaluation and the target training before it held a GPU
+    assert len(spans) == runs  # every target run (its training and its evaluation) held a GPU
     overlapping = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] < b[1] and b[0] < a[1]]
     assert overlapping, "the two GPUs were never used at the same time"
     assert all(a[2] != b[2] for a, b in overlapping)  # concurrent jobs hold different devices
@@ -269,9 +269,9 @@ def test_editing_the_calibration_grid_reruns_only_calibration_and_what_depends_o
     assert counts["calibrate_point"] == n_seeds and counts["calibrate"] == 1  # only the new radius runs
     assert "select_point" not in counts and "select" not in counts
     assert counts["train_intermediate"] == n_inter and counts["train_multitask"] == 1
-    assert counts["train_target"] == (n_inter + 1) * len(cfg["study"]["targets"])
+    assert all(counts[rule] == n_inter + 1 for rule in TARGET_RULES)
     reasons = snakemake(workdir, "-n", configfile=edited).stdout
-    jobs = re.findall(r"rule (train_\w+|evaluate_\w+|calibrate\w*):.*?wildcards: ([^\n]+)", reasons, re.S)
+    jobs = re.findall(r"rule (train_\w+|calibrate\w*):.*?wildcards: ([^\n]+)", reasons, re.S)
     assert jobs and all("freelb" in wc for _, wc in jobs), jobs  # standard runs are untouched
     chosen = json.loads((workdir / "results" / "calibration" / "tiny-bloom" / "freelb.json").read_text())
     # every grid point with the radius-0 control: mean ± SE over the seeds, and the choice (never radius 0)
@@ -336,7 +336,16 @@ def test_strict_zero_shot_no_test_data_reaches_training(configfile, study_workdi
     assert len(training) == sum(1 for j in jobs if j["rule"].startswith("train_"))
     assert {j["rule"] for j in training} == TRAINING_RULES
     for job in training:
-        leaked = [p for p in ancestors(job["input"], set()) if p.endswith("/test.parquet")]
+        # a target job evaluates after it has trained (xlt/steps/target.py): its test split comes in by name,
+        # for the evaluation only, and nothing its training reads descends from a test split
+        named = dict(job["named_input"])
+        evaluation = sorted(named.pop("test_features", []) + named.pop("test_data", []))
+        if job["rule"] in TARGET_RULES:
+            model, target = job["output"][0].split("/")[2], job["rule"].removeprefix("train_target_")
+            assert evaluation == [f"results/data/{target}/test.parquet", f"results/features/{model}/{target}/test.parquet"]
+        else:
+            assert evaluation == []
+        leaked = [p for p in ancestors([f for files in named.values() for f in files], set()) if p.endswith("/test.parquet")]
         assert not leaked, f"{job['rule']} {job['output']} depends on {leaked}"
     # selection (learning rates): English train/dev splits only (test splits are the only non-English data)
     chosen = [job for job in jobs if job["rule"] in SELECTION_RULES]
@@ -369,9 +378,14 @@ def test_strict_zero_shot_no_test_data_reaches_training(configfile, study_workdi
         datasets = [p for p in ancestors(job["input"], set()) if p.startswith(("results/data/", "results/features/"))]
         assert datasets == [f"results/data/{task}/train.parquet"], (job["output"], datasets)
     assert any(p in ancestors(job["input"], set()) for job in training for p in (j["output"][0] for j in measured))
-    # ... while every evaluation job does read a target's test split
-    evals = [job for job in jobs if job["rule"].startswith("evaluate_")]
-    assert evals and all(any(p.endswith("/test.parquet") for p in job["input"]) for job in evals)
+    # ... while every target job does read its target's test split (features and examples), to evaluate
+    evals = [job for job in jobs if job["rule"] in TARGET_RULES]
+    assert evals and all(len(job["named_input"]["test_features"] + job["named_input"]["test_data"]) == 2 for job in evals)
+    # the jobs that run on the submit host are those the plan leaves out of the cluster jobs
+    from xlt.analysis.planning import LOCAL_RULES
+
+    assert {j["rule"] for j in jobs if j["local"]} <= set(LOCAL_RULES) and not {j["rule"] for j in jobs if not j["local"]} & set(LOCAL_RULES)
+    assert {"prepare_dataset", "all"} <= {j["rule"] for j in jobs if j["local"]}
 
 
 def designs_of(configfile) -> list[list[int]]:
@@ -382,12 +396,38 @@ def designs_of(configfile) -> list[list[int]]:
     return [[*v["study"]["seeds"], *plan.baseline_seeds(v)] for v in designs.views(config)]
 
 
-def test_study_dry_run_lists_the_full_matrix(study_workdir):
-    """The study's dry run: bloom-560m's full design (no waves: every seed) and bloom-1b7's reduced one
-    (its own tasks and variants; the first of its waves — the others join after its interim look)."""
-    out = snakemake(study_workdir, "-n", "--quiet", "rules", configfile=ROOT / "config.yaml").stdout
+def test_study_dry_run_lists_the_full_matrix(study_workdir, tmp_path):
+    """The study's dry run under the SLURM profile, as a cluster user starts it: bloom-560m's full design (no
+    waves: every seed) and bloom-1b7's reduced one (its own tasks and variants; the first of its waves — the
+    others join after its interim look). Each target run is one cluster job that also evaluates every
+    language of its target and leaves no checkpoint; the unpinned repositories are named."""
+    from xlt.data import pins
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    subprocess.run([sys.executable, "-m", "xlt.workflow.slurm_profile", "install"], env=env, check=True, capture_output=True)
+    proc = subprocess.run([*SNAKEMAKE, "-d", str(study_workdir), "--configfile", str(ROOT / "config.yaml"), "--profile",
+                           "slurm", "-n"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M)}
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    # every repository read at a branch's head is named once, at DAG time
+    warning = pins.unpinned_warning(config)
+    assert warning and proc.stderr.count(warning) == 1 and len(pins.unpinned(config)) == 7
+    # every job (a dry run does not mark the submit host's: tests/test_workflow.py's DAG audit checks those)
+    blocks = [b for b in re.split(r"\n(?=(?:local)?rule \w+:\n)", out) if re.match(r"(?:local)?rule \w+:\n", b)]
+    assert len(blocks) == sum(n for rule, n in counts.items() if rule not in ("total", "all"))
+    # each target run: one cluster job whose outputs are its dev metrics and every language's evaluation
+    targets = [b for b in blocks if b.startswith("rule train_target_")]
+    assert len(targets) == counts["train_target_paws_x"] + counts["train_target_tydiqa"] and not re.search(r"rule evaluate", out)
+    for block in targets:
+        target = block.split(":")[0].removeprefix("rule train_target_")
+        outputs = re.search(r"^    output: (.*)$", block, flags=re.M).group(1).split(", ")
+        run = outputs[0].removeprefix("results/target/").removesuffix("/dev_metrics.json")
+        assert run.split("/")[3] == target and not [o for o in outputs if "checkpoint" in o]
+        assert sorted(outputs) == sorted([f"results/target/{run}/dev_metrics.json", f"results/target/{run}/train_log.jsonl",
+                                          *(f"results/eval/{run}/{lang}.{kind}.json" for lang in config["study"]["targets"][target]
+                                            for kind in ("predictions", "metrics"))])
     from xlt.workflow import calibration, designs
 
     full, reduced = (designs.view(config, m)["study"] for m in ("bloom-560m", "bloom-1b7"))
@@ -402,9 +442,10 @@ def test_study_dry_run_lists_the_full_matrix(study_workdir):
     assert counts["train_intermediate"] == n_inter * n_var * n_seeds + r_inter * r_var * r_seeds + (n_inter + r_inter) * 3 \
         == 756 + 64 + 39
     assert counts["train_multitask"] == n_var * n_seeds
-    assert counts["train_target"] == ((n_inter + 1) * n_var + 1) * 2 * n_seeds + (r_inter * r_var + 1) * 2 * r_seeds \
-        == 1708 + 144
-    assert counts["evaluate_paws_x"] == counts["evaluate_tydiqa"] == counts["train_target"] // 2
+    # one job per target run: trained and evaluated on every language together
+    assert counts["train_target_paws_x"] + counts["train_target_tydiqa"] == \
+        ((n_inter + 1) * n_var + 1) * 2 * n_seeds + (r_inter * r_var + 1) * 2 * r_seeds == 1708 + 144
+    assert counts["train_target_paws_x"] == counts["train_target_tydiqa"] and not [r for r in counts if "evaluate" in r]
     assert counts["snapshot_model"] == 2 and counts["matrix"] == 1 and counts["interim"] == 1  # 1b7's first look
     # budget calibration per model: each of its adversarial variants on MNLI, its grid (with the radius-0
     # control) x 3 seeds; learning rates: MNLI and each target, 3 values x 3 seeds — as xlt.workflow.calibration counts them
@@ -452,7 +493,7 @@ def test_adversarial_target_switch_is_visible_in_paths(tmp_path):
     path = tmp_path / "adv.yaml"
     path.write_text(yaml.safe_dump(cfg))
     jobs = dag_jobs(tmp_path, path)
-    targets = [j for j in jobs if j["rule"] == "train_target"]
+    targets = [j for j in jobs if j["rule"] in TARGET_RULES]
     dirs = {p.split("/seed")[0] for j in targets for p in j["output"]}
     assert "results/target/tiny-bloom/squad/freelb+target/paws_x" in dirs
     assert "results/target/tiny-bloom/none/freelb+target/tydiqa" in dirs  # adversarial target-only baseline
@@ -686,8 +727,7 @@ def test_waves_the_second_wave_is_skipped_when_the_first_decides(demo_run, tmp_p
     edited.write_text(yaml.safe_dump(cfg))
     proc = snakemake(workdir, "--cores", "2", configfile=edited)
     ran = set(re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", proc.stdout + proc.stderr, flags=re.M))
-    assert "interim" in ran and not ran & {"train_intermediate", "train_multitask", "train_target", "evaluate_paws_x",
-                                          "evaluate_tydiqa"}, ran
+    assert "interim" in ran and not ran & {"train_intermediate", "train_multitask", *TARGET_RULES}, ran
     assert not [p for stage in ("intermediate", "target", "eval") for p in (workdir / "results" / stage).rglob("seed2")]
     look = json.loads((workdir / "results" / "interim" / "tiny-bloom" / "wave1.json").read_text())
     assert all(f["decided"] for f in look["families"]) and not look["continue"]
@@ -784,7 +824,7 @@ def test_a_second_model_with_its_own_design_runs_beside_the_first(demo_run, tmp_
     ran = {}
     for rule, _ in jobs:
         ran[rule] = ran.get(rule, 0) + 1
-    for rule in ("train_intermediate", "train_target", "select_point", "evaluate_paws_x"):
+    for rule in ("train_intermediate", *TARGET_RULES, "select_point"):
         assert ran.get(rule) == new[rule] - planning.job_counts(yaml.safe_load((ROOT / "config" / "demo.yaml")
                                                                              .read_text())).get(rule, 0), rule
     inter = workdir / "results" / "intermediate" / "tiny-bloom-lora"
@@ -805,3 +845,100 @@ def test_a_second_model_with_its_own_design_runs_beside_the_first(demo_run, tmp_
         assert {p.name for p in (workdir / "results" / "report" / "figures" / model).glob("*.png")} == \
             {"heatmap_paws_x.png", "heatmap_tydiqa.png", "languages_paws_x.png", "languages_tydiqa.png", "gap.png"}
     assert "Nothing to be done" in snakemake(workdir, "-n", configfile=edited).stdout
+
+
+def _status(workdir, configfile=ROOT / "config" / "demo.yaml"):
+    proc = subprocess.run([sys.executable, "-m", "xlt.analysis.status", "--configfile", str(configfile), "--directory",
+                           str(workdir)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _status_rows(out):
+    """{(stage, model, rule): (done, running, failed, waiting, not needed, of)} of the status job table."""
+    rows = re.findall(r"^(\w+)\s+(\S+)\s+(\w+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$", out, flags=re.M)
+    return {(s, m, r): tuple(map(int, n)) for s, m, r, *n in rows}
+
+
+@pytest.mark.slow
+def test_status_of_the_finished_demo_reads_results_alone(demo_run):
+    """python -m xlt.analysis.status: every job of the demo done, the GPU jobs' wall time from their benchmark
+    files against the plan, the interim look and its decision, nothing left."""
+    from xlt.analysis import planning
+
+    workdir, _ = demo_run
+    out = _status(workdir)
+    rows = _status_rows(out)
+    demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    planned = planning.job_counts(demo)  # the maximum design: the demo's look opened wave 2
+    for rule in ("select_point", "calibrate_point", "train_intermediate", "train_multitask", *TARGET_RULES, "interim"):
+        (done, running, failed, waiting, skipped, of), = [v for (_, _, r), v in rows.items() if r == rule]
+        assert done == of == planned[rule] and running == failed == waiting == skipped == 0, rule
+    gpu = ("select_point", "calibrate_point", "train_intermediate", "train_multitask", "train_target")
+    spent = sum(float(pd.read_csv(p, sep="\t")["s"].iloc[0]) for rule in gpu
+                for p in (workdir / "results" / "benchmarks" / rule).rglob("*.tsv")) / 3600
+    total = re.search(r"^\s+total\s+(\d+)/(\d+)\s+(\S+)", out, flags=re.M)
+    assert total.group(1) == total.group(2) == str(sum(planned[r] for r in planned if r in (
+        "select_point", "calibrate_point", "train_intermediate", "train_multitask", *TARGET_RULES)))
+    assert float(total.group(3)) == pytest.approx(spent, rel=0.01)
+    assert ("tiny-bloom, look 1 of 1 (after wave 1: 1 of 2 seeds, level 0.005575): adversarial_vs_standard open, "
+            "task_vs_baseline open") in out and "-> wave 2 runs" in out
+    assert "Left: nothing: the study is complete" in out
+
+
+@pytest.mark.slow
+def test_status_of_a_half_finished_demo_counts_what_is_done_running_failed_and_left(demo_run, tmp_path):
+    """The finished demo with its second wave not finished: one target run failed (its log ends in a
+    traceback), one running (a log, no outputs), the rest of wave 2 and the report not started. Then the
+    same with a look that decided: wave 2 is not needed and nothing of it is left."""
+    from xlt.analysis import planning
+    from xlt.workflow import jobs as design
+
+    workdir = tmp_path / "demo"
+    shutil.copytree(demo_run[0], workdir, symlinks=True)
+    demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    every = design.training_jobs(demo) + design.other_jobs(demo)
+    wave2 = [j for j in every if j["wave"] == 2]
+    unfinished = wave2 + [j for j in every if j["stage"] == "report" and j["rule"] != "interim"]
+    for job in unfinished:  # as if they had not run: no outputs, no log, no benchmark
+        for path in [*job["outputs"], job["log"], job["benchmark"]]:
+            target = workdir / path
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    paws = [j for j in wave2 if j["rule"] == "train_target" and j["target"] == "paws_x"]
+    failed, running = paws[0], paws[1]
+    (workdir / failed["log"]).parent.mkdir(parents=True, exist_ok=True)
+    (workdir / failed["log"]).write_text("train: 40%|####\nTraceback (most recent call last):\n  File \"loop.py\"\n"
+                                         "xlt.train.loop.Preempted: SIGTERM at step 3: state saved; re-run to resume\n")
+    (workdir / running["log"]).parent.mkdir(parents=True, exist_ok=True)
+    (workdir / running["log"]).write_text("train:  10%|#\n")
+    out = _status(workdir)
+    rows = _status_rows(out)
+    wave1 = {rule: sum(j["rule"] == rule and j["wave"] <= 1 for j in every) for rule in ("train_intermediate", "train_target")}
+    n2 = {rule: sum(j["rule"] == rule for j in wave2) for rule in ("train_intermediate", "train_multitask")}
+    assert rows[("target", "tiny-bloom", "train_target_paws_x")] == (wave1["train_target"] // 2, 1, 1, 5, 0, 14)
+    assert rows[("target", "tiny-bloom", "train_target_tydiqa")] == (7, 0, 0, 7, 0, 14)
+    assert rows[("intermediate", "tiny-bloom", "train_intermediate")] == (wave1["train_intermediate"], 0, 0,
+                                                                         n2["train_intermediate"], 0, 8)
+    assert rows[("report", "-", "matrix")] == (0, 0, 0, 1, 0, 1) and rows[("report", "tiny-bloom", "interim")][0] == 1
+    assert f"train_target_paws_x {failed['run']}: xlt.train.loop.Preempted: SIGTERM at step 3" in out
+    assert re.search(rf"train_target_paws_x {re.escape(running['run'])}: log written \d+ min ago", out)
+    # GPU-hours: what the finished jobs spent, the plan of the rest
+    priced = {(j["stage"], j["run"]): j["minutes"] / 60 for j in planning.training_jobs(demo, workdir)}
+    left = sum(priced[(j["stage"], j["run"])] for j in wave2 if j["rule"] in design.GPU_RULES)
+    done = [j for j in every if j["rule"] in design.GPU_RULES and j not in wave2]
+    total = re.search(r"^\s+total\s+(\d+)/(\d+)\s+\S+\s+\S+\s+\S+\s+(\S+)", out, flags=re.M)
+    assert (int(total.group(1)), int(total.group(2))) == (len(done), len(done) + len([j for j in wave2 if j["rule"] in design.GPU_RULES]))
+    assert float(total.group(3)) == pytest.approx(left, rel=0.01)
+    assert re.search(r"^Left: 6 intermediate, 14 target, 6 report jobs; \S+ GPU-hours as planned", out, flags=re.M), out
+    # a look that decided every family: wave 2 is not needed, nothing of it is left
+    look = workdir / "results" / "interim" / "tiny-bloom" / "wave1.json"
+    decided = json.loads(look.read_text())
+    decided["continue"] = False
+    for family in decided["families"]:
+        family["decided"] = True
+    look.write_text(json.dumps(decided))
+    rows = _status_rows(out := _status(workdir))
+    assert rows[("target", "tiny-bloom", "train_target_paws_x")] == (7, 0, 0, 0, 7, 14)
+    assert rows[("intermediate", "tiny-bloom", "train_multitask")] == (2, 0, 0, 0, 2, 4)
+    assert "-> stop: waves 2-2 are not trained" in out
+    assert re.search(r"^Left: 6 report jobs", out, flags=re.M), out

@@ -25,6 +25,7 @@ import yaml
 from xlt.workflow import calibration, cluster, plan
 from xlt.workflow.cluster import BLOOM_ARCHITECTURE, bloom_parameters, parameters  # noqa: F401 (the plan's disk table)
 from xlt.workflow.config import training_config
+from xlt.workflow.jobs import run_id
 from xlt.workflow.validate import validate_config
 from xlt.workflow.designs import model_names, own_design, view, views
 from xlt.analysis.power import (MAX_ITEM_VARIANCE, TEST_SIZE, confirmatory_targets, contrast_mde,  # noqa: F401
@@ -38,10 +39,9 @@ STAGES = {"data": ["build_demo_fixtures", "prepare_dataset", "snapshot_model", "
           "selection": ["select_point", "select"],
           "calibration": ["calibrate_point", "calibrate"],
           "intermediate": ["train_intermediate", "train_multitask"],
-          "target": ["train_target"],
-          "evaluation": [],   # evaluate_<target>, one rule per target
+          "target": [],   # train_target_<target>: one rule per target, each run trained and evaluated in one job
           "report": ["interim", "training_curves", "example_scores", "matrix", "statistics", "figures",
-                     "span_ceiling", "summary", "report_pages", "all"]}
+                     "span_ceiling", "summary", "report_pages", "pilot_report", "all"]}
 TRAINING_STAGES = ("selection", "calibration", "intermediate", "target")
 
 # ---- jobs ----
@@ -86,12 +86,12 @@ def job_counts(config: dict) -> dict[str, int]:
         # the study's runs and the standard checkpoints target selection starts from (selection seeds)
         "train_intermediate": sum(r["task"] != plan.MULTITASK for r in inter) + len(selection.start_runs(config)),
         "train_multitask": sum(r["task"] == plan.MULTITASK for r in inter),
-        "train_target": len(target),
-        **{f"evaluate_{t}": sum(r["target"] == t for r in target) for t in s["targets"]},
+        **{f"train_target_{t}": sum(r["target"] == t for r in target) for t in s["targets"]},
         **dict.fromkeys(STAGES["report"], 1),
         # seeds in waves: the maximum design (every wave trained), one interim look per model and wave but the last
         "interim": sum(len(w) - 1 for w in plan.model_waves(config).values()),
         "span_ceiling": int(any(get_task(t).format == "span_qa" for t in s["targets"])),
+        "pilot_report": int("pilot" in config),  # a pilot's report (rules/pilot.smk)
     }
     order = list(STAGES)
     rules = sorted((r for r, n in counts.items() if n), key=lambda r: order.index(stage_of(r)))  # stable
@@ -99,8 +99,8 @@ def job_counts(config: dict) -> dict[str, int]:
 
 
 def stage_of(rule: str) -> str:
-    if rule.startswith("evaluate_"):
-        return "evaluation"
+    if rule.startswith("train_target_"):
+        return "target"
     return next(stage for stage, rules in STAGES.items() if rule in rules)
 
 
@@ -108,7 +108,8 @@ def stage_of(rule: str) -> str:
 
 def training_jobs(config: dict, directory: Path = Path(".")) -> list[dict]:
     """One record per training job: {stage, model, arm (intermediate task, `multitask` or `none`), variant,
-    target, seed (intermediate and target runs), minutes}; minutes from cluster.gpu_minutes with the featurised token counts where they exist."""
+    target, seed (intermediate and target runs), minutes, run (its name under results/logs/<rule>/:
+    xlt.workflow.jobs.run_id)}; minutes from cluster.gpu_minutes with the featurised token counts where they exist."""
     def stats(model, task):
         tasks = plan.multitask_tasks(views_[model]) if task == plan.MULTITASK else [task]
         return {t: cluster.feature_stats(directory / plan.features_file(model, t, "train")) for t in tasks}
@@ -125,14 +126,14 @@ def training_jobs(config: dict, directory: Path = Path(".")) -> list[dict]:
         training = selection.for_runtime(selection.upper_bound(config, "intermediate", calibration.training(v)))
         minutes = cluster.gpu_minutes(v, cal["task"], training, block, stats(r["model"], cal["task"]))
         jobs.append(dict(stage="calibration", model=r["model"], arm=cal["task"], variant=r["variant"], target="",
-                         minutes=minutes))
+                         minutes=minutes, run=run_id("calibrate_point", r)))
     for r in stage_jobs["select_point"]:
         v = views_[r["model"]]
         training = selection.for_runtime(selection.upper_bound(config, r["stage"], selection.point_training(
             v, r["stage"], r["task"], r["point"]), r["task"]))
         minutes = cluster.gpu_minutes(v, r["task"], training, {"method": "standard"}, stats(r["model"], r["task"]))
         jobs.append(dict(stage="selection", model=r["model"], arm=r["task"], variant="standard", target="",
-                         minutes=minutes))
+                         minutes=minutes, run=run_id("select_point", r)))
     starts = [("selection", r) for r in selection.start_runs(config)]  # target selection's starting checkpoints
     for stage, r in starts + [("intermediate", r) for r in plan.intermediate_runs(config)]:
         v = views_[r["model"]]
@@ -140,14 +141,15 @@ def training_jobs(config: dict, directory: Path = Path(".")) -> list[dict]:
         minutes = cluster.gpu_minutes(v, r["task"], training, config["variants"][r["variant"]],
                                       stats(r["model"], r["task"]))
         jobs.append(dict(stage=stage, model=r["model"], arm=r["task"], variant=r["variant"], target="",
-                         seed=r["seed"], minutes=minutes))
+                         seed=r["seed"], minutes=minutes, run=run_id("train_multitask" if r["task"] == plan.MULTITASK
+                                                                      else "train_intermediate", r)))
     for r in plan.target_runs(config):
         v = views_[r["model"]]
         training = selection.upper_bound(config, "target", training_config(v, "target", r["target"]), r["target"])
         minutes = cluster.gpu_minutes(v, r["target"], training, cluster.target_variant_block(config, r["variant"]),
                                       stats(r["model"], r["target"]))
         jobs.append(dict(stage="target", model=r["model"], arm=r["inter"], variant=r["variant"], target=r["target"],
-                         seed=r["seed"], minutes=minutes))
+                         seed=r["seed"], minutes=minutes, run=run_id("train_target", r)))
     return jobs
 
 
@@ -176,6 +178,54 @@ def checkpoints_kept(config: dict) -> dict[str, int]:
         out[m] = sum(r["model"] == m for r in [*plan.intermediate_runs(config), *starts])
         out[m] += keep_target * sum(r["model"] == m for r in plan.target_runs(config))
     return out
+
+
+# ---- cluster jobs and shared storage ----
+
+# rules that run on the submit host (rules/data.smk's localrules; `all` runs nothing): not cluster jobs
+LOCAL_RULES = ("prepare_dataset", "snapshot_model", "copy_local_model", "all")
+
+
+def cluster_jobs(counts: dict[str, int]) -> int:
+    """Jobs submitted to the cluster (job_counts less the submit host's)."""
+    return sum(n for rule, n in counts.items() if rule not in LOCAL_RULES)
+
+
+def target_checkpoints(config: dict, directory: Path = Path(".")) -> dict[str, tuple[int, int | None]]:
+    """{model: (target runs, bytes of one target checkpoint's body)} of the maximum design; bytes None when
+    the model's size is unknown or its target stage trains LoRA adapters (small)."""
+    out = {}
+    for m in model_names(config):
+        v, p = view(config, m), parameters(config, m, directory)
+        runs = plan.target_runs(v)
+        blocks = [training_config(v, "target", t) for t in v["study"]["targets"]]
+        size = None
+        if p is not None and not any(b.get("lora") for b in blocks):
+            size = max(p * (2 if b.get("save_dtype") == "bfloat16" else 4) for b in blocks)
+        out[m] = (len(runs), size)
+    return out
+
+
+def cluster_storage_lines(config: dict, counts: dict[str, int], directory: Path = Path(".")) -> list[str]:
+    """Cluster jobs and target-checkpoint bytes through the shared filesystem: each target run trained and
+    evaluated in one job, its checkpoint in the job's node-local tmpdir (now), against a target job that
+    writes its checkpoint to shared storage for a separate evaluation job to read back (before)."""
+    keep = bool(config["study"].get("keep_target_checkpoints"))
+    per_model = target_checkpoints(config, directory)
+    runs = sum(n for n, _ in per_model.values())
+    written = sum(n * b for n, b in per_model.values() if b)
+    unknown = [m for m, (n, b) in per_model.items() if n and b is None]
+    size = (f"{written / 1e12:,.1f} TB" if written >= 1e12 else _bytes(written)) + \
+        (f" + {', '.join(unknown)} (size unknown or LoRA)" if unknown else "")
+    rows = [["evaluation in a job of its own (before)", f"{size} written, read back by {runs:,} evaluation jobs",
+             f"{cluster_jobs(counts) + runs:,}"],
+            ["evaluation in the target job (now)",
+             f"{size} written (study.keep_target_checkpoints)" if keep else "0 B (node-local tmpdir, deleted)",
+             f"{cluster_jobs(counts):,}"]]
+    by_model = ", ".join(f"{m} {n:,} x {_bytes(b) if b else 'unknown'}" for m, (n, b) in per_model.items())
+    return ["", f"Cluster jobs and target checkpoints through shared storage ({runs:,} target runs: {by_model}):",
+            *_table(["target runs and their evaluation", "target checkpoints to shared storage", "cluster jobs"],
+                    rows, "llr")]
 
 
 # ---- power (the model: xlt/analysis/power.py) ----
@@ -405,12 +455,15 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."),
         lines += [f"{m}: {n} checkpoints kept x {p:,} parameters = {_bytes(kept)} "
                   + (f"({bf16} in bf16; {_bytes(n * p * 4)} in fp32)" if bf16 else
                      f"fp32 ({_bytes(n * p * 2)} with save_dtype: bfloat16)")
-                  + "; target checkpoints " + ("kept" if s.get("keep_target_checkpoints") else "deleted once evaluated (temp)")]
+                  + "; target checkpoints " + ("kept" if s.get("keep_target_checkpoints") else
+                                               "node-local, deleted once evaluated")]
     free = free_bytes(directory)
     verdict = "enough" if free >= disk else f"NOT ENOUGH: {_bytes(disk - free)} short — more disk, " \
         "training.save_dtype: bfloat16, or fewer runs"
     lines += [f"total: {_bytes(disk)} of checkpoints" + (" (models not yet snapshotted not counted)" if unknown else ""),
               f"free on the disk of {directory / 'results'}: {_bytes(free)} — {verdict}"]
+
+    lines += cluster_storage_lines(config, counts, directory)
 
     gpus = gpus or profile_jobs()
     if gpus:
@@ -577,6 +630,8 @@ def main(argv=None) -> None:
                    help="the workflow's working directory (featurised splits, model snapshots are read there)")
     p.add_argument("--gpus", type=int, default=None,
                    help="GPUs for the wall-clock estimate (default: the SLURM profile's `jobs`)")
+    p.add_argument("--pilot", type=Path, metavar="REPORT",
+                   help="a pilot's results/pilot/report.json: price the study at the throughput it measured")
     args = p.parse_args(argv)
     from xlt.workflow.config import ConfigError
 
@@ -590,6 +645,15 @@ def main(argv=None) -> None:
         print(f"note: {note} (the DAG stops on this; the plan does not need it)", file=sys.stderr)
     if args.gpus is not None and args.gpus < 1:
         sys.exit("--gpus must be at least 1")
+    if args.pilot:
+        from xlt.analysis.repricing import PilotMismatch, load_report, reprice
+
+        try:
+            config, measured = reprice(config, load_report(args.pilot), str(args.pilot))
+        except PilotMismatch as err:
+            sys.exit(f"--pilot {args.pilot}: {err}")
+        name += f", re-priced with the pilot {args.pilot}"
+        print("Measured by the pilot:\n" + "\n".join(f"  {line}" for line in measured) + "\n")
     print(format_plan(config, name, args.directory, args.gpus))
 
 

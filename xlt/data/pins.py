@@ -3,9 +3,11 @@
     python -m xlt.data.pins refresh [--config config.yaml]    # needs internet: the Hub API and GitHub
 
 rewrites the managed `hub_revisions:` block of the config with the commit each repository's branch points
-to now (main; refs/convert/parquet for repositories read through their parquet conversion; the default
-branch of a GitHub repository). Every download then reads exactly these commits, and every dataset and
-model artifact records the commit it was made from (attrs["provenance"] / xlt_provenance.json)."""
+to now (main, or the branch a task names for a repository read through a conversion; the default branch of
+a GitHub repository) — every repository the config reads: each model's design, the multi-task mix, the
+targets, the calibration and selection tasks, the models. Every download then reads exactly these commits,
+and every dataset and model artifact records the commit it was made from (attrs["provenance"] /
+xlt_provenance.json). The DAG warns, naming them, while any repository is read unpinned."""
 from __future__ import annotations
 
 import argparse
@@ -17,18 +19,30 @@ import yaml
 
 from xlt.data.tasks import HubPart, get_task
 
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
 BEGIN = "# >>> hub_revisions"
 END = "# <<< hub_revisions"
 
 
-def study_repos(config: dict) -> dict[str, tuple[str, str]]:
-    """{repository: (kind, branch)} for every Hub/URL repository the study's datasets and models read."""
+def study_tasks(config: dict) -> list[str]:
+    """Every dataset the config reads: each model's design (study.models entries may name their own tasks),
+    the multi-task mixes, the targets, the calibration task and the task learning rates are selected on.
+    (xlt.workflow.plan.study_tasks lists the same from the workflow's side; a test keeps them equal.)"""
     study = config["study"]
-    tasks = [*study["intermediate"], *study.get("multitask_tasks", []), *study["targets"]]
+    designs = [study, *(d or {} for d in (study["models"].values() if isinstance(study["models"], dict) else []))]
+    tasks = [t for d in designs for key in ("intermediate", "multitask_tasks") for t in d.get(key) or []]
+    tasks += list(study["targets"])
     if study.get("calibration"):
         tasks.append(study["calibration"]["task"])
+    if (study.get("selection") or {}).get("intermediate"):
+        tasks.append(study["selection"]["intermediate"]["task"])
+    return list(dict.fromkeys(tasks))
+
+
+def study_repos(config: dict) -> dict[str, tuple[str, str]]:
+    """{repository: (kind, branch)} for every Hub/URL repository the study's datasets and models read."""
     out = {}
-    for name in dict.fromkeys(tasks):
+    for name in study_tasks(config):
         source = config.get("datasets", {}).get(name, {"hub": {}})
         if "hub" not in source:
             continue
@@ -37,10 +51,38 @@ def study_repos(config: dict) -> dict[str, tuple[str, str]]:
                 out[part.repo] = ("dataset", part.revision or "main")
             else:
                 out[part.repo] = ("github", "HEAD")
-    for model in study["models"]:
+    for model in config["study"]["models"]:
         if "hub" in config["models"][model]:
             out[config["models"][model]["hub"]] = ("model", "main")
     return out
+
+
+def unpinned(config: dict) -> list[str]:
+    """The repositories the study reads at whatever commit their branch points to when the job runs: no
+    pin in hub_revisions, datasets.<task>.hub.revisions / .revision (a 40-hex commit), or
+    models.<name>.revision. (A URL part without a pin reads the commit its task declares.)"""
+    pins = dict(config.get("hub_revisions") or {})
+    for name in study_tasks(config):
+        hub = (config.get("datasets", {}).get(name) or {}).get("hub") or {}
+        pins.update(hub.get("revisions") or {})
+        if hub.get("revision"):
+            pins.update(dict.fromkeys(get_task(name).repos, hub["revision"]))
+    for model in config["study"]["models"]:
+        spec = config["models"][model]
+        if spec.get("revision") and "hub" in spec:
+            pins[spec["hub"]] = spec["revision"]
+    return sorted(repo for repo, (kind, _) in study_repos(config).items()
+                  if kind != "github" and not COMMIT.match(str(pins.get(repo, ""))))
+
+
+def unpinned_warning(config: dict) -> str | None:
+    """The DAG-time warning naming every unpinned repository (None when all are pinned)."""
+    repos = unpinned(config)
+    if not repos:
+        return None
+    return (f"warning: {len(repos)} repositor{'ies are' if len(repos) > 1 else 'y is'} read at the current commit of "
+            f"a branch, not a pinned one: {', '.join(repos)}. A rerun may read other data or weights. Pin them: "
+            "`python -m xlt.data.pins refresh --config <your config>` (needs internet) rewrites hub_revisions.")
 
 
 def _ls_remote(repo: str, branch: str) -> str:

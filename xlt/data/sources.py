@@ -97,7 +97,9 @@ def load_hub(task: Task, hub_cfg: dict, keys: list[str], provenance: dict | None
         raise SourceError(task.local_only)
     fix = (f"Download them where you have internet (`snakemake --cores 1 download`), or set datasets.{task.name}"
            f".local in the config to files on disk (raw keys: {', '.join(keys)}).")
-    offline = offline_reason()
+    # the Hub is probed (and HF_HUB_OFFLINE obeyed) only for Hub parts: a file published elsewhere (Cosmos QA
+    # on GitHub) is fetched whatever the Hub's state, and its own host is probed when it is not cached
+    offline = offline_reason() if any(isinstance(task.hub[k], HubPart) for k in keys) else None
     if offline:
         go_offline()
     frames = {}
@@ -105,7 +107,7 @@ def load_hub(task: Task, hub_cfg: dict, keys: list[str], provenance: dict | None
         part = task.hub[key]
         revision = part_revision(task, part, hub_cfg)
         if isinstance(part, UrlPart):
-            frames[key] = fetch_url(part, revision, fix, offline)
+            frames[key] = fetch_url(part, revision, fix)
             commit = revision
         else:
             frames[key], commit = load_hub_part(part, revision, fix, offline)
@@ -141,18 +143,18 @@ def url_cache(url: str) -> Path:
     return root / "urls" / (hashlib.sha256(url.encode()).hexdigest()[:24] + Path(url).suffix)
 
 
-def fetch_url(part: UrlPart, revision: str | None, fix: str, offline: str | None, timeout: float = 3.0) -> pd.DataFrame:
+def fetch_url(part: UrlPart, revision: str | None, fix: str, timeout: float = 3.0) -> pd.DataFrame:
     """A raw file at a pinned commit, downloaded once into the xlt cache (XLT_CACHE, ~/.cache/xlt) and read
-    from there — offline too. CSVs are read as text: no NA parsing ("None" and "NA" are answers)."""
+    from there — offline too. Its host is probed as the Hub is (proxies honoured, `timeout` s in all);
+    urllib reads the same proxy variables. CSVs are read as text: no NA parsing ("None" and "NA" are answers)."""
     import urllib.request
-    from urllib.parse import urlparse
 
     from xlt.io import atomic_path
 
     url = part.url_at(revision)
     cached = url_cache(url)
     if not cached.exists():
-        reason = offline or unreachable(urlparse(url).hostname, 443, timeout)
+        reason = unreachable(url, timeout)
         if reason:
             raise HubUnavailable(f"Cannot download {url}: {reason}, and the cache has no copy ({cached}). {fix}")
         with urllib.request.urlopen(url, timeout=60) as response, atomic_path(cached) as tmp:

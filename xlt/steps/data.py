@@ -31,6 +31,19 @@ def build_demo_model(out_dir: str, spec: dict, corpus_seed: int) -> None:
     write_json({"source": "demo", "spec": spec, "corpus_seed": corpus_seed}, Path(out_dir) / "xlt_provenance.json")
 
 
+# What a model snapshot holds: config, tokenizer and safetensors weights. `*` matches `/` in these patterns, so
+# the exports Bloom repositories carry beside the weights (onnx/: a second copy of the model) are skipped by name.
+SNAPSHOT_FILES = ["*.json", "*.safetensors", "*.model", "*.txt"]
+SNAPSHOT_SKIP = ["onnx/*"]
+
+
+def snapshot_wanted(relpath: str) -> bool:
+    """Whether a repository file belongs in a snapshot (the download's own filter, applied to a cached copy)."""
+    from fnmatch import fnmatch
+
+    return any(fnmatch(relpath, p) for p in SNAPSHOT_FILES) and not any(fnmatch(relpath, p) for p in SNAPSHOT_SKIP)
+
+
 def snapshot_model(repo: str, revision: str | None, out_dir: str) -> None:
     """Download a Hub model once (login node) so training jobs read it from disk; offline, copy it from the
     Hugging Face cache if a snapshot is there. xlt_provenance.json records the commit."""
@@ -41,24 +54,29 @@ def snapshot_model(repo: str, revision: str | None, out_dir: str) -> None:
     from xlt.data.hub import HubUnavailable, go_offline, offline_reason
     from xlt.io import write_json
 
-    patterns = ["*.json", "*.safetensors", "*.model", "*.txt"]
+    patterns = dict(allow_patterns=SNAPSHOT_FILES, ignore_patterns=SNAPSHOT_SKIP)
     offline = offline_reason()
     with atomic_path(out_dir) as tmp:
         if offline:
             go_offline()
             try:
-                cached = Path(snapshot_download(repo, revision=revision, allow_patterns=patterns, local_files_only=True))
+                cached = Path(snapshot_download(repo, revision=revision, local_files_only=True, **patterns))
             except Exception as err:  # noqa: BLE001 — not in the cache, whatever the library says
                 raise HubUnavailable(
                     f"Cannot download model {repo} from the Hugging Face Hub: {offline}, and the local cache holds "
                     f"no snapshot of it ({err.__class__.__name__}). Download it where you have internet "
                     f"(`snakemake --cores 1 download`) and set models.<name>.local to its folder, or run this rule "
                     f"on a node with internet.") from None
-            shutil.copytree(cached, tmp)
+            tmp.mkdir(parents=True)
+            for path in sorted(cached.rglob("*")):  # the cache may hold more of the repository than a snapshot
+                rel = path.relative_to(cached).as_posix()
+                if path.is_file() and snapshot_wanted(rel):
+                    (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, tmp / rel)
             commit = f"{cached.name} (offline cache)"
         else:
             commit = HfApi().model_info(repo, revision=revision).sha  # download exactly what gets recorded
-            snapshot_download(repo, revision=commit, local_dir=tmp, allow_patterns=patterns)
+            snapshot_download(repo, revision=commit, local_dir=tmp, **patterns)
         write_json({"source": "hub", "repo": repo, "requested": revision or "main", "commit": commit},
                    tmp / "xlt_provenance.json")
 

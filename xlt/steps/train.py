@@ -71,14 +71,17 @@ def load_task_data(spec: dict) -> TaskData:
 def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoint: str, metrics_out: str,
               log: str, mixing: dict | None = None, keep_compatible_head: bool = False,
               variant: str = "standard", variant_block: dict | None = None, calibration: str | None = None,
-              stage: str = "intermediate", code: str | None = None, selection: str | None = None) -> None:
+              stage: str = "intermediate", code: str | None = None, selection: str | None = None,
+              tensorboard: str | None = None) -> None:
     """Fine-tune `init` (a model snapshot or an earlier stage's checkpoint) on one or more tasks.
 
     The body carries over; each task gets a fresh head (Phang et al. 2020) unless `keep_compatible_head`
     and `init` holds a head of the same format and size (e.g. SQuAD -> TyDiQA). A `budget: calibrated`
     variant takes its radius from `calibration` (results/calibration/<model>/<variant>.json); training
     values that say `selected` come from `selection` (results/selection/<model>/<stage>/<task>.json); a
-    `schedule_fraction` (selection runs) becomes that fraction of the real run's steps."""
+    `schedule_fraction` (selection runs) becomes that fraction of the real run's steps. The metrics file
+    also records what the run cost (`resources`: tokens, step time, tokens per minute, peak GPU memory;
+    xlt/train/measure.py); `tensorboard`: a folder for the run's TensorBoard scalars."""
     # the run's imports in one place (a step function's imports are its code fingerprint: xlt/workflow/fingerprint.py)
     from xlt.adversarial.methods import make_strategy
     from xlt.data import provenance
@@ -87,6 +90,7 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
     from xlt.model.modeling import (add_lora, build_model, compatible, enable_activation_checkpointing, load_heads,
                                     load_model, load_tokenizer, saved_heads)
     from xlt.train.loop import device_and_autocast
+    from xlt.train.measure import run_resources
     from xlt.workflow.selection import resolve
 
     data = [load_task_data(t) for t in tasks]
@@ -113,9 +117,22 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
         add_lora(model, init, **cfg.lora)
     tokenizer = load_tokenizer(init)
     block = resolve_budget(variant_block, calibration)
-    best = train(model, tokenizer, data, cfg, checkpoint, log, seed, mixing,
-                 strategy=make_strategy(block), variant=variant,
-                 log_header={"stage": stage, "model": str(init), "variant_block": block})
+    if device_and_autocast()[0].type == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+    scalars = None
+    if tensorboard:
+        from xlt.train.tensorboard import Scalars
+
+        scalars = Scalars(tensorboard)
+    try:
+        best = train(model, tokenizer, data, cfg, checkpoint, log, seed, mixing, strategy=make_strategy(block),
+                     variant=variant, log_header={"stage": stage, "model": str(init), "variant_block": block},
+                     on_record=scalars)
+    finally:
+        if scalars is not None:
+            scalars.close()
     if any(d.extra_dev for d in data):  # e.g. MNLI mismatched, scored once on the selected checkpoint
         model = load_model(checkpoint, cfg.attention).to(device_and_autocast()[0])
         for d in data:
@@ -132,4 +149,5 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
     # the best constant prediction's dev score per task: a run at or near it collapsed (xlt/data/chance.py)
     chance = {d.name: chance_level(d.name, d.dev_examples) for d in data}
     write_json({"seed": seed, "init": str(init), "variant": variant, "reused_heads": reused, "metrics": best,
-                "training": train_cfg, "chance": chance, "provenance": prov}, metrics_out)
+                "training": train_cfg, "chance": chance, "provenance": prov, "resources": run_resources(log)},
+               metrics_out)

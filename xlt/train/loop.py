@@ -186,16 +186,18 @@ class Preempted(RuntimeError):
 def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, checkpoint_dir: str | Path,
           log_path: str | Path, seed: int, mixing: dict | None = None, strategy=None,
           variant: str = "standard", work_dir: str | Path | None = None,
-          log_header: dict | None = None) -> dict[str, dict]:
+          log_header: dict | None = None, on_record=None) -> dict[str, dict]:
     """Train with `strategy` (standard or adversarial step); keep the checkpoint with the best dev
     selection score; return {task: dev metrics} of it.
 
     Progress lives in `work_dir` (default: next to the checkpoint) and resumes from there when a state
     is found; the checkpoint and the log reach their final paths only when training completes.
     The log starts with the run's measured embedding scale (and `log_header`); adversarial steps log
-    their perturbation's ratio to the embeddings (xlt/adversarial/budgets.py). The job's own log (stdout)
-    gets a header and a timestamped line every few steps (xlt/train/progress.py); the tqdm bar only on a
-    terminal."""
+    their perturbation's ratio to the embeddings (xlt/adversarial/budgets.py); every step logs the real
+    (non-pad) tokens it trained on and its own duration (`step_s`: dev evaluations excluded), from which
+    throughput is measured. `on_record(record)` sees every logged record (e.g. TensorBoard scalars). The
+    job's own log (stdout) gets a header and a timestamped line every few steps (xlt/train/progress.py);
+    the tqdm bar only on a terminal."""
     set_seed(seed)
     strategy = strategy or Standard()
     device, autocast = device_and_autocast()
@@ -278,6 +280,8 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
         def write_log(record):
             log.write(json.dumps(record) + "\n")
             log.flush()
+            if on_record is not None:
+                on_record(record)
 
         def checkpoint_state(step):
             save_state(work, {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -295,7 +299,7 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
         t0 = time.time()
         for step in range(start, total_steps + 1):
             model.train()
-            step_loss, drawn, ratios, tokens, sequences = 0.0, [], None, 0, 0
+            step_loss, drawn, ratios, tokens, sequences, step_t0 = 0.0, [], None, 0, 0, time.perf_counter()
             for _ in range(cfg.grad_accum):
                 name, batch = prefetch.get()
                 tokens += int(batch["attention_mask"].sum())  # on the host still: no device sync
@@ -328,6 +332,7 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
             optimizer.zero_grad(set_to_none=True)
             bar.update(1)
             progress.step(step, step_loss, record["lr"], grad_norm, tokens, sequences, skipped)
+            record.update(tokens=tokens, step_s=round(time.perf_counter() - step_t0, 4))
             record["elapsed_s"] = round(time.time() - t0, 3)
             write_log({**record, "tasks": drawn} if len(names) > 1 else record)
             if step % eval_every == 0 or step == total_steps:

@@ -1,4 +1,5 @@
-"""Dump the workflow's job DAG as JSON: one record per job with its rule, input and output files.
+"""Dump the workflow's job DAG as JSON: one record per job with its rule, input (also by input name) and
+output files, and whether it runs on the submit host (a local rule) or as a cluster job.
 
     python -m xlt.workflow.dag [--configfile F] [--directory D] > jobs.json
 
@@ -26,7 +27,11 @@ def jobs(snakefile: Path, configfile: Path | None, workdir: Path) -> list[dict]:
         workflow = workflow_api.dag(DAGSettings(forceall=True)).workflow_api._workflow
         workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True, nolock=True)
         workflow._build_dag()
-        return [{"rule": job.rule.name, "input": sorted(map(str, job.input)), "output": sorted(map(str, job.output))}
+        return [{"rule": job.rule.name, "input": sorted(map(str, job.input)), "output": sorted(map(str, job.output)),
+                 "named_input": {name: sorted(map(str, [files] if isinstance(files, str) else files))
+                                 for name, files in job.input.items()},
+                 # a local rule (or one that runs nothing): on the submit host under a cluster executor
+                 "local": job.rule.name in workflow._localrules or bool(job.rule.norun)}
                 for job in workflow.dag.jobs]
 
 

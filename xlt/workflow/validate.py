@@ -7,7 +7,7 @@ from pathlib import Path
 import jsonschema
 
 from xlt.data.tasks import get_task
-from xlt.workflow import calibration, selection
+from xlt.workflow import calibration, pilot, selection
 from xlt.workflow.config import AUTO_LENGTHS, ConfigError, auto_coverage, dataset_source, load_schema, study_language_groups
 from xlt.workflow.designs import confirmatory, own_design, views
 
@@ -66,7 +66,14 @@ def _cross_checks(config: dict) -> list[str]:
         found = (design_checks(model_view, lambda key: f"study.models.{model}" if key in own else "study") + calibration.cross_checks(model_view)
                  + selection.cross_checks(model_view))
         out += [p for p in found if p not in out]
-    return out + selection.seed_checks(config) + report_cross_checks(config) + length_cross_checks(config)
+    if (config.get("training") or {}).get("tensorboard"):
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            out.append("training.tensorboard: true needs the tensorboard package, which is not installed: "
+                       "pip install -e '.[tensorboard]' (or set training.tensorboard: false)")
+    return (out + selection.seed_checks(config) + report_cross_checks(config) + length_cross_checks(config)
+            + pilot.cross_checks(config))
 
 
 def length_cross_checks(config: dict) -> list[str]:

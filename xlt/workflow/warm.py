@@ -33,7 +33,7 @@ IDLE_S = float(os.environ.get("XLT_WARM_IDLE_S", 300))  # seconds a server waits
 PRELOAD = ["torch", "pandas", "pyarrow.parquet", "safetensors.torch", "tokenizers", "transformers",
            "transformers.models.auto.modeling_auto", "transformers.models.auto.tokenization_auto",
            "transformers.models.bloom.modeling_bloom", "scipy.stats", "statsmodels.stats.multitest",
-           "xlt.steps.data", "xlt.steps.train", "xlt.steps.evaluate", "xlt.steps.report", "xlt.steps.calibration",
+           "xlt.steps.data", "xlt.steps.train", "xlt.steps.evaluate", "xlt.steps.target", "xlt.steps.report", "xlt.steps.calibration",
            "xlt.model.modeling", "xlt.train.loop", "xlt.model.attention", "xlt.model.formats.classification", "xlt.model.formats.span_qa",
            "xlt.model.formats.multiple_choice", "xlt.model.formats.tagging", "xlt.demo.fixtures", "xlt.demo.tiny_model",
            "xlt.data.sources", "xlt.analysis.matrix", "xlt.analysis.report", "xlt.analysis.comparisons", "xlt.analysis.stats", "xlt.analysis.figures", "xlt.analysis.curves"]

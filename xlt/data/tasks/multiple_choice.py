@@ -38,7 +38,9 @@ def cosmos_qa(raw: dict[str, pd.DataFrame], split: str) -> pd.DataFrame:
 register(Task(
     name="hellaswag", format="multiple_choice", role="intermediate",
     description="HellaSwag: pick the plausible continuation of an activity description (4 endings)",
-    hub={s: HubPart("Rowan/hellaswag", None, s, revision="refs/convert/parquet") for s in ("train", "validation")},
+    # main holds the data files now (no loading script: datasets 5 reads it), so a pin is a commit of main,
+    # not of refs/convert/parquet, a branch the Hub's bot rewrites
+    hub={s: HubPart("Rowan/hellaswag", None, s) for s in ("train", "validation")},
     parts={"train": ["train"], "dev": ["validation"]},
     normalise=hellaswag, selection_metric="accuracy", columns=("ind", "ctx", "endings", "label"),
 ))
