@@ -14,7 +14,7 @@ def run_id(rule: str, r: dict) -> str:
     """The job's name below results/logs/<rule>/ (and results/benchmarks/<rule>/); `rule` is the log
     folder (train_target for every target's rule)."""
     if rule == "select_point":
-        return f"{r['model']}/{r['stage']}/{r['task']}/{r['point']}/seed{r['seed']}"
+        return f"{r['model']}/{r['stage']}/{r['task']}/{r['start']}/{r['point']}/seed{r['seed']}"
     if rule == "calibrate_point":
         return f"{r['model']}/{r['variant']}/{r['point']}/seed{r['seed']}"
     if rule == "train_multitask":
@@ -39,9 +39,17 @@ def training_jobs(config: dict) -> list[dict]:
     jobs = []
     stage_jobs = calibration.selection_stage_jobs(config)
     for r in stage_jobs["select_point"]:
-        metrics = plan.selection_file(r["model"], r["stage"], r["task"], r["point"], r["seed"], "dev_metrics.json")
+        metrics = plan.selection_file(r["model"], r["stage"], r["task"], r["start"], r["point"], r["seed"],
+                                      "dev_metrics.json")
         jobs.append(dict(rule="select_point", model=r["model"], stage="selection", variant="standard", tasks=[r["task"]],
                          run=run_id("select_point", r), wave=0, metrics=metrics, outputs=[metrics]))
+    from xlt.workflow import selection
+
+    for r in selection.start_runs(config):  # standard checkpoints target selection starts from (selection seeds)
+        metrics = plan.intermediate_file(**r, name="dev_metrics.json")
+        jobs.append(dict(rule="train_intermediate", model=r["model"], stage="selection", variant="standard",
+                         tasks=[r["task"]], run=run_id("train_intermediate", r), wave=0, metrics=metrics,
+                         outputs=[metrics]))
     task = (calibration.settings(config) or {}).get("task")
     for r in stage_jobs["calibrate_point"]:
         metrics = plan.calibration_file(r["model"], r["variant"], r["point"], r["seed"], "dev_metrics.json")
