@@ -237,8 +237,8 @@ def test_calibrated_radius_rescales_the_tied_sizes_and_ties_go_to_the_smaller_ra
     smart = with_radius(STUDY["variants"]["smart"], 1e-2)
     assert smart["noise_std"] == pytest.approx(1e-2) and smart["step_size"] == pytest.approx(1.0)
     # without the control: the best mean over seeds, ties to the smaller radius (the control rule: test_selection.py)
-    assert calibration.choose({0.01: {1: 80.0}, 0.03: {1: 81.5}, 0.1: {1: 81.5}}, control=False)["chosen"] == 0.03
-    assert calibration.choose({0.01: {1: 80.0}}, control=False)["chosen"] == 0.01
+    assert calibration.choose({0.01: {1: 80.0}, 0.03: {1: 81.5}, 0.1: {1: 81.5}})["chosen"] == 0.03
+    assert calibration.choose({0.01: {1: 80.0}})["chosen"] == 0.01
     assert calibration.point_label(1e-5) == "1e-05" and calibration.point_label(0.03) == "0.03"
     assert calibration.point_label(0.0) == "0" and with_radius(block, 0.0)["adv_lr"] == 0.0  # the control
 

@@ -742,6 +742,28 @@ def test_waves_the_second_wave_is_skipped_when_the_first_decides(demo_run, tmp_p
 
 
 @pytest.mark.slow
+def test_a_later_wave_trains_only_the_arms_an_open_family_needs(demo_run, tmp_path):
+    """The finished demo without its wave-2 runs, and a first look that decided the adversarial family but
+    left task_vs_baseline open: wave 2 trains the standard arms and the baseline — what task_vs_baseline
+    compares — and no FreeLB run (plan.family_needs)."""
+    workdir = tmp_path / "demo"
+    shutil.copytree(demo_run[0], workdir, symlinks=True)
+    for stage in ("intermediate", "target", "eval"):
+        for run in list((workdir / "results" / stage).rglob("seed2")):
+            shutil.rmtree(run)
+    path = workdir / "results" / "interim" / "tiny-bloom" / "wave1.json"
+    look = json.loads(path.read_text())
+    for family in look["families"]:
+        family["decided"] = family["family"] == "adversarial_vs_standard"
+    path.write_text(json.dumps({**look, "continue": True}))
+    out = snakemake(workdir, "-n", configfile=ROOT / "config" / "demo.yaml").stdout
+    jobs = re.findall(r"rule (train_\w+):.*?wildcards: ([^\n]+)", out, re.S)
+    wave2 = [wc for _, wc in jobs if "seed=2" in wc]
+    assert wave2 and not [wc for wc in wave2 if "freelb" in wc], wave2
+    assert any("inter=none" in wc for wc in wave2) and any("task=squad" in wc and "variant=standard" in wc for wc in wave2)
+
+
+@pytest.mark.slow
 def test_amending_the_margin_after_results_is_listed_in_the_summary(demo_run, tmp_path):
     """results/preregistration.json keeps the declaration made before the first evaluation: editing
     report.equivalence_margin afterwards re-runs only the statistics and what reads them, and summary.md
@@ -872,7 +894,8 @@ def test_status_of_the_finished_demo_reads_results_alone(demo_run):
     demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     planned = planning.job_counts(demo)  # the maximum design: the demo's look opened wave 2
     for rule in ("select_point", "calibrate_point", "train_intermediate", "train_multitask", *TARGET_RULES, "interim"):
-        (done, running, failed, waiting, skipped, of), = [v for (_, _, r), v in rows.items() if r == rule]
+        # train_intermediate: the study's runs and target selection's starting checkpoints (stage selection)
+        done, running, failed, waiting, skipped, of = map(sum, zip(*[v for (_, _, r), v in rows.items() if r == rule]))
         assert done == of == planned[rule] and running == failed == waiting == skipped == 0, rule
     gpu = ("select_point", "calibrate_point", "train_intermediate", "train_multitask", "train_target")
     spent = sum(float(pd.read_csv(p, sep="\t")["s"].iloc[0]) for rule in gpu
@@ -913,7 +936,7 @@ def test_status_of_a_half_finished_demo_counts_what_is_done_running_failed_and_l
     (workdir / running["log"]).write_text("train:  10%|#\n")
     out = _status(workdir)
     rows = _status_rows(out)
-    wave1 = {rule: sum(j["rule"] == rule and j["wave"] <= 1 for j in every) for rule in ("train_intermediate", "train_target")}
+    wave1 = {rule: sum(j["rule"] == rule and j["wave"] == 1 for j in every) for rule in ("train_intermediate", "train_target")}
     n2 = {rule: sum(j["rule"] == rule for j in wave2) for rule in ("train_intermediate", "train_multitask")}
     assert rows[("target", "tiny-bloom", "train_target_paws_x")] == (wave1["train_target"] // 2, 1, 1, 5, 0, 14)
     assert rows[("target", "tiny-bloom", "train_target_tydiqa")] == (7, 0, 0, 7, 0, 14)

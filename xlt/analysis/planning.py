@@ -445,7 +445,10 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."),
             lines += [f"{m}: {n} checkpoints kept; size unknown until the model is snapshotted"]
             continue
         v = view(config, m)
-        blocks = [training_config(v, "intermediate", r["task"]) for r in plan.intermediate_runs(v)]
+        from xlt.workflow import selection
+
+        runs = [*plan.intermediate_runs(v), *selection.start_runs(v)]  # the study's and selection's starting ones
+        blocks = [training_config(v, "intermediate", r["task"]) for r in runs]
         if blocks and all(b.get("lora") for b in blocks):
             lines += [f"{m}: {n} checkpoints kept, LoRA adapters only (small)"]
             continue
