@@ -281,3 +281,35 @@ def test_model_design_overlays_the_study_and_layers_its_training():
         plan.intermediate_names(config)
     waves_only = designs.view(two_model_config(waves=[[1, 2], [3]]), "tiny-bloom-wide")
     assert waves_only["study"]["seeds"] == [1, 2, 3]  # waves without seeds: their union
+
+
+def test_defaults_live_in_the_schema_and_are_applied_before_validation():
+    """Every key with a default says it in schema.yaml, with a description; validate_config fills them in
+    (blocks that have a default of their own are created) before it validates, so rules and steps read
+    values, not copies of defaults; code that reads a block without validation takes the same defaults."""
+    from xlt.workflow import cluster
+    from xlt.workflow.config import load_schema, mixing_config, report_config, schema_defaults, transfer_config
+
+    def walk(node, path):
+        for key, sub in node.get("properties", {}).items():
+            if "default" in sub:
+                yield f"{path}{key}", sub
+            yield from walk(sub, f"{path}{key}.")
+
+    defaults = dict(walk(load_schema(), ""))
+    assert {"report.alpha", "bootstrap", "cluster.tokens_per_minute", "study.calibration.rule",
+            "study.selection.seeds", "multitask", "transfer", "execution.warm_workers"} <= set(defaults)
+    assert not [k for k, sub in defaults.items() if not sub.get("description")], "a default without a description"
+    cfg = copy.deepcopy(DEMO)
+    for block in ("report", "bootstrap", "cluster", "multitask", "transfer", "execution"):
+        cfg.pop(block, None)
+    cfg["study"]["calibration"].pop("control", None)
+    validate_config(cfg)
+    assert cfg["report"]["alpha"] == 0.05 and cfg["report"]["confirmatory"] == ["adversarial_vs_standard", "task_vs_baseline"]
+    assert cfg["bootstrap"] == {"replicates": 10000, "seed": 0} and cfg["cluster"]["mem_mb"] == 32000
+    assert cfg["study"]["calibration"]["control"] is True and cfg["study"]["calibration"]["rule"] == "best_nonzero"
+    assert cfg["multitask"] == {"cap": None, "temperature": 1.0} and cfg["execution"] == {"warm_workers": False}
+    # unvalidated configs (library use) read the same defaults, from the schema
+    raw = {k: v for k, v in DEMO.items() if k not in ("report", "multitask", "transfer", "cluster")}
+    assert report_config(raw) == report_config(cfg) and mixing_config(raw) == mixing_config(cfg)
+    assert transfer_config(raw) == transfer_config(cfg) and cluster._cfg(raw) == schema_defaults("cluster")

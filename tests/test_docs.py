@@ -165,3 +165,37 @@ def test_methods_calibration_table_is_the_simulations_output():
 
     assert table() in (ROOT / "docs" / "methods.md").read_text(), \
         "docs/methods.md's calibration table is stale: paste `python -m xlt.analysis.calibration_simulation`"
+
+
+def test_the_study_reasoning_quotes_the_plans_numbers(study_workdir):
+    """docs/study.md's "The designs and why" (the reasoning moved out of config.yaml): every number it gives in
+    points or GPU-hours is one `python -m xlt.analysis.planning` prints for the study, so none goes stale."""
+    import re
+    import subprocess
+    import sys
+
+    plan = subprocess.run([sys.executable, "-m", "xlt.analysis.planning", "--configfile", str(ROOT / "config.yaml")],
+                          capture_output=True, text=True, check=True, cwd=study_workdir).stdout
+    printed = set(re.findall(r"\d[\d,]*(?:\.\d+)?", plan))
+    text = (ROOT / "docs" / "study.md").read_text().split("## The designs and why")[1].split("\n## ")[0]
+    quoted = re.findall(r"((?:\d[\d,]*(?:\.\d+)?\s*/\s*)*\d[\d,]*(?:\.\d+)?)\s*(?:points|GPU-hours)", text)
+    numbers = [n for group in quoted for n in re.split(r"\s*/\s*", group)]
+    assert len(numbers) >= 8, numbers
+    assert not [n for n in numbers if n not in printed], [n for n in numbers if n not in printed]
+
+
+def test_config_yaml_is_settings_with_at_most_two_comment_lines_per_key():
+    """config.yaml holds settings: each key has at most two comment lines (the full-line comments right above it
+    and its own trailing comment), what it does and its allowed values; the reasoning lives in docs/study.md."""
+    lines = (ROOT / "config.yaml").read_text().splitlines()
+    above, worst = 0, {}
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            above += 1
+            continue
+        if stripped and ":" in stripped:
+            key = stripped.split(":")[0]
+            worst[key] = max(worst.get(key, 0), above + ("#" in stripped.split(":", 1)[1]))
+        above = 0 if stripped else above
+    assert max(worst.values()) <= 2, {k: v for k, v in worst.items() if v > 2}

@@ -26,7 +26,7 @@ simulated choice rates (xlt/analysis/calibration_simulation.py)."""
 from __future__ import annotations
 
 from xlt.adversarial.budgets import RADIUS, is_calibrated, radius_norm, with_radius
-from xlt.workflow.config import canonical, training_config
+from xlt.workflow.config import canonical, schema_defaults, training_config
 from xlt.workflow.designs import views
 from xlt.workflow.selection import (COLLAPSE_MARGIN, best, horizon, horizon_checks, horizon_label, paired_difference,
                            point_summary, seeds)
@@ -47,7 +47,7 @@ def selection_stage_jobs(config: dict) -> dict[str, list[dict]]:
 
 
 def has_control(config: dict) -> bool:
-    return bool((settings(config) or {}).get("control", True))
+    return bool((settings(config) or {}).get("control", schema_defaults("study", "calibration")["control"]))
 
 
 def calibrated_variants(config: dict) -> list[str]:
@@ -120,7 +120,7 @@ RULES = ("best_nonzero", "gated")
 
 
 def rule_of(cal: dict) -> str:
-    return cal.get("rule", "best_nonzero")
+    return cal.get("rule", schema_defaults("study", "calibration")["rule"])
 
 
 def fallback(config: dict, variant: str) -> float | None:

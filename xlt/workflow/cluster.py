@@ -23,7 +23,7 @@ import math
 from pathlib import Path
 
 from xlt.adversarial.methods import expected_cost
-from xlt.workflow.config import mixing_config
+from xlt.workflow.config import mixing_config, schema_defaults
 from xlt.workflow.designs import model_names
 from xlt.workflow.plan import MULTITASK, model_dir, multitask_tasks, split_variant
 
@@ -33,8 +33,6 @@ TRAIN_SIZE = {"anli_plus": 1_100_000, "mnli": 393_000, "qqp": 364_000, "squad": 
               "hellaswag": 40_000, "commonsense_qa": 9_700, "cosmos_qa": 25_000, "ccg": 40_000,
               "paws_x": 49_000, "tydiqa": 3_700}
 CHOICES = {"hellaswag": 4, "commonsense_qa": 5, "cosmos_qa": 4}
-DEFAULTS = {"tokens_per_minute": 8_000_000, "min_runtime": 30, "max_runtime": 4320, "mem_mb": 32_000,
-            "reference_parameters": 559_214_592}  # bigscience/bloom-560m: the model tokens_per_minute is for
 
 # Bloom bodies from the models' published config.json: (hidden_size, n_layer, vocab_size)
 BLOOM_ARCHITECTURE = {"bigscience/bloom-560m": (1024, 24, 250880), "bigscience/bloom-1b1": (1536, 24, 250880),
@@ -43,7 +41,8 @@ BLOOM_ARCHITECTURE = {"bigscience/bloom-560m": (1024, 24, 250880), "bigscience/b
 
 
 def _cfg(config: dict) -> dict:
-    return {**DEFAULTS, **config.get("cluster", {})}
+    """The cluster block with the schema's defaults (bloom-560m is the model tokens_per_minute is for)."""
+    return {**schema_defaults("cluster"), **config.get("cluster", {})}
 
 
 def bloom_parameters(hidden: int, layers: int, vocab: int) -> int:

@@ -1,7 +1,9 @@
-"""The config: its schema (schema.yaml) and the config slices each rule depends on. Validation (schema
-and cross-checks) is xlt/workflow/validate.py."""
+"""The config: its schema (schema.yaml, which also holds every default: `with_defaults`, `schema_defaults`)
+and the config slices each rule depends on. Validation (schema and cross-checks) is xlt/workflow/validate.py."""
 from __future__ import annotations
 
+import copy
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -18,6 +20,31 @@ class ConfigError(ValueError):
 
 def load_schema() -> dict:
     return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+@lru_cache(maxsize=1)
+def _schema() -> dict:
+    return load_schema()
+
+
+def schema_defaults(*path: str) -> dict:
+    """{key: default} of the schema object at `path` (e.g. "report"): the one place defaults live."""
+    node = _schema()
+    for key in path:
+        node = node["properties"][key]
+    return {k: copy.deepcopy(v["default"]) for k, v in node.get("properties", {}).items() if "default" in v}
+
+
+def with_defaults(config: dict, schema: dict | None = None) -> dict:
+    """`config` with the schema's `default:` filled in where a key is absent (in place; blocks with a
+    default of their own are created, then filled): what every rule and step then reads."""
+    schema = _schema() if schema is None else schema
+    for key, sub in schema.get("properties", {}).items():
+        if key not in config and "default" in sub:
+            config[key] = copy.deepcopy(sub["default"])
+        if isinstance(config.get(key), dict) and "properties" in sub:
+            with_defaults(config[key], sub)
+    return config
 
 
 # ---- config slices (rule params hold exactly these, so an edit re-runs only what depends on it) ----
@@ -94,7 +121,7 @@ def needs_lengths(config: dict, task: str) -> bool:
 
 def mixing_config(config: dict) -> dict:
     """Multi-task sampling: p(task) ~ min(size, cap) ** (1 / temperature)."""
-    return canonical(config.get("multitask", {"cap": None, "temperature": 1.0}))
+    return canonical(config.get("multitask") or _schema()["properties"]["multitask"]["default"])
 
 
 def variant_block(config: dict, variant: str) -> dict:
@@ -102,13 +129,7 @@ def variant_block(config: dict, variant: str) -> dict:
 
 
 def transfer_config(config: dict) -> dict:
-    return canonical(config.get("transfer", {"keep_compatible_head": False}))
-
-
-REPORT_DEFAULTS = {"alpha": 0.05, "power": 0.8, "effect_of_interest": None,
-                   "confirmatory": ["adversarial_vs_standard", "task_vs_baseline"], "collapsed_runs": "keep",
-                   "equivalence_margin": 1.0, "primary_target": None, "endpoints": ["avg-xx"], "pair_seeds": True,
-                   "spending": "obf"}
+    return canonical(config.get("transfer") or _schema()["properties"]["transfer"]["default"])
 
 
 def report_config(config: dict) -> dict:
@@ -116,7 +137,7 @@ def report_config(config: dict) -> dict:
     margin, primary target, endpoints, seed pairing, the rule for collapsed runs, the alpha spending of
     study.waves' looks)."""
     block = config.get("report", {})
-    return canonical({k: block.get(k, v) for k, v in REPORT_DEFAULTS.items()})
+    return canonical({k: block.get(k, v) for k, v in schema_defaults("report").items()})
 
 
 def language_groups(config: dict) -> dict[str, dict[str, list[str]]]:

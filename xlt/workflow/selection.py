@@ -26,14 +26,13 @@ from itertools import product
 
 from xlt.adversarial.budgets import is_calibrated
 from xlt.data.chance import COLLAPSE_MARGIN
-from xlt.workflow.config import canonical, training_config
+from xlt.workflow.config import canonical, schema_defaults, training_config
 from xlt.workflow.designs import views
 
 SELECTED = "selected"
 SELECTABLE = ("learning_rate", "batch_size", "grad_accum", "epochs", "warmup_ratio", "weight_decay", "max_grad_norm")
 INTEGER_KEYS = ("batch_size", "grad_accum")
 STAGES = ("intermediate", "target")
-DEFAULT_SEEDS = 3
 SEED_BASE = 100  # `seeds: n` = seeds 101..100+n: data order and head initialisation of their own
 
 
@@ -77,7 +76,7 @@ def seeds(block: dict) -> list[int]:
     """The seeds of a selection or calibration block: a list as given, or n -> 101..100+n. Disjoint from
     the study's seeds (seed_checks), so no choice is made on the data order and head initialisation of a
     confirmatory run."""
-    value = block.get("seeds", DEFAULT_SEEDS)
+    value = block.get("seeds", schema_defaults("study", "selection")["seeds"])
     return sorted(int(s) for s in value) if isinstance(value, list) else list(range(SEED_BASE + 1, SEED_BASE + int(value) + 1))
 
 
@@ -185,7 +184,7 @@ def starts(config: dict, stage: str, task: str) -> list[str]:
 
     if stage != "target":
         return [BASELINE]
-    declared = task_block(config, stage, task).get("starts", "all")
+    declared = task_block(config, stage, task).get("starts", schema_defaults("study", "selection", "target")["starts"])
     design = [BASELINE, *config["study"]["intermediate"]]  # a listed start outside a model's design: not its
     return design if declared == "all" else [s for s in declared if s in design]
 

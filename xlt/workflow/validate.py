@@ -8,7 +8,8 @@ import jsonschema
 
 from xlt.data.tasks import get_task
 from xlt.workflow import calibration, pilot, selection
-from xlt.workflow.config import AUTO_LENGTHS, ConfigError, auto_coverage, dataset_source, load_schema, study_language_groups
+from xlt.workflow.config import (AUTO_LENGTHS, ConfigError, auto_coverage, dataset_source, load_schema,
+                                 study_language_groups, with_defaults)
 from xlt.workflow.designs import confirmatory, own_design, views
 
 
@@ -45,7 +46,9 @@ def _describe(schema: dict) -> str:
 
 
 def validate_config(config: dict) -> dict:
-    """Raise ConfigError naming every bad key and what is allowed; return the config unchanged."""
+    """Fill in the schema's defaults (in place: xlt/workflow/config.py with_defaults), then raise ConfigError
+    naming every bad key and what is allowed; return the config."""
+    with_defaults(config)
     validator = jsonschema.Draft202012Validator(load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     problems = [f"  - {_where(e)}: {_explain(e)}" for e in errors]
