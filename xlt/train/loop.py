@@ -26,6 +26,7 @@ from xlt.train.progress import Progress, header
 from xlt.model.compiling import BUCKET, compile_body
 from xlt.adversarial.budgets import measure_embedding_scale, ratio_record
 from xlt.model.formats import get_format
+from xlt.model.metrics import points
 from xlt.io import atomic_path
 from xlt.model.modeling import TaskModel, save_checkpoint
 from xlt.train.resume import BatchStream, TerminationFlag, fault_injection, load_state, restore_rng, rng_state, save_state
@@ -171,12 +172,8 @@ def embedding_scale(model: TaskModel, arrays: dict[str, dict], sizes: dict[str, 
 
 
 def selection_score(metrics: dict[str, dict], tasks: list[TaskData]) -> float:
-    """Mean over tasks of each task's selection metric on a 0-100 scale (accuracy is stored as 0-1)."""
-    scores = []
-    for t in tasks:
-        value = metrics[t.name][t.spec.selection_metric]
-        scores.append(value * 100 if t.spec.selection_metric == "accuracy" else value)
-    return float(np.mean(scores))
+    """Mean over tasks of each task's selection metric in points (0-100; xlt/model/metrics.py `points`)."""
+    return float(np.mean([points(t.spec.selection_metric, metrics[t.name][t.spec.selection_metric]) for t in tasks]))
 
 
 class Preempted(RuntimeError):
