@@ -136,3 +136,49 @@ def test_training_reproduces_the_recorded_runs(specs, tiny_model_dir, tmp_path, 
         for name in runs:
             runs[name].pop("checkpoint"), golden["runs"][name].pop("checkpoint")
         assert close(runs, golden["runs"]) == []
+
+
+# state.pt's keys as the loop wrote them before RunState (base 0d08e18): a state saved then still resumes
+LEGACY_STATE_KEYS = {"best", "best_score", "embedding_scale", "log_bytes", "model", "optimizer", "planner", "rng",
+                     "scheduler", "skipped", "step", "strategy", "streams"}
+
+
+def test_run_state_saves_every_field_under_the_keys_older_states_have(specs, tiny_model_dir):
+    """RunState lists the run state once: state_dict() holds each field under the keys states have always had,
+    and load_state_dict() brings every field back, counters included."""
+    import dataclasses
+
+    from xlt.adversarial.methods import make_strategy
+    from xlt.model.modeling import build_model
+    from xlt.train import loop
+    from xlt.train.state import RunState
+
+    def fresh():
+        model = build_model(tiny_model_dir, {"paws_x": {"format": "classification", "num_labels": 2}}, seed=0)
+        task = train.load_task_data(specs["paws_x"])
+        cfg = loop.TrainConfig(max_steps=4, batch_size=8)
+        data = loop.training_data([task], cfg, 0, {}, 3)
+        schedule = loop.Schedule.of(cfg, data.sizes, {})
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        return RunState(model, *loop.make_optimizer(trainable, cfg, schedule, torch.device("cpu")), data.generator,
+                        data.streams, data.planner, make_strategy({"method": "smart", "bregman": {"mu": 1.0, "beta": 0.9}}))
+
+    run = fresh()
+    counters = {"embedding_scale": {"token_l2_rms": 0.25}, "step": 3, "best_score": 61.5,
+                "best": {"paws_x": {"accuracy": 0.615, "step": 2}}, "skipped": 1, "log_bytes": 812}
+    assert set(counters) == {f.name for f in dataclasses.fields(RunState) if f.default is not dataclasses.MISSING
+                             or f.default_factory is not dataclasses.MISSING}  # every counter is set here
+    for name, value in counters.items():
+        setattr(run, name, value)
+    run.planner.fill()  # micro-batches drawn ahead: part of the state
+    run.strategy.after_optimizer_step(run.model)
+    with torch.no_grad():
+        next(run.model.parameters()).add_(1.0)
+    state = run.state_dict()
+    assert set(state) == LEGACY_STATE_KEYS
+    back = fresh()
+    back.load_state_dict(state)
+    assert {name: getattr(back, name) for name in counters} == counters
+    assert len(back.planner.pending) == len(run.planner.pending) > 0
+    torch.testing.assert_close(back.model.state_dict(), run.model.state_dict())
+    assert back.generator.get_state().equal(run.generator.get_state())
