@@ -74,3 +74,15 @@ def test_token_accuracy_and_binary_f1():
 
     assert token_accuracy({"s": ["N", "V"]}, {"s": ["N", "N", "."]}) == {"accuracy": 1 / 3}
     assert binary_f1({"a": 1, "b": 1, "c": 0}, {"a": 1, "b": 0, "c": 1}) == {"f1": 0.5}
+
+
+def test_points_is_the_one_accuracy_to_points_rule():
+    """Accuracy is stored as a fraction and shown in points; EM/F1 are points already. Selection (training
+    and workflow) and the report tables all convert through this one helper."""
+    from xlt.analysis import report
+    from xlt.model.metrics import points
+    from xlt.train import loop
+    from xlt.workflow import selection
+
+    assert points("accuracy", 0.655) == 65.5 and points("f1", 71.25) == 71.25 and points("exact_match", 3) == 3.0
+    assert selection.points is loop.points is report.points is points

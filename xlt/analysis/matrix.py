@@ -44,7 +44,7 @@ def matrix_from_records(records: list[dict], dev: dict[tuple, dict] | None = Non
 def dev_record(record: dict, task: str) -> dict:
     """{dev_score, dev_chance, collapsed} of a dev_metrics.json record on one of its tasks (points)."""
     from xlt.data.chance import collapsed
-    from xlt.workflow.selection import points
+    from xlt.model.metrics import points
 
     if "chance" not in record:
         raise ValueError(f"a dev_metrics.json without `chance` (written before collapsed runs were flagged): "
@@ -108,7 +108,7 @@ def pivot(matrix: pd.DataFrame, target: str) -> pd.DataFrame:
     """One target's results in points (0-100; accuracy is stored as a fraction), mean over seeds: rows =
     (metric, model, intermediate, variant), columns = languages (English first) and `avg-xx`, the mean
     over the non-English languages."""
-    from xlt.workflow.selection import points
+    from xlt.model.metrics import points
 
     sub = matrix[(matrix["target"] == target) & (matrix["stage"] == "target")]
     sub = sub.assign(value=[points(m, v) for m, v in zip(sub["metric"], sub["value"])])

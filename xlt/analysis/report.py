@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from xlt.analysis.comparisons import AVG, SYSTEM, group_column
-from xlt.model.metrics import exact_match, f1
+from xlt.model.metrics import exact_match, f1, points
 from xlt.workflow.plan import BASELINE
 
 PRIMARY = {"paws_x": "accuracy", "tydiqa": "f1"}  # the metric a table and its tests are about
@@ -42,8 +42,8 @@ def aggregate(matrix: pd.DataFrame, groups: dict[str, list[str]] | None = None) 
     """Mean and std over seeds per (system, target, metric, language), plus the non-English average,
     language-group averages (avg:<group>, non-English members), the cross-lingual gap (en - avg-xx) and
     deltas of the means vs baseline and vs standard."""
-    m = matrix[matrix["stage"] == "target"].copy()
-    m.loc[m["metric"] == "accuracy", "value"] *= 100  # every table in points
+    m = matrix[matrix["stage"] == "target"]
+    m = m.assign(value=[points(k, v) for k, v in zip(m["metric"], m["value"])])  # every table in points
     per_seed = m.pivot_table(index=[*SYSTEM, "target", "metric", "seed"], columns="language", values="value")
     others = [c for c in per_seed.columns if c != "en"]
     per_seed[AVG] = per_seed[others].mean(axis=1)  # per target, only its own languages are non-NaN

@@ -92,3 +92,9 @@ def binary_f1(predictions: dict[str, int], labels: dict[str, int], positive: int
     fp = sum(int(predictions.get(k) == positive and v != positive) for k, v in labels.items())
     fn = sum(int(predictions.get(k) != positive and v == positive) for k, v in labels.items())
     return {"f1": 2 * tp / (2 * tp + fp + fn) if tp else 0.0}
+
+
+def points(metric: str, value: float) -> float:
+    """A dev or test metric on the 0-100 scale every selection score and table uses: accuracy is stored
+    as a fraction (0-1), exact_match and f1 of span QA already in points."""
+    return float(value) * 100 if metric == "accuracy" else float(value)

@@ -2,7 +2,11 @@
 CPU), periodic evaluation on English dev splits with best-checkpoint selection, a JSONL log.
 
 One loop serves single- and multi-task training: each micro-batch comes from one task, drawn with
-probability ~ min(size, cap)^(1/temperature) (a single task is always drawn)."""
+probability ~ min(size, cap)^(1/temperature) (a single task is always drawn).
+
+`train` reads top-down as nanoGPT's train.py: set up the data, schedule and optimizer; resume from a saved
+RunState (xlt/train/state.py) or start; then the step loop, a comment per phase (forward/backward, update,
+log, dev evaluation, save). Each phase is a named function above it."""
 from __future__ import annotations
 
 import contextlib
@@ -14,6 +18,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -26,9 +31,11 @@ from xlt.train.progress import Progress, header
 from xlt.model.compiling import BUCKET, compile_body
 from xlt.adversarial.budgets import measure_embedding_scale, ratio_record
 from xlt.model.formats import get_format
+from xlt.model.metrics import points
 from xlt.io import atomic_path
 from xlt.model.modeling import TaskModel, save_checkpoint
-from xlt.train.resume import BatchStream, TerminationFlag, fault_injection, load_state, restore_rng, rng_state, save_state
+from xlt.train.resume import BatchStream, TerminationFlag, fault_injection, load_state, save_state
+from xlt.train.state import RunState
 
 
 @dataclass
@@ -161,26 +168,229 @@ def step_context(model: TaskModel, batch: dict, task: str, fmt: str, scale: floa
 SCALE_FEATURES = 64  # the first features of each task's train split measure the embedding scale
 
 
-def embedding_scale(model: TaskModel, arrays: dict[str, dict], sizes: dict[str, int], modules: dict, pad_id: int,
-                    device) -> dict:
-    """budgets.measure_embedding_scale on the first SCALE_FEATURES features of each task (file order,
-    no RNG draw: measuring must not change the run)."""
-    batches = [to_device(modules[name].collate_arrays(a, np.arange(min(SCALE_FEATURES, sizes[name])), pad_id), device)
-               for name, a in arrays.items()]
-    return measure_embedding_scale(model, batches)
-
-
 def selection_score(metrics: dict[str, dict], tasks: list[TaskData]) -> float:
-    """Mean over tasks of each task's selection metric on a 0-100 scale (accuracy is stored as 0-1)."""
-    scores = []
-    for t in tasks:
-        value = metrics[t.name][t.spec.selection_metric]
-        scores.append(value * 100 if t.spec.selection_metric == "accuracy" else value)
-    return float(np.mean(scores))
+    """Mean over tasks of each task's selection metric in points (0-100; xlt/model/metrics.py `points`)."""
+    return float(np.mean([points(t.spec.selection_metric, metrics[t.name][t.spec.selection_metric]) for t in tasks]))
 
 
 class Preempted(RuntimeError):
     """SIGTERM arrived; the resumable state was saved and the run stops (the scheduler re-runs it)."""
+
+
+@dataclass
+class TrainingData:
+    """The run's training features, batch-ready (arrays built once), and the resumable draw of the next
+    micro-batch: the batch RNG, each task's shuffled stream and the planner that mixes them
+    (xlt/train/batching.py)."""
+    sizes: dict[str, int]        # training features per task (after max_train_examples)
+    weights: dict[str, float]    # the mixing probabilities (sampling_weights)
+    modules: dict                # task -> its format module (xlt/model/formats)
+    arrays: dict[str, dict]
+    generator: torch.Generator
+    streams: dict[str, BatchStream]
+    planner: BatchPlanner
+    formats: dict[str, str]      # task -> its format's name
+    pad_id: int
+    bucket: int | None           # pad lengths to multiples of this (compiled bodies: one graph per bucket)
+
+    def collate(self, name: str, idx: np.ndarray) -> dict:
+        return self.modules[name].collate_arrays(self.arrays[name], idx, self.pad_id, multiple_of=self.bucket)
+
+
+def training_data(tasks: list[TaskData], cfg: TrainConfig, seed: int, mixing: dict, pad_id: int) -> TrainingData:
+    """Each task's training features (max_train_examples of them, drawn with the run's seed) and their draw."""
+    train_sets = {t.name: (t.train.sample(n=min(cfg.max_train_examples, len(t.train)), random_state=seed)
+                           if cfg.max_train_examples else t.train) for t in tasks}
+    sizes = {name: len(df) for name, df in train_sets.items()}
+    weights = sampling_weights(sizes, mixing.get("cap"), mixing.get("temperature", 1.0))
+    modules = {t.name: get_format(t.spec.format) for t in tasks}
+    arrays = {name: modules[name].arrays(df) for name, df in train_sets.items()}
+    generator = torch.Generator().manual_seed(seed)
+    streams = {name: BatchStream(size, cfg.batch_size, generator,
+                                 modules[name].lengths(arrays[name]) if cfg.group_by_length else None)
+               for name, size in sizes.items()}
+    names = list(streams)
+    probs = torch.tensor([weights[n] for n in names])
+    planner = BatchPlanner(names, probs, streams, generator, ahead=2 * cfg.grad_accum)
+    return TrainingData(sizes, weights, modules, arrays, generator, streams, planner,
+                        {t.name: t.spec.format for t in tasks}, pad_id, BUCKET if cfg.compile else None)
+
+
+def embedding_scale(model: TaskModel, data: TrainingData, device) -> dict:
+    """budgets.measure_embedding_scale on the first SCALE_FEATURES features of each task (file order,
+    no RNG draw: measuring must not change the run)."""
+    batches = [to_device(data.modules[name].collate_arrays(a, np.arange(min(SCALE_FEATURES, data.sizes[name])),
+                                                           data.pad_id), device)
+               for name, a in data.arrays.items()]
+    return measure_embedding_scale(model, batches)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The run's length in optimizer steps (schedule_steps), its warmup and its dev evaluations."""
+    steps_per_epoch: int
+    total_steps: int
+    warmup_steps: int
+    eval_every: int  # optimizer steps between dev evaluations (the last step is evaluated too)
+
+    @classmethod
+    def of(cls, cfg: TrainConfig, sizes: dict[str, int], mixing: dict) -> "Schedule":
+        per_epoch, total = schedule_steps(cfg, sizes, mixing)
+        return cls(per_epoch, total, round(cfg.warmup_ratio * total), cfg.eval_every or per_epoch)
+
+    def evaluates(self, step: int) -> bool:
+        return step % self.eval_every == 0 or step == self.total_steps
+
+
+def make_optimizer(trainable: list[torch.nn.Parameter], cfg: TrainConfig, schedule: Schedule, device):
+    """AdamW, weight decay on matrices only (not on biases and norms), with the linear warmup/decay schedule."""
+    decay = [p for p in trainable if p.ndim >= 2]
+    no_decay = [p for p in trainable if p.ndim < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=cfg.learning_rate, fused=device.type == "cuda")
+    return optimizer, linear_schedule(optimizer, schedule.warmup_steps, schedule.total_steps)
+
+
+def job_header(cfg: TrainConfig, schedule: Schedule, data: TrainingData, seed: int, variant: str,
+               log_header: dict | None, device, resumed_at: int | None, work: Path, log_path, every: int) -> str:
+    """The job log's first lines: what runs, its schedule, where the per-step log is (xlt/train/progress.py)."""
+    log_header = log_header or {}
+    return header({
+        **{k: v for k, v in log_header.items() if k != "variant_block"},
+        "tasks": ", ".join(data.streams), "variant": variant, "variant block": log_header.get("variant_block"),
+        "learning rate": cfg.learning_rate, "seed": seed,
+        "steps": f"{schedule.total_steps} optimizer steps ({schedule.steps_per_epoch} per epoch), batch "
+                 f"{cfg.batch_size} x grad_accum {cfg.grad_accum}, warmup {schedule.warmup_steps}, dev every "
+                 f"{schedule.eval_every}",
+        "train examples": data.sizes, "device": str(device),
+        "resumed": f"at step {resumed_at} (saved state in {work})" if resumed_at is not None else None,
+        "step log": ("every step" if every == 1 else f"every {every} steps") + " here; every step in "
+                    f"train_log.jsonl (loss, lr, grad_norm): {work / 'train_log.jsonl'} while running, "
+                    f"{log_path} when done"})
+
+
+def first_record(variant: str, log_header: dict | None, run: RunState, data: TrainingData, schedule: Schedule) -> dict:
+    return {"variant": variant, **(log_header or {}), "embedding_scale": run.embedding_scale,
+            "sampling_weights": data.weights, "train_examples": data.sizes, "total_steps": schedule.total_steps}
+
+
+class TrainLog:
+    """train_log.jsonl while the run lasts: a JSON record a line, flushed, each also shown to `on_record`.
+    A fresh run starts it empty (offset None); a resumed run cuts it at the saved state's offset."""
+
+    def __init__(self, path: Path, offset: int | None, on_record=None):
+        self.file = open(path, "w+" if offset is None else "r+", encoding="utf-8")
+        self.file.truncate(offset or 0)  # drop what was logged after the saved state
+        self.file.seek(offset or 0)
+        self.on_record = on_record
+
+    def write(self, record: dict) -> None:
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+        if self.on_record is not None:
+            self.on_record(record)
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+    def __enter__(self) -> "TrainLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
+
+
+@dataclass
+class Accumulated:
+    """One optimizer step's micro-batches: their mean loss, tasks, real tokens and sequences, and the
+    largest perturbation ratios of their adversarial passes."""
+    loss: float = 0.0
+    drawn: list[str] = field(default_factory=list)
+    tokens: int = 0
+    sequences: int = 0
+    ratios: torch.Tensor | None = None
+
+
+def forward_backward(run: RunState, prefetch: Prefetcher, formats: dict[str, str], grad_accum: int, autocast,
+                     device) -> Accumulated:
+    """grad_accum micro-batches, each from one task, through the strategy's passes; gradients add up."""
+    run.model.train()
+    out = Accumulated()
+    for _ in range(grad_accum):
+        name, batch = prefetch.get()
+        out.tokens += int(batch["attention_mask"].sum())  # on the host still: no device sync
+        out.sequences += len(batch["attention_mask"])
+        batch = to_device(batch, device)
+        ctx = step_context(run.model, batch, name, formats[name], 1 / grad_accum, autocast,
+                           run.embedding_scale["token_l2_rms"], monitor=type(run.strategy) is not Standard)
+        out.loss += run.strategy.step(ctx) / grad_accum
+        out.drawn.append(name)
+        if ctx.ratios is not None:
+            out.ratios = ctx.ratios if out.ratios is None else torch.maximum(out.ratios, ctx.ratios)
+    return out
+
+
+def optimizer_step(run: RunState, step: int, micro: Accumulated, trainable: list, cfg: TrainConfig,
+                   progress: Progress, variant: str) -> dict:
+    """Clip the gradient and update: the step's train-log record. A non-finite loss or gradient norm skips
+    the update (counted, with skip_nonfinite_steps) or stops the run, said in the job log first."""
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm))
+    record = {"step": step, "loss": micro.loss, "grad_norm": grad_norm, "lr": run.scheduler.get_last_lr()[0]}
+    if micro.ratios is not None:  # ||delta|| / ||e|| of the step's perturbations (max over its passes)
+        record["perturbation"] = ratio_record(micro.ratios)
+    if math.isfinite(micro.loss) and math.isfinite(grad_norm):
+        run.optimizer.step()
+        run.scheduler.step()
+        run.strategy.after_optimizer_step(run.model)
+    elif cfg.skip_nonfinite_steps:
+        run.skipped += 1
+        record.update(skipped=True, skipped_total=run.skipped)
+    else:
+        progress.step(step, micro.loss, record["lr"], grad_norm, micro.tokens, micro.sequences)
+        raise FloatingPointError(
+            f"non-finite loss or gradient at step {step} (variant {variant!r}, tasks {micro.drawn}): "
+            f"loss={micro.loss}, grad_norm={grad_norm}. Lower the learning rate or the perturbation "
+            f"size, or set skip_nonfinite_steps: true in the training block to skip such steps "
+            f"(they are then counted in the train log).")
+    run.optimizer.zero_grad(set_to_none=True)
+    return record
+
+
+def save_resumable(run: RunState, log: TrainLog, work: Path) -> None:
+    """state.pt (atomic) with the train log's length now: a resumed run cuts the log there."""
+    run.log_bytes = log.tell()
+    save_state(work, run.state_dict())
+
+
+def preempt(step: int, total_steps: int, work: Path, log: TrainLog, progress: Progress) -> NoReturn:
+    """SIGTERM (SLURM preemption, a time limit): after the state was saved, stop; a re-run resumes here."""
+    log.write({"preempted_at_step": step})
+    progress.write(f"SIGTERM after step {step}/{total_steps}: state saved in {work}; a re-run resumes here")
+    raise Preempted(f"SIGTERM at step {step}: state saved in {work}; re-run to resume")
+
+
+def evaluate_dev(run: RunState, tasks: list[TaskData], tokenizer, cfg: TrainConfig, work: Path, log: TrainLog,
+                 progress: Progress) -> None:
+    """Score each task's English dev split after `run.step` (in both logs); a selection score above the best
+    so far makes this the run's checkpoint (kept in the work folder until the run completes)."""
+    metrics = {t.name: evaluate(run.model, t.dev, t.dev_examples, t.spec, tokenizer.pad_token_id,
+                                cfg.eval_batch_size, t.name)[1] for t in tasks}
+    score = selection_score(metrics, tasks)
+    log.write({"step": run.step, "dev": metrics, "selection_score": score, "best": score > run.best_score})
+    progress.evaluated(run.step, score, score > run.best_score)
+    if score > run.best_score:
+        run.best_score, run.best = score, {name: {**m, "step": run.step} for name, m in metrics.items()}
+        save_checkpoint(run.model, tokenizer, work / "best", cfg.save_dtype)
+
+
+def publish(work: Path, checkpoint_dir: str | Path, log_path: str | Path) -> None:
+    """The run is complete: the best checkpoint and the log reach their final paths; the work folder goes."""
+    with atomic_path(checkpoint_dir) as tmp:
+        (work / "best").rename(tmp)
+    with atomic_path(log_path) as tmp:
+        (work / "train_log.jsonl").rename(tmp)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, checkpoint_dir: str | Path,
@@ -199,162 +409,56 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
     job's own log (stdout) gets a header and a timestamped line every few steps (xlt/train/progress.py);
     the tqdm bar only on a terminal."""
     set_seed(seed)
-    strategy = strategy or Standard()
     device, autocast = device_and_autocast()
     model.to(device)
-    pad_id = tokenizer.pad_token_id
-    mixing = mixing or {}
     work = Path(work_dir or Path(checkpoint_dir).parent / "resume")
     work.mkdir(parents=True, exist_ok=True)
-    train_sets = {t.name: (t.train.sample(n=min(cfg.max_train_examples, len(t.train)), random_state=seed)
-                           if cfg.max_train_examples else t.train) for t in tasks}
-    sizes = {name: len(df) for name, df in train_sets.items()}
-    weights = sampling_weights(sizes, mixing.get("cap"), mixing.get("temperature", 1.0))
-    steps_per_epoch, total_steps = schedule_steps(cfg, sizes, mixing)
-    eval_every = cfg.eval_every or steps_per_epoch
-
-    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]  # LoRA freezes the body
-    decay = [p for n, p in trainable if p.ndim >= 2]
-    no_decay = [p for n, p in trainable if p.ndim < 2]  # biases and norms
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=cfg.learning_rate, fused=device.type == "cuda")
-    scheduler = linear_schedule(optimizer, round(cfg.warmup_ratio * total_steps), total_steps)
-    generator = torch.Generator().manual_seed(seed)
-    by_name = {t.name: t for t in tasks}
-    names = list(by_name)
-    probs = torch.tensor([weights[n] for n in names])
-    modules = {t.name: get_format(t.spec.format) for t in tasks}
-    arrays = {name: modules[name].arrays(df) for name, df in train_sets.items()}  # batch-ready, built once
-    streams = {t.name: BatchStream(len(train_sets[t.name]), cfg.batch_size, generator,
-                                   modules[t.name].lengths(arrays[t.name]) if cfg.group_by_length else None)
-               for t in tasks}
-    planner = BatchPlanner(names, probs, streams, generator, ahead=2 * cfg.grad_accum)
-    bucket = BUCKET if cfg.compile else None
+    data = training_data(tasks, cfg, seed, mixing or {}, tokenizer.pad_token_id)
+    schedule = Schedule.of(cfg, data.sizes, mixing or {})
+    trainable = [p for p in model.parameters() if p.requires_grad]  # LoRA freezes the body
+    optimizer, scheduler = make_optimizer(trainable, cfg, schedule, device)
+    run = RunState(model, optimizer, scheduler, data.generator, data.streams, data.planner, strategy or Standard())
     if cfg.compile:
         compile_body(model)
-
-    def collate(name, idx):
-        return modules[name].collate_arrays(arrays[name], idx, pad_id, multiple_of=bucket)
-
-    start, best_score, best, skipped, log_bytes = 1, -math.inf, {}, 0, 0
-    adversarial = type(strategy) is not Standard
-    state = load_state(work)
-    if state is not None:  # resume exactly where the last saved state left off
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        restore_rng(state["rng"], generator)
-        for name, s in state["streams"].items():
-            streams[name].load_state_dict(s)
-        planner.load_state_dict(state.get("planner"))
-        strategy.load_state_dict(state["strategy"], model)
-        start, best_score, best, skipped, log_bytes = (state["step"] + 1, state["best_score"], state["best"],
-                                                       state["skipped"], state["log_bytes"])
-        scale = state["embedding_scale"]
+    saved = load_state(work)
+    if saved is not None:  # resume exactly where the last saved state left off
+        run.load_state_dict(saved)
     else:  # measured on the model as the run starts, kept for the whole run (and across resumes)
-        scale = embedding_scale(model, arrays, sizes, modules, pad_id, device)
-
-    log_file = work / "train_log.jsonl"
-    if state is None:
-        log_file.write_text("")
-    prefetch = Prefetcher(planner, collate, pin=device.type == "cuda")
-    progress = Progress(total_steps, start)
-    progress.write(header({
-        **{k: v for k, v in (log_header or {}).items() if k != "variant_block"},
-        "tasks": ", ".join(names), "variant": variant, "variant block": (log_header or {}).get("variant_block"),
-        "learning rate": cfg.learning_rate, "seed": seed,
-        "steps": f"{total_steps} optimizer steps ({steps_per_epoch} per epoch), batch {cfg.batch_size} x "
-                 f"grad_accum {cfg.grad_accum}, warmup {round(cfg.warmup_ratio * total_steps)}, dev every {eval_every}",
-        "train examples": sizes, "device": str(device),
-        "resumed": f"at step {start} (saved state in {work})" if state is not None else None,
-        "step log": ("every step" if progress.every == 1 else f"every {progress.every} steps") + " here; every "
-                    f"step in train_log.jsonl (loss, lr, grad_norm): {work / 'train_log.jsonl'} while running, "
-                    f"{log_path} when done"}))
+        run.embedding_scale = embedding_scale(model, data, device)
+    resumed_at = run.step + 1 if saved is not None else None
+    prefetch = Prefetcher(data.planner, data.collate, pin=device.type == "cuda")
+    progress = Progress(schedule.total_steps, run.step + 1)
+    progress.write(job_header(cfg, schedule, data, seed, variant, log_header, device, resumed_at, work, log_path,
+                              progress.every))
     # the bar only on a terminal: in a job's log file its redraws are noise, the lines above are the record
-    with open(log_file, "r+", encoding="utf-8") as log, TerminationFlag() as term, contextlib.closing(prefetch), \
-            tqdm(total=total_steps, initial=start - 1, desc="train", mininterval=5, disable=None) as bar:
-        log.truncate(log_bytes)  # drop what was logged after the saved state
-        log.seek(log_bytes)
-
-        def write_log(record):
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            if on_record is not None:
-                on_record(record)
-
-        def checkpoint_state(step):
-            save_state(work, {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                              "scheduler": scheduler.state_dict(), "rng": rng_state(generator),
-                              "streams": {n: s.state_dict() for n, s in streams.items()},
-                              "planner": planner.state_dict(),
-                              "strategy": strategy.state_dict(), "best_score": best_score, "best": best,
-                              "skipped": skipped, "log_bytes": log.tell(), "embedding_scale": scale})
-
-        if state is None:
-            write_log({"variant": variant, **(log_header or {}), "embedding_scale": scale,
-                       "sampling_weights": weights, "train_examples": sizes, "total_steps": total_steps})
-        else:
-            write_log({"resumed_at_step": start})
+    with (TrainLog(work / "train_log.jsonl", run.log_bytes if resumed_at is not None else None, on_record) as log,
+          TerminationFlag() as term, contextlib.closing(prefetch),
+          tqdm(total=schedule.total_steps, initial=run.step, desc="train", mininterval=5, disable=None) as bar):
+        log.write(first_record(variant, log_header, run, data, schedule) if resumed_at is None
+                  else {"resumed_at_step": resumed_at})
         t0 = time.time()
-        for step in range(start, total_steps + 1):
-            model.train()
-            step_loss, drawn, ratios, tokens, sequences, step_t0 = 0.0, [], None, 0, 0, time.perf_counter()
-            for _ in range(cfg.grad_accum):
-                name, batch = prefetch.get()
-                tokens += int(batch["attention_mask"].sum())  # on the host still: no device sync
-                sequences += len(batch["attention_mask"])
-                batch = to_device(batch, device)
-                ctx = step_context(model, batch, name, by_name[name].spec.format, 1 / cfg.grad_accum, autocast,
-                                   scale["token_l2_rms"], monitor=adversarial)
-                step_loss += strategy.step(ctx) / cfg.grad_accum
-                drawn.append(name)
-                if ctx.ratios is not None:
-                    ratios = ctx.ratios if ratios is None else torch.maximum(ratios, ctx.ratios)
-            grad_norm = float(torch.nn.utils.clip_grad_norm_([p for _, p in trainable], cfg.max_grad_norm))
-            record = {"step": step, "loss": step_loss, "grad_norm": grad_norm, "lr": scheduler.get_last_lr()[0]}
-            if ratios is not None:  # ||delta|| / ||e|| of the step's perturbations (max over its passes)
-                record["perturbation"] = ratio_record(ratios)
-            if math.isfinite(step_loss) and math.isfinite(grad_norm):
-                optimizer.step()
-                scheduler.step()
-                strategy.after_optimizer_step(model)
-            elif cfg.skip_nonfinite_steps:
-                skipped += 1
-                record.update(skipped=True, skipped_total=skipped)
-            else:
-                progress.step(step, step_loss, record["lr"], grad_norm, tokens, sequences)  # said in the job log first
-                raise FloatingPointError(
-                    f"non-finite loss or gradient at step {step} (variant {variant!r}, tasks {drawn}): "
-                    f"loss={step_loss}, grad_norm={grad_norm}. Lower the learning rate or the perturbation "
-                    f"size, or set skip_nonfinite_steps: true in the training block to skip such steps "
-                    f"(they are then counted in the train log).")
-            optimizer.zero_grad(set_to_none=True)
+        for step in range(run.step + 1, schedule.total_steps + 1):
+            # forward and backward: grad_accum micro-batches, each drawn from one task
+            step_t0 = time.perf_counter()
+            micro = forward_backward(run, prefetch, data.formats, cfg.grad_accum, autocast, device)
+            # clip and update (a non-finite step is skipped and counted, or stops the run)
+            record = optimizer_step(run, step, micro, trainable, cfg, progress, variant)
+            run.step = step
+            # log the step: a line in the job log every few steps, a record in the train log every step
             bar.update(1)
-            progress.step(step, step_loss, record["lr"], grad_norm, tokens, sequences, skipped)
-            record.update(tokens=tokens, step_s=round(time.perf_counter() - step_t0, 4))
-            record["elapsed_s"] = round(time.time() - t0, 3)
-            write_log({**record, "tasks": drawn} if len(names) > 1 else record)
-            if step % eval_every == 0 or step == total_steps:
-                metrics = {t.name: evaluate(model, t.dev, t.dev_examples, t.spec, pad_id, cfg.eval_batch_size,
-                                            t.name)[1] for t in tasks}
-                score = selection_score(metrics, tasks)
-                write_log({"step": step, "dev": metrics, "selection_score": score, "best": score > best_score})
-                progress.evaluated(step, score, score > best_score)
-                if score > best_score:
-                    best_score, best = score, {name: {**m, "step": step} for name, m in metrics.items()}
-                    save_checkpoint(model, tokenizer, work / "best", cfg.save_dtype)
+            progress.step(step, micro.loss, record["lr"], record["grad_norm"], micro.tokens, micro.sequences,
+                          run.skipped)
+            record.update(tokens=micro.tokens, step_s=round(time.perf_counter() - step_t0, 4),
+                          elapsed_s=round(time.time() - t0, 3))
+            log.write({**record, "tasks": micro.drawn} if len(data.streams) > 1 else record)
+            # evaluate on the English dev splits; a better selection score keeps this checkpoint
+            if schedule.evaluates(step):
+                evaluate_dev(run, tasks, tokenizer, cfg, work, log, progress)
+            # save the resumable state every save_every steps, and on SIGTERM, which then stops the run
             fault_injection(step, work)
-            if term.raised or (cfg.save_every and step % cfg.save_every == 0 and step < total_steps):
-                checkpoint_state(step)
-                if term.raised:
-                    write_log({"preempted_at_step": step})
-                    progress.write(f"SIGTERM after step {step}/{total_steps}: state saved in {work}; a re-run resumes here")
-                    raise Preempted(f"SIGTERM at step {step}: state saved in {work}; re-run to resume")
-    # complete: publish the best checkpoint and the log, then drop the work folder
-    with atomic_path(checkpoint_dir) as tmp:
-        (work / "best").rename(tmp)
-    with atomic_path(log_path) as tmp:
-        log_file.rename(tmp)
-    shutil.rmtree(work, ignore_errors=True)
-    return best
+            if term.raised or (cfg.save_every and step % cfg.save_every == 0 and step < schedule.total_steps):
+                save_resumable(run, log, work)
+            if term.raised:
+                preempt(step, schedule.total_steps, work, log, progress)
+    publish(work, checkpoint_dir, log_path)
+    return run.best

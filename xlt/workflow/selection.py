@@ -26,6 +26,7 @@ from itertools import product
 
 from xlt.adversarial.budgets import is_calibrated
 from xlt.data.chance import COLLAPSE_MARGIN
+from xlt.model.metrics import points  # noqa: F401 (dev scores in points; xlt/steps/calibration.py imports it from here)
 from xlt.workflow.config import canonical, schema_defaults, training_config
 from xlt.workflow.designs import views
 
@@ -37,11 +38,6 @@ SEED_BASE = 100  # `seeds: n` = seeds 101..100+n: data order and head initialisa
 
 
 # ---- statistics and choice rules (shared with xlt/workflow/calibration.py) ----
-
-def points(metric: str, value: float) -> float:
-    """A dev metric on the 0-100 scale (accuracy is stored as a fraction)."""
-    return float(value) * 100 if metric == "accuracy" else float(value)
-
 
 def standard_error(values: list[float]) -> float | None:
     """Sample SD / sqrt(n); None below 2 values (no estimate)."""
