@@ -5,6 +5,8 @@
 
 CALIBRATION = calibration.settings(config)
 CALIBRATED = calibration.calibrated_variants(config)
+CALIBRATED_VARIANT = one_of(CALIBRATED)
+POINT = ("{model}", "{variant}", "{point}", "{seed}")
 
 
 if CALIBRATION:  # no calibration stage: no rules (the config check refuses calibrated variants then)
@@ -15,9 +17,9 @@ if CALIBRATION:  # no calibration stage: no rules (the config check refuses cali
             init=model_dir("{model}"),
             selection=lambda wc: selection_input(wc.model, "intermediate", CALIBRATION["task"]),
         output:
-            checkpoint=temp(directory(plan.calibration_file("{model}", "{variant}", "{point}", "{seed}", "checkpoint"))),
-            metrics=plan.calibration_file("{model}", "{variant}", "{point}", "{seed}", "dev_metrics.json"),
-            train_log=plan.calibration_file("{model}", "{variant}", "{point}", "{seed}", "train_log.jsonl"),
+            checkpoint=temp(directory(plan.calibration_file(*POINT, "checkpoint"))),
+            metrics=plan.calibration_file(*POINT, "dev_metrics.json"),
+            train_log=plan.calibration_file(*POINT, "train_log.jsonl"),
         params:
             **step("xlt.steps.train:fine_tune"),
             stage="calibration",
@@ -26,7 +28,7 @@ if CALIBRATION:  # no calibration stage: no rules (the config check refuses cali
             qa=qa_by_task([CALIBRATION["task"]]),
             variant=lambda wc: {"name": wc.variant, "block": point_block(wc)},
         wildcard_constraints:
-            variant=one_of(CALIBRATED),
+            variant=CALIBRATED_VARIANT,
             point=r"[0-9][0-9.e+-]*",
         resources:
             gpu=1,
@@ -57,7 +59,7 @@ if CALIBRATION:  # no calibration stage: no rules (the config check refuses cali
             block=lambda wc: variant_block(config, wc.variant),
             settings=lambda wc: calibration.variant_settings(config, wc.variant),
         wildcard_constraints:
-            variant=one_of(CALIBRATED),
+            variant=CALIBRATED_VARIANT,
         log:
             "results/logs/calibrate/{model}/{variant}.log",
         benchmark:

@@ -273,9 +273,9 @@ def _needed(run):
     return wave == 1 or any(plan.family_needs(f, run, STUDY["targets"]) for f in open_families(run["model"], wave - 1))
 
 
-def target_runs_made():
-    """The target runs of the waves made."""
-    return runs_made(plan.target_runs(config))
+def target_runs_made(wave=None):
+    """The target runs of the waves made (or of waves <= wave)."""
+    return runs_made(plan.target_runs(config), wave)
 
 
 def intermediate_runs_made():

@@ -8,6 +8,8 @@
 SELECTION = selection.settings(config)
 SELECTIONS = selection.selections(config)
 SELECT = ("{model}", "{stage}", "{task}", "{start}", "{point}", "{seed}")
+SELECTED_STAGE = one_of(sorted({s for s, _ in SELECTIONS}))  # the stages with a `selected` value
+SELECTED_TASK = one_of(sorted({t for _, t in SELECTIONS}))    # the tasks their choices are made on
 
 
 if SELECTIONS:  # no `selected` value anywhere: no rules
@@ -29,8 +31,8 @@ if SELECTIONS:  # no `selected` value anywhere: no rules
             qa=lambda wc: qa_by_task([wc.task]),
             variant={"name": "standard", "block": {"method": "standard"}},
         wildcard_constraints:
-            stage=one_of(sorted({s for s, _ in SELECTIONS})),
-            task=one_of(sorted({t for _, t in SELECTIONS})),
+            stage=SELECTED_STAGE,
+            task=SELECTED_TASK,
             start=one_of([plan.BASELINE, *REGISTRY]),
             point=r"[a-z_]+=[0-9][0-9.e+-]*(,[a-z_]+=[0-9][0-9.e+-]*)*",
         resources:
@@ -60,8 +62,8 @@ if SELECTIONS:  # no `selected` value anywhere: no rules
             runs=selection_points,
             settings=lambda wc: selection.stage_settings(config, wc.stage, wc.task),
         wildcard_constraints:
-            stage=one_of(sorted({s for s, _ in SELECTIONS})),
-            task=one_of(sorted({t for _, t in SELECTIONS})),
+            stage=SELECTED_STAGE,
+            task=SELECTED_TASK,
         log:
             "results/logs/select/{model}/{stage}/{task}.log",
         benchmark:
