@@ -5,66 +5,66 @@
 
 CALIBRATION = calibration.settings(config)
 CALIBRATED = calibration.calibrated_variants(config)
+CALIBRATED_VARIANT = one_of(CALIBRATED)
+POINT = ("{model}", "{variant}", "{point}", "{seed}")
 
 
 if CALIBRATION:  # no calibration stage: no rules (the config check refuses calibrated variants then)
 
     rule calibrate_point:
         input:
+            unpack(lambda wc: plan.task_files(wc.model, [CALIBRATION["task"]])),
             init=model_dir("{model}"),
-            tasks=lambda wc: plan.task_input_files(wc.model, [CALIBRATION["task"]]),
             selection=lambda wc: selection_input(wc.model, "intermediate", CALIBRATION["task"]),
         output:
-            checkpoint=temp(directory(plan.calibration_file("{model}", "{variant}", "{point}", "{seed}", "checkpoint"))),
-            metrics=plan.calibration_file("{model}", "{variant}", "{point}", "{seed}", "dev_metrics.json"),
-            train_log=plan.calibration_file("{model}", "{variant}", "{point}", "{seed}", "train_log.jsonl"),
+            checkpoint=temp(directory(plan.calibration_file(*POINT, "checkpoint"))),
+            metrics=plan.calibration_file(*POINT, "dev_metrics.json"),
+            train_log=plan.calibration_file(*POINT, "train_log.jsonl"),
         params:
-            code=CODE["train.py"],
+            **step("xlt.steps.train:fine_tune"),
+            stage="calibration",
             tasks=[CALIBRATION["task"]],
-            training=lambda wc: calibration.training(VIEWS[wc.model]),
+            training=calibration_training,
             qa=qa_by_task([CALIBRATION["task"]]),
-            variant=lambda wc: {"name": wc.variant, "block": calibration.point_block(config, wc.variant, wc.point)},
+            variant=lambda wc: {"name": wc.variant, "block": point_block(wc)},
         wildcard_constraints:
-            variant=one_of(CALIBRATED),
+            variant=CALIBRATED_VARIANT,
             point=r"[0-9][0-9.e+-]*",
         resources:
             gpu=1,
             runtime=lambda wc, attempt: cluster.runtime_minutes(
                 VIEWS[wc.model], CALIBRATION["task"],
-                selection.for_runtime(selection.upper_bound(config, "intermediate", calibration.training(VIEWS[wc.model]))),
-                calibration.point_block(config, wc.variant, wc.point), attempt,
-                train_token_stats(wc.model, CALIBRATION["task"])),
+                selection.for_runtime(selection.upper_bound(config, "intermediate", calibration_training(wc))),
+                point_block(wc), attempt, train_token_stats(wc.model, CALIBRATION["task"])),
             mem_mb=job_mem_mb,
         log:
-            logs("calibrate_point", "{model}/{variant}/{point}/seed{seed}")["log"],
+            "results/logs/calibrate_point/{model}/{variant}/{point}/seed{seed}.log",
         benchmark:
-            logs("calibrate_point", "{model}/{variant}/{point}/seed{seed}")["benchmark"]
+            "results/benchmarks/calibrate_point/{model}/{variant}/{point}/seed{seed}.tsv"
         conda:
             "../envs/training.yaml"
         script:
-            "../workflow_scripts/train.py"
+            "../workflow_scripts/step.py"
 
 
     rule calibrate:
         input:
             points=lambda wc: [plan.calibration_file(r["model"], r["variant"], r["point"], r["seed"], "dev_metrics.json")
-                               for r in calibration.point_runs(config)
-                               if (r["model"], r["variant"]) == (wc.model, wc.variant)],
+                               for r in calibration_points(wc)],
         output:
-            plan.calibration_result("{model}", "{variant}"),
+            result=plan.calibration_result("{model}", "{variant}"),
         params:
-            code=CODE["calibrate.py"],
-            kind="calibration",
-            runs=lambda wc: [r for r in calibration.point_runs(config) if (r["model"], r["variant"]) == (wc.model, wc.variant)],
+            **step("xlt.steps.calibration:calibrate"),
+            runs=calibration_points,
             block=lambda wc: variant_block(config, wc.variant),
             settings=lambda wc: calibration.variant_settings(config, wc.variant),
         wildcard_constraints:
-            variant=one_of(CALIBRATED),
+            variant=CALIBRATED_VARIANT,
         log:
-            logs("calibrate", "{model}/{variant}")["log"],
+            "results/logs/calibrate/{model}/{variant}.log",
         benchmark:
-            logs("calibrate", "{model}/{variant}")["benchmark"]
+            "results/benchmarks/calibrate/{model}/{variant}.tsv"
         conda:
             "../envs/analysis.yaml"
         script:
-            "../workflow_scripts/calibrate.py"
+            "../workflow_scripts/step.py"

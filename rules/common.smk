@@ -40,9 +40,9 @@ if workflow.local_exec and not workflow.remote_exec and "gpu" not in workflow.gl
         workflow.register_resource("gpu", len(_gpus))
 
 STUDY = config["study"]
-# per workflow script, a hash of the xlt sources it can run: a `code` param of every rule, so editing
-# the package re-runs exactly the jobs whose code changed (xlt/workflow/fingerprint.py)
-CODE = fingerprint.rule_fingerprints(workflow.basedir)
+# per step, a hash of the xlt sources it can run: a `code` param of every rule, so editing the package
+# re-runs exactly the jobs whose code changed (xlt/workflow/fingerprint.py)
+CODE = fingerprint.Fingerprints(workflow.basedir)
 MODELS = config["models"]
 # each study model's view of the config: the study block with its own design (xlt/workflow/designs.py)
 VIEWS = {m: designs.view(config, m) for m in designs.model_names(config)}
@@ -72,9 +72,13 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-def logs(rule, pattern):
-    """log: and benchmark: paths for a rule, keyed by its wildcards."""
-    return {"log": f"results/logs/{rule}/{pattern}.log", "benchmark": f"results/benchmarks/{rule}/{pattern}.tsv"}
+def step(name):
+    """A rule's `step` and `code` params: the xlt step its jobs run ("xlt.steps.<module>:<function>", called by
+    workflow_scripts/step.py with the rule's own input, output and params names) and its code fingerprint."""
+    try:
+        return {"step": name, "code": CODE[name]}
+    except KeyError as err:
+        raise WorkflowError(err.args[0]) from None
 
 
 # ---- wildcard-pattern shorthands used by the rules ----
@@ -83,17 +87,26 @@ MULTI = ("{model}", plan.MULTITASK, "{variant}", "{seed}")
 TARGET = ("{model}", "{inter}", "{variant}", "{target}", "{seed}")
 
 
+DEMO_FIXTURES = "results/demo/fixtures"  # the demo's generated datasets: <task>/<split>.parquet (rules/data.smk)
+
+
 def dataset_input(wildcards):
     """The demo's generated fixture when the dataset's source is `demo`, else nothing (Hub/local)."""
     if "demo" in dataset_source(config, wildcards.task):
-        return f"results/demo/fixtures/{wildcards.task}/{wildcards.split}.parquet"
+        return f"{DEMO_FIXTURES}/{wildcards.task}/{wildcards.split}.parquet"
     return []
+
+
+def prepared_source(wildcards):
+    """Where prepare_dataset reads a task: its configured source; a demo fixture is already normalised."""
+    source = dataset_source(config, wildcards.task)
+    return {"normalised": f"{DEMO_FIXTURES}/{wildcards.task}"} if "demo" in source else source
 
 
 def featurize_inputs(wc):
     """The split to tokenise and the tokenizer; tagging also needs the train split's tag vocabulary, span QA
     with an `auto` length the lengths measured on its English train split."""
-    inputs = {"data": data(wc.task, wc.split), "model": model_dir(wc.model)}
+    inputs = {"data": data(wc.task, wc.split), "model_dir": model_dir(wc.model)}
     if REGISTRY[wc.task].format == "tagging":
         inputs["train_data"] = data(wc.task, "train")
     if needs_lengths(config, wc.task):
@@ -138,10 +151,53 @@ def variant_blocks(models=None):
     return {m: {v: variant_block(config, v) for v in VIEWS[m]["study"]["variants"]} for m in models or VIEWS}
 
 
+def intermediate_variant(wc):
+    """{name, block} of an intermediate run's variant."""
+    return {"name": wc.variant, "block": variant_block(config, wc.variant)}
+
+
 def target_variant(wc):
-    """(name, block) of the training-step variant applied at the target stage."""
+    """{name, block} of the training-step variant applied at the target stage."""
     _, name = plan.split_variant(wc.variant)
     return {"name": name, "block": variant_block(config, name)}
+
+
+def target_training(wc):
+    """A target run's training block."""
+    return training_config(config, "target", wc.target, wc.model)
+
+
+def target_run(wc):
+    """A target run's keys, as its evaluation records them."""
+    return {"model": wc.model, "intermediate": wc.inter, "variant": wc.variant, "target": wc.target, "seed": int(wc.seed)}
+
+
+# ---- the English-dev choices' runs (rules/selection.smk, rules/calibration.smk) ----
+
+
+def selection_points(wc):
+    """The runs of a selection ({model}, {stage}, {task}): one per grid point, starting point and seed."""
+    return [r for r in selection.point_runs(config) if (r["model"], r["stage"], r["task"]) == (wc.model, wc.stage, wc.task)]
+
+
+def point_training(wc):
+    """A selection run's training block: the stage's at its grid point ({point}), cut to the selection horizon."""
+    return selection.point_training(VIEWS[wc.model], wc.stage, wc.task, wc.point)
+
+
+def calibration_points(wc):
+    """The runs of a variant's calibration ({model}, {variant}): one per grid radius and seed."""
+    return [r for r in calibration.point_runs(config) if (r["model"], r["variant"]) == (wc.model, wc.variant)]
+
+
+def calibration_training(wc):
+    """A calibration run's training block: the calibration task's intermediate block, cut to the calibration horizon."""
+    return calibration.training(VIEWS[wc.model])
+
+
+def point_block(wc):
+    """The variant's block at a calibration run's radius ({point})."""
+    return calibration.point_block(config, wc.variant, wc.point)
 
 
 INTERMEDIATE_VARIANT = one_of(config["variants"])  # intermediate stage: plain variant names only
@@ -217,13 +273,37 @@ def _needed(run):
     return wave == 1 or any(plan.family_needs(f, run, STUDY["targets"]) for f in open_families(run["model"], wave - 1))
 
 
-def model_runs_made(runs, model, wave):
-    """`model`'s runs of its waves <= wave (its interim look's input)."""
-    return runs_made([r for r in runs if r["model"] == model], int(wave))
+def target_runs_made(wave=None):
+    """The target runs of the waves made (or of waves <= wave)."""
+    return runs_made(plan.target_runs(config), wave)
+
+
+def intermediate_runs_made():
+    """The intermediate runs of the waves made."""
+    return runs_made(plan.intermediate_runs(config))
+
+
+def look_runs(wc):
+    """The target runs an interim look ({model}, {wave}) analyses: the model's runs of its waves <= wave."""
+    return runs_made([r for r in plan.target_runs(config) if r["model"] == wc.model], int(wc.wave))
 
 
 def run_eval_files(runs, kind):
+    """Each run's evaluation files of `kind` (predictions, metrics), run by run, in its target's language order."""
     return [plan.eval_file(**r, lang=lang, kind=kind) for r in runs for lang in STUDY["targets"][r["target"]]]
+
+
+def target_dev_files(runs):
+    """The target runs' English dev metrics (the matrix's `collapsed` flag)."""
+    return [plan.target_file(**r, name="dev_metrics.json") for r in runs]
+
+
+def intermediate_files(runs, name):
+    """One file of each intermediate run: dev_metrics.json or train_log.jsonl."""
+    return [plan.intermediate_file(**r, name=name) for r in runs]
+
+
+TEST_DATA = [data(t, "test") for t in STUDY["targets"]]  # each target's test split, in the order of STUDY["targets"]
 
 
 def interims_made(wc=None):

@@ -7,97 +7,94 @@ localrules:
     download,
 
 
-DEMO_FIXTURES = [f"results/demo/fixtures/{t}/{s}.parquet" for t, task in REGISTRY.items() for s in task.parts]
-
-
 rule build_demo_fixtures:
     output:
-        DEMO_FIXTURES,
+        fixtures=[f"{DEMO_FIXTURES}/{t}/{s}.parquet" for t, task in REGISTRY.items() for s in task.parts],
     params:
-        code=CODE["build_demo_fixtures.py"],
+        **step("xlt.steps.data:build_demo_fixtures"),
         seed=config.get("demo_fixtures_seed", 0),
     log:
-        logs("build_demo_fixtures", "all")["log"],
+        "results/logs/build_demo_fixtures/all.log",
     benchmark:
-        logs("build_demo_fixtures", "all")["benchmark"]
+        "results/benchmarks/build_demo_fixtures/all.tsv"
     conda:
         "../envs/training.yaml"
     script:
-        "../workflow_scripts/build_demo_fixtures.py"
+        "../workflow_scripts/step.py"
 
 
 rule prepare_dataset:
     input:
         dataset_input,
     output:
-        data("{task}", "{split}"),
+        data=data("{task}", "{split}"),
     params:
-        code=CODE["prepare_dataset.py"],
-        source=lambda wc: dataset_source(config, wc.task),
+        **step("xlt.steps.data:prepare_dataset"),
+        source=prepared_source,
     log:
-        logs("prepare_dataset", "{task}/{split}")["log"],
+        "results/logs/prepare_dataset/{task}/{split}.log",
     benchmark:
-        logs("prepare_dataset", "{task}/{split}")["benchmark"]
+        "results/benchmarks/prepare_dataset/{task}/{split}.tsv"
     conda:
         "../envs/training.yaml"
     script:
-        "../workflow_scripts/prepare_dataset.py"
+        "../workflow_scripts/step.py"
 
 
 rule snapshot_model:
     output:
-        directory(model_dir("{model}")),
+        model_dir=directory(model_dir("{model}")),
     wildcard_constraints:
         model=one_of(models_of_kind("hub")),
     params:
-        code=CODE["snapshot_model.py"],
+        **step("xlt.steps.data:snapshot_model"),
         repo=lambda wc: MODELS[wc.model]["hub"],
         revision=lambda wc: model_revision(config, wc.model),
     log:
-        logs("snapshot_model", "{model}")["log"],
+        "results/logs/snapshot_model/{model}.log",
     benchmark:
-        logs("snapshot_model", "{model}")["benchmark"]
+        "results/benchmarks/snapshot_model/{model}.tsv"
     conda:
         "../envs/training.yaml"
     script:
-        "../workflow_scripts/snapshot_model.py"
+        "../workflow_scripts/step.py"
 
 
 rule copy_local_model:
     output:
-        directory(model_dir("{model}")),
+        model_dir=directory(model_dir("{model}")),
     wildcard_constraints:
         model=one_of(models_of_kind("local")),
     params:
-        code=CODE["copy_local_model.py"],
+        **step("xlt.steps.data:copy_local_model"),
         source=lambda wc: MODELS[wc.model]["local"],
     log:
-        logs("copy_local_model", "{model}")["log"],
+        "results/logs/copy_local_model/{model}.log",
     benchmark:
-        logs("copy_local_model", "{model}")["benchmark"]
+        "results/benchmarks/copy_local_model/{model}.tsv"
     conda:
         "../envs/training.yaml"
     script:
-        "../workflow_scripts/copy_local_model.py"
+        "../workflow_scripts/step.py"
 
 
 rule build_demo_model:
     output:
-        directory(model_dir("{model}")),
+        model_dir=directory(model_dir("{model}")),
     wildcard_constraints:
         model=one_of(models_of_kind("demo")),
     params:
-        code=CODE["build_demo_model.py"],
+        **step("xlt.steps.data:build_demo_model"),
         spec=lambda wc: canonical(MODELS[wc.model]["demo"]),
         corpus_seed=config.get("demo_fixtures_seed", 0),
     log:
-        logs("build_demo_model", "{model}")["log"],
+        "results/logs/build_demo_model/{model}.log",
     benchmark:
-        logs("build_demo_model", "{model}")["benchmark"]
+        "results/benchmarks/build_demo_model/{model}.tsv"
     conda:
         "../envs/training.yaml"
     script:
-        "../workflow_scripts/build_demo_model.py"
+        "../workflow_scripts/step.py"
 
 
 # `auto` answer and question lengths (qa.max_answer_length, features.max_query_length) of a span-QA task:
@@ -105,40 +102,40 @@ rule build_demo_model:
 rule measure_lengths:
     input:
         data=data("{task}", "train"),
-        model=model_dir("{model}"),
+        model_dir=model_dir("{model}"),
     output:
-        plan.lengths_file("{model}", "{task}"),
+        lengths=plan.lengths_file("{model}", "{task}"),
     params:
-        code=CODE["measure_lengths.py"],
+        **step("xlt.steps.data:measure_lengths"),
         coverage=auto_coverage(config),
     wildcard_constraints:
         task=one_of(t for t, task in REGISTRY.items() if task.format == "span_qa"),
     log:
-        logs("measure_lengths", "{model}/{task}")["log"],
+        "results/logs/measure_lengths/{model}/{task}.log",
     benchmark:
-        logs("measure_lengths", "{model}/{task}")["benchmark"]
+        "results/benchmarks/measure_lengths/{model}/{task}.tsv"
     conda:
         "../envs/training.yaml"
     script:
-        "../workflow_scripts/measure_lengths.py"
+        "../workflow_scripts/step.py"
 
 
 rule featurize:
     input:
         unpack(featurize_inputs),
     output:
-        features("{model}", "{task}", "{split}"),
+        features=features("{model}", "{task}", "{split}"),
     params:
-        code=CODE["featurize.py"],
-        features=lambda wc: feature_config(config, wc.task),
+        **step("xlt.steps.data:featurize"),
+        feature_cfg=lambda wc: feature_config(config, wc.task),
     log:
-        logs("featurize", "{model}/{task}/{split}")["log"],
+        "results/logs/featurize/{model}/{task}/{split}.log",
     benchmark:
-        logs("featurize", "{model}/{task}/{split}")["benchmark"]
+        "results/benchmarks/featurize/{model}/{task}/{split}.tsv"
     conda:
         "../envs/training.yaml"
     script:
-        "../workflow_scripts/featurize.py"
+        "../workflow_scripts/step.py"
 
 
 # On a login node with internet: `snakemake --cores 1 download` fetches every dataset split and model

@@ -4,8 +4,8 @@
 
 rule train_intermediate:
     input:
+        unpack(lambda wc: plan.task_files(wc.model, [wc.task])),
         init=model_dir("{model}"),
-        tasks=lambda wc: plan.task_input_files(wc.model, [wc.task]),
         calibration=lambda wc: calibration_input(wc.model, wc.variant),
         selection=lambda wc: selection_input(wc.model, "intermediate", wc.task),
     output:
@@ -13,11 +13,12 @@ rule train_intermediate:
         metrics=plan.intermediate_file(*INTER, "dev_metrics.json"),
         train_log=plan.intermediate_file(*INTER, "train_log.jsonl"),
     params:
-        code=CODE["train.py"],
+        **step("xlt.steps.train:fine_tune"),
+        stage="intermediate",
         tasks=lambda wc: [wc.task],
         training=lambda wc: training_config(config, "intermediate", wc.task, wc.model),
         qa=lambda wc: qa_by_task([wc.task]),
-        variant=lambda wc: {"name": wc.variant, "block": variant_block(config, wc.variant)},
+        variant=intermediate_variant,
     wildcard_constraints:
         variant=INTERMEDIATE_VARIANT,
     resources:
@@ -25,19 +26,19 @@ rule train_intermediate:
         runtime=job_runtime("intermediate"),
         mem_mb=job_mem_mb,
     log:
-        logs("train_intermediate", "{model}/{task}/{variant}/seed{seed}")["log"],
+        "results/logs/train_intermediate/{model}/{task}/{variant}/seed{seed}.log",
     benchmark:
-        logs("train_intermediate", "{model}/{task}/{variant}/seed{seed}")["benchmark"]
+        "results/benchmarks/train_intermediate/{model}/{task}/{variant}/seed{seed}.tsv"
     conda:
         "../envs/training.yaml"
     script:
-        "../workflow_scripts/train.py"
+        "../workflow_scripts/step.py"
 
 
 rule train_multitask:
     input:
+        unpack(lambda wc: plan.task_files(wc.model, multitask_tasks(wc.model))),
         init=model_dir("{model}"),
-        tasks=lambda wc: plan.task_input_files(wc.model, multitask_tasks(wc.model)),
         calibration=lambda wc: calibration_input(wc.model, wc.variant),
         selection=lambda wc: selection_input(wc.model, "intermediate", plan.MULTITASK),
     output:
@@ -45,12 +46,13 @@ rule train_multitask:
         metrics=plan.intermediate_file(*MULTI, "dev_metrics.json"),
         train_log=plan.intermediate_file(*MULTI, "train_log.jsonl"),
     params:
-        code=CODE["train.py"],
+        **step("xlt.steps.train:fine_tune"),
+        stage="intermediate",
         tasks=lambda wc: multitask_tasks(wc.model),
         training=lambda wc: training_config(config, "intermediate", plan.MULTITASK, wc.model),
         mixing=mixing_config(config),
         qa=lambda wc: qa_by_task(multitask_tasks(wc.model)),
-        variant=lambda wc: {"name": wc.variant, "block": variant_block(config, wc.variant)},
+        variant=intermediate_variant,
     wildcard_constraints:
         variant=INTERMEDIATE_VARIANT,
     resources:
@@ -58,10 +60,10 @@ rule train_multitask:
         runtime=job_runtime("intermediate"),
         mem_mb=job_mem_mb,
     log:
-        logs("train_multitask", "{model}/{variant}/seed{seed}")["log"],
+        "results/logs/train_multitask/{model}/{variant}/seed{seed}.log",
     benchmark:
-        logs("train_multitask", "{model}/{variant}/seed{seed}")["benchmark"]
+        "results/benchmarks/train_multitask/{model}/{variant}/seed{seed}.tsv"
     conda:
         "../envs/training.yaml"
     script:
-        "../workflow_scripts/train.py"
+        "../workflow_scripts/step.py"

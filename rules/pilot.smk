@@ -16,19 +16,19 @@ if PILOT:
             json="results/pilot/report.json",
             md="results/pilot/report.md",
         params:
-            code=CODE["pilot_report.py"],
+            **step("xlt.steps.pilot:pilot_report"),
             jobs=pilot.training_jobs(config),
             checks=pilot.checks(config),
             identity=pilot.identity(config),
             passes={v: expected_cost(block) for v, block in config["variants"].items()},
         log:
-            logs("pilot_report", "all")["log"],
+            "results/logs/pilot_report/all.log",
         benchmark:
-            logs("pilot_report", "all")["benchmark"]
+            "results/benchmarks/pilot_report/all.tsv"
         conda:
             "../envs/analysis.yaml"
         script:
-            "../workflow_scripts/pilot_report.py"
+            "../workflow_scripts/step.py"
 
 
     # `make pilot`: the pilot's jobs and its report, not the study's statistics (one seed decides nothing)

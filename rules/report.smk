@@ -4,18 +4,17 @@
 # the DAG through the input functions of rules/common.smk (runs_made) while the look leaves a family open.
 checkpoint interim:
     input:
-        predictions=lambda wc: run_eval_files(model_runs_made(plan.target_runs(config), wc.model, wc.wave), "predictions"),
-        metrics=lambda wc: run_eval_files(model_runs_made(plan.target_runs(config), wc.model, wc.wave), "metrics"),
-        target_dev=lambda wc: [plan.target_file(**r, name="dev_metrics.json")
-                               for r in model_runs_made(plan.target_runs(config), wc.model, wc.wave)],
-        test=[data(t, "test") for t in STUDY["targets"]],
+        predictions=lambda wc: run_eval_files(look_runs(wc), "predictions"),
+        eval_metrics=lambda wc: run_eval_files(look_runs(wc), "metrics"),
+        target_dev=lambda wc: target_dev_files(look_runs(wc)),
+        test=TEST_DATA,
         # arms that never perturb: `not tested`
         calibration=lambda wc: [p for v in calibration.calibrated_variants(VIEWS[wc.model]) for p in calibration_input(wc.model, v)],
     output:
-        plan.interim_file("{model}", "{wave}"),
+        look=plan.interim_file("{model}", "{wave}"),
     params:
-        code=CODE["interim.py"],
-        runs=lambda wc: model_runs_made(plan.target_runs(config), wc.model, wc.wave),
+        **step("xlt.steps.report:interim"),
+        runs=look_runs,
         waves=lambda wc: WAVES[wc.model],
         variants=lambda wc: variant_blocks([wc.model]),
         families=lambda wc: designs.confirmatory(config, wc.model),  # the model's own, else report.confirmatory
@@ -26,55 +25,54 @@ checkpoint interim:
     wildcard_constraints:
         wave=r"\d+",
     log:
-        logs("interim", "{model}/wave{wave}")["log"],
+        "results/logs/interim/{model}/wave{wave}.log",
     benchmark:
-        logs("interim", "{model}/wave{wave}")["benchmark"]
+        "results/benchmarks/interim/{model}/wave{wave}.tsv"
     conda:
         "../envs/analysis.yaml"
     script:
-        "../workflow_scripts/interim.py"
+        "../workflow_scripts/step.py"
 
 
 rule matrix:
     input:
-        target=lambda wc: run_eval_files(runs_made(plan.target_runs(config)), "metrics"),
-        intermediate=lambda wc: [plan.intermediate_file(**r, name="dev_metrics.json")
-                                 for r in runs_made(plan.intermediate_runs(config))],
+        eval_metrics=lambda wc: run_eval_files(target_runs_made(), "metrics"),
+        intermediate_metrics=lambda wc: intermediate_files(intermediate_runs_made(), "dev_metrics.json"),
         # English dev of each target run: the `collapsed` flag
-        target_dev=lambda wc: [plan.target_file(**r, name="dev_metrics.json") for r in runs_made(plan.target_runs(config))],
+        target_dev=lambda wc: target_dev_files(target_runs_made()),
     output:
         parquet="results/matrix.parquet",
         csv="results/matrix.csv",
     params:
-        code=CODE["build_matrix.py"],
+        **step("xlt.steps.report:build_matrix"),
     log:
-        logs("matrix", "all")["log"],
+        "results/logs/matrix/all.log",
     benchmark:
-        logs("matrix", "all")["benchmark"]
+        "results/benchmarks/matrix/all.tsv"
     conda:
         "../envs/analysis.yaml"
     script:
-        "../workflow_scripts/build_matrix.py"
+        "../workflow_scripts/step.py"
 
 
 rule example_scores:
     input:
-        predictions=lambda wc: run_eval_files(runs_made(plan.target_runs(config)), "predictions"),
-        test=[data(t, "test") for t in STUDY["targets"]],
+        predictions=lambda wc: run_eval_files(target_runs_made(), "predictions"),
+        test=TEST_DATA,
     output:
-        "results/report/example_scores.parquet",
+        scores="results/report/example_scores.parquet",
     params:
-        code=CODE["example_scores.py"],
-        runs=lambda wc: runs_made(plan.target_runs(config)),
+        **step("xlt.steps.report:example_scores"),
+        runs=lambda wc: target_runs_made(),
         languages=STUDY["targets"],
     log:
-        logs("example_scores", "all")["log"],
+        "results/logs/example_scores/all.log",
     benchmark:
-        logs("example_scores", "all")["benchmark"]
+        "results/benchmarks/example_scores/all.tsv"
     conda:
         "../envs/analysis.yaml"
     script:
-        "../workflow_scripts/example_scores.py"
+        "../workflow_scripts/step.py"
 
 
 rule statistics:
@@ -93,7 +91,7 @@ rule statistics:
         sensitivity=report("results/report/sensitivity.csv", caption="../report/sensitivity.rst", category="Tables",
                            subcategory="CSV files (download)"),
     params:
-        code=CODE["statistics.py"],
+        **step("xlt.steps.report:statistics"),
         bootstrap=canonical(config.get("bootstrap", {"replicates": 10000, "seed": 0})),
         report=report_config(config),
         groups=language_groups(config),
@@ -101,20 +99,20 @@ rule statistics:
         variants=variant_blocks(),
         families={m: designs.confirmatory(config, m) for m in VIEWS},
     log:
-        logs("statistics", "all")["log"],
+        "results/logs/statistics/all.log",
     benchmark:
-        logs("statistics", "all")["benchmark"]
+        "results/benchmarks/statistics/all.tsv"
     conda:
         "../envs/analysis.yaml"
     script:
-        "../workflow_scripts/statistics.py"
+        "../workflow_scripts/step.py"
 
 
 rule figures:
     input:
         aggregate="results/report/aggregate.csv",
         comparisons="results/report/comparisons.csv",
-        test=[data(t, "test") for t in STUDY["targets"]],  # the chance level per test language
+        test=TEST_DATA,  # the chance level per test language
     output:  # one set per model (results/report/figures/<model>/ when the study has several); PNG + PDF
         **{f"heatmap_{t}{key}": report(f"{folder}/heatmap_{t}.png", caption="../report/heatmap.rst",
                                        category="Figures", subcategory=t) for t in STUDY["targets"]
@@ -128,39 +126,39 @@ rule figures:
            for t in STUDY["targets"] for key, folder in FIGURE_FOLDERS.items()},
         **{f"gap{key}_pdf": f"{folder}/gap.pdf" for key, folder in FIGURE_FOLDERS.items()},
     params:
-        code=CODE["figures.py"],
+        **step("xlt.steps.report:figures"),
         targets=STUDY["targets"],
         models={model: key for model, key in zip(VIEWS, FIGURE_FOLDERS)},
     log:
-        logs("figures", "all")["log"],
+        "results/logs/figures/all.log",
     benchmark:
-        logs("figures", "all")["benchmark"]
+        "results/benchmarks/figures/all.tsv"
     conda:
         "../envs/analysis.yaml"
     script:
-        "../workflow_scripts/figures.py"
+        "../workflow_scripts/step.py"
 
 
 rule training_curves:
     input:
-        logs=lambda wc: [plan.intermediate_file(**r, name="train_log.jsonl") for r in runs_made(plan.intermediate_runs(config))],
+        train_logs=lambda wc: intermediate_files(intermediate_runs_made(), "train_log.jsonl"),
         # each run's dev_metrics.json: the chance level of its dev score
-        metrics=lambda wc: [plan.intermediate_file(**r, name="dev_metrics.json") for r in runs_made(plan.intermediate_runs(config))],
+        intermediate_metrics=lambda wc: intermediate_files(intermediate_runs_made(), "dev_metrics.json"),
     output:
         png=report("results/report/figures/training_curves.png", caption="../report/training_curves.rst",
                    category="Figures"),
         pdf="results/report/figures/training_curves.pdf",
     params:
-        code=CODE["training_curves.py"],
-        runs=lambda wc: runs_made(plan.intermediate_runs(config)),
+        **step("xlt.steps.report:training_curves"),
+        runs=lambda wc: intermediate_runs_made(),
     log:
-        logs("training_curves", "all")["log"],
+        "results/logs/training_curves/all.log",
     benchmark:
-        logs("training_curves", "all")["benchmark"]
+        "results/benchmarks/training_curves/all.tsv"
     conda:
         "../envs/analysis.yaml"
     script:
-        "../workflow_scripts/training_curves.py"
+        "../workflow_scripts/step.py"
 
 
 # The span-QA ceiling per target language (xlt/model/oracle.py): an oracle through each span-QA target's
@@ -173,22 +171,22 @@ rule span_ceiling:
     input:
         features=[features(r["model"], r["target"], "test") for r in SPAN_CEILING],
         data=[data(r["target"], "test") for r in SPAN_CEILING],
-        models=[model_dir(r["model"]) for r in SPAN_CEILING],
+        model_dirs=[model_dir(r["model"]) for r in SPAN_CEILING],
     output:
-        "results/report/span_ceiling.csv",
+        ceiling="results/report/span_ceiling.csv",
     params:
-        code=CODE["span_ceiling.py"],
+        **step("xlt.steps.report:span_ceiling"),
         runs=SPAN_CEILING,
         qa={r["target"]: qa_options(config, r["target"]) for r in SPAN_CEILING},
-        features={r["target"]: feature_config(config, r["target"]) for r in SPAN_CEILING},
+        feature_cfg={r["target"]: feature_config(config, r["target"]) for r in SPAN_CEILING},
     log:
-        logs("span_ceiling", "all")["log"],
+        "results/logs/span_ceiling/all.log",
     benchmark:
-        logs("span_ceiling", "all")["benchmark"]
+        "results/benchmarks/span_ceiling/all.tsv"
     conda:
         "../envs/training.yaml"
     script:
-        "../workflow_scripts/span_ceiling.py"
+        "../workflow_scripts/step.py"
 
 
 rule summary:
@@ -202,10 +200,10 @@ rule summary:
         selection=selection.result_files(config),      # training keys chosen on English dev
         span_ceiling=["results/report/span_ceiling.csv"] if SPAN_CEILING else [],
     output:
-        report("results/report/summary.md", caption="../report/summary.rst", category="Answer",
-               subcategory="Markdown (download)"),
+        markdown=report("results/report/summary.md", caption="../report/summary.rst", category="Answer",
+                        subcategory="Markdown (download)"),
     params:
-        code=CODE["summary.py"],
+        **step("xlt.steps.report:summary"),
         targets=STUDY["targets"],
         replicates=config.get("bootstrap", {}).get("replicates", 10000),
         demo=any("demo" in MODELS[m] for m in STUDY["models"]),
@@ -220,13 +218,13 @@ rule summary:
         # every look's file: the summary reads those the statistics used (its `look` column)
         interims=interim_files(),
     log:
-        logs("summary", "all")["log"],
+        "results/logs/summary/all.log",
     benchmark:
-        logs("summary", "all")["benchmark"]
+        "results/benchmarks/summary/all.tsv"
     conda:
         "../envs/analysis.yaml"
     script:
-        "../workflow_scripts/summary.py"
+        "../workflow_scripts/step.py"
 
 
 # What `snakemake --report` displays: the answer and the tables as HTML (a .md or .csv would be a download
@@ -239,24 +237,24 @@ rule report_pages:
         run_variance="results/report/run_variance.csv",
         sensitivity="results/report/sensitivity.csv",
     output:
-        summary=report("results/report/html/summary.html", caption="../report/summary.rst", category="Answer",
-                       subcategory="Summary"),
-        answer="results/report/html/answer.html",
-        aggregate=report("results/report/html/aggregate.html", caption="../report/aggregate.rst",
-                         category="Tables", subcategory="Tables"),
-        comparisons=report("results/report/html/comparisons.html", caption="../report/comparisons.rst",
-                           category="Tables", subcategory="Tables"),
-        run_variance=report("results/report/html/run_variance.html", caption="../report/run_variance.rst",
-                            category="Tables", subcategory="Tables"),
-        sensitivity=report("results/report/html/sensitivity.html", caption="../report/sensitivity.rst",
-                           category="Tables", subcategory="Tables"),
+        summary_html=report("results/report/html/summary.html", caption="../report/summary.rst", category="Answer",
+                            subcategory="Summary"),
+        answer_html="results/report/html/answer.html",
+        aggregate_html=report("results/report/html/aggregate.html", caption="../report/aggregate.rst",
+                              category="Tables", subcategory="Tables"),
+        comparisons_html=report("results/report/html/comparisons.html", caption="../report/comparisons.rst",
+                                category="Tables", subcategory="Tables"),
+        run_variance_html=report("results/report/html/run_variance.html", caption="../report/run_variance.rst",
+                                 category="Tables", subcategory="Tables"),
+        sensitivity_html=report("results/report/html/sensitivity.html", caption="../report/sensitivity.rst",
+                                category="Tables", subcategory="Tables"),
     params:
-        code=CODE["report_pages.py"],
+        **step("xlt.steps.report:report_pages"),
     log:
-        logs("report_pages", "all")["log"],
+        "results/logs/report_pages/all.log",
     benchmark:
-        logs("report_pages", "all")["benchmark"]
+        "results/benchmarks/report_pages/all.tsv"
     conda:
         "../envs/analysis.yaml"
     script:
-        "../workflow_scripts/report_pages.py"
+        "../workflow_scripts/step.py"

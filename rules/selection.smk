@@ -8,67 +8,67 @@
 SELECTION = selection.settings(config)
 SELECTIONS = selection.selections(config)
 SELECT = ("{model}", "{stage}", "{task}", "{start}", "{point}", "{seed}")
+SELECTED_STAGE = one_of(sorted({s for s, _ in SELECTIONS}))  # the stages with a `selected` value
+SELECTED_TASK = one_of(sorted({t for _, t in SELECTIONS}))    # the tasks their choices are made on
 
 
 if SELECTIONS:  # no `selected` value anywhere: no rules
 
     rule select_point:
         input:
+            unpack(lambda wc: plan.task_files(wc.model, [wc.task])),
             init=lambda wc: model_dir(wc.model) if wc.start == plan.BASELINE else
                             plan.intermediate_file(wc.model, wc.start, "standard", wc.seed, "checkpoint"),
-            tasks=lambda wc: plan.task_input_files(wc.model, [wc.task]),
         output:
             checkpoint=temp(directory(plan.selection_file(*SELECT, "checkpoint"))),
             metrics=plan.selection_file(*SELECT, "dev_metrics.json"),
             train_log=plan.selection_file(*SELECT, "train_log.jsonl"),
         params:
-            code=CODE["train.py"],
+            **step("xlt.steps.train:fine_tune"),
+            stage="selection",  # the run's own stage (provenance); {stage} is the stage it selects for
             tasks=lambda wc: [wc.task],
-            training=lambda wc: selection.point_training(VIEWS[wc.model], wc.stage, wc.task, wc.point),
+            training=point_training,
             qa=lambda wc: qa_by_task([wc.task]),
             variant={"name": "standard", "block": {"method": "standard"}},
         wildcard_constraints:
-            stage=one_of(sorted({s for s, _ in SELECTIONS})),
-            task=one_of(sorted({t for _, t in SELECTIONS})),
+            stage=SELECTED_STAGE,
+            task=SELECTED_TASK,
             start=one_of([plan.BASELINE, *REGISTRY]),
             point=r"[a-z_]+=[0-9][0-9.e+-]*(,[a-z_]+=[0-9][0-9.e+-]*)*",
         resources:
             gpu=1,
             runtime=lambda wc, attempt: cluster.runtime_minutes(
-                VIEWS[wc.model], wc.task, selection.for_runtime(selection.point_training(VIEWS[wc.model], wc.stage, wc.task, wc.point)),
-                {"method": "standard"}, attempt, train_token_stats(wc.model, wc.task)),
+                VIEWS[wc.model], wc.task, selection.for_runtime(point_training(wc)), {"method": "standard"}, attempt,
+                train_token_stats(wc.model, wc.task)),
             mem_mb=job_mem_mb,
         log:
-            logs("select_point", "{model}/{stage}/{task}/{start}/{point}/seed{seed}")["log"],
+            "results/logs/select_point/{model}/{stage}/{task}/{start}/{point}/seed{seed}.log",
         benchmark:
-            logs("select_point", "{model}/{stage}/{task}/{start}/{point}/seed{seed}")["benchmark"]
+            "results/benchmarks/select_point/{model}/{stage}/{task}/{start}/{point}/seed{seed}.tsv"
         conda:
             "../envs/training.yaml"
         script:
-            "../workflow_scripts/train.py"
+            "../workflow_scripts/step.py"
 
 
     rule select:
         input:
-            points=lambda wc: [plan.selection_file(r["model"], r["stage"], r["task"], r["start"], r["point"], r["seed"], "dev_metrics.json")
-                               for r in selection.point_runs(config)
-                               if (r["model"], r["stage"], r["task"]) == (wc.model, wc.stage, wc.task)],
+            points=lambda wc: [plan.selection_file(r["model"], r["stage"], r["task"], r["start"], r["point"], r["seed"],
+                                                   "dev_metrics.json") for r in selection_points(wc)],
         output:
-            plan.selection_result("{model}", "{stage}", "{task}"),
+            result=plan.selection_result("{model}", "{stage}", "{task}"),
         params:
-            code=CODE["calibrate.py"],
-            kind="selection",
-            runs=lambda wc: [r for r in selection.point_runs(config)
-                             if (r["model"], r["stage"], r["task"]) == (wc.model, wc.stage, wc.task)],
+            **step("xlt.steps.calibration:select"),
+            runs=selection_points,
             settings=lambda wc: selection.stage_settings(config, wc.stage, wc.task),
         wildcard_constraints:
-            stage=one_of(sorted({s for s, _ in SELECTIONS})),
-            task=one_of(sorted({t for _, t in SELECTIONS})),
+            stage=SELECTED_STAGE,
+            task=SELECTED_TASK,
         log:
-            logs("select", "{model}/{stage}/{task}")["log"],
+            "results/logs/select/{model}/{stage}/{task}.log",
         benchmark:
-            logs("select", "{model}/{stage}/{task}")["benchmark"]
+            "results/benchmarks/select/{model}/{stage}/{task}.tsv"
         conda:
             "../envs/analysis.yaml"
         script:
-            "../workflow_scripts/calibrate.py"
+            "../workflow_scripts/step.py"

@@ -13,8 +13,8 @@ for _target, _langs in STUDY["targets"].items():
         name:
             f"train_target_{_target}"
         input:
+            unpack(lambda wc: plan.task_files(wc.model, [wc.target])),
             init=target_init,
-            tasks=lambda wc: plan.task_input_files(wc.model, [wc.target]),
             calibration=lambda wc: calibration_input(wc.model, plan.split_variant(wc.variant)[1]),
             selection=lambda wc: selection_input(wc.model, "target", wc.target),
             test_features=features("{model}", "{target}", "test"),
@@ -27,15 +27,17 @@ for _target, _langs in STUDY["targets"].items():
             predictions=[plan.eval_file(*TARGET, lang, "predictions") for lang in _langs],
             eval_metrics=[plan.eval_file(*TARGET, lang, "metrics") for lang in _langs],
         params:
-            code=CODE["train_target.py"],
+            **step("xlt.steps.target:train_and_evaluate"),
+            stage="target",
             tasks=lambda wc: [wc.target],
-            training=lambda wc: training_config(config, "target", wc.target, wc.model),
+            training=target_training,
             qa=lambda wc: qa_by_task([wc.target]),
             transfer=transfer_config(config),
             variant=target_variant,
+            run=target_run,
             languages=_langs,
-            eval_batch_size=lambda wc: training_config(config, "target", wc.target, wc.model)["eval_batch_size"],
-            attention=lambda wc: training_config(config, "target", wc.target, wc.model).get("attention", "sdpa"),
+            eval_batch_size=lambda wc: target_training(wc)["eval_batch_size"],
+            attention=lambda wc: target_training(wc).get("attention", "sdpa"),
             preregistration=PREREGISTRATION,  # the first target run declares (xlt/analysis/preregistration.py)
         wildcard_constraints:
             target=re.escape(_target),
@@ -44,10 +46,10 @@ for _target, _langs in STUDY["targets"].items():
             runtime=job_runtime("target"),
             mem_mb=job_mem_mb,
         log:
-            logs("train_target", "{model}/{inter}/{variant}/{target}/seed{seed}")["log"],
+            "results/logs/train_target/{model}/{inter}/{variant}/{target}/seed{seed}.log",
         benchmark:
-            logs("train_target", "{model}/{inter}/{variant}/{target}/seed{seed}")["benchmark"]
+            "results/benchmarks/train_target/{model}/{inter}/{variant}/{target}/seed{seed}.tsv"
         conda:
             "../envs/training.yaml"
         script:
-            "../workflow_scripts/train_target.py"
+            "../workflow_scripts/step.py"

@@ -159,8 +159,8 @@ def test_each_method_reduces_its_own_loss(method, fmt, fixtures_dir, tiny_model_
     data.featurize(task, str(tmp_path / "train.parquet"), str(tiny_model_dir), fcfg, str(tmp_path / "f.parquet"))
     spec = {"name": task, "train": str(tmp_path / "f.parquet"), "dev": str(tmp_path / "f.parquet"),
             "dev_data": str(tmp_path / "train.parquet"), "qa": {"n_best": 5, "max_answer_length": 8}}
-    train.fine_tune([spec], str(tiny_model_dir), CFG, 0, str(tmp_path / "ckpt"), str(tmp_path / "m.json"),
-                    str(tmp_path / "log.jsonl"), variant=method, variant_block={"method": method})
+    train.fine_tune_tasks([spec], str(tiny_model_dir), CFG, 0, str(tmp_path / "ckpt"), str(tmp_path / "m.json"),
+                          str(tmp_path / "log.jsonl"), variant=method, variant_block={"method": method})
     losses = [r["loss"] for r in map(json.loads, open(tmp_path / "log.jsonl")) if "loss" in r]
     assert len(losses) == 30
     assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5, losses
@@ -174,11 +174,11 @@ def test_non_finite_step_stops_naming_step_and_variant_or_is_skipped_and_counted
             "dev_data": str(fixtures_dir / task / "train.parquet")}
     bad = {"method": "fgm", "epsilon": float("nan")}
     with pytest.raises(FloatingPointError, match=r"step 1 \(variant 'fgm-nan'.*loss=nan"):
-        train.fine_tune([spec], str(tiny_model_dir), {**CFG, "max_steps": 3}, 0, str(tmp_path / "c"),
-                        str(tmp_path / "m.json"), str(tmp_path / "log.jsonl"), variant="fgm-nan", variant_block=bad)
-    train.fine_tune([spec], str(tiny_model_dir), {**CFG, "max_steps": 3, "skip_nonfinite_steps": True}, 0,
-                    str(tmp_path / "c2"), str(tmp_path / "m2.json"), str(tmp_path / "log2.jsonl"),
-                    variant="fgm-nan", variant_block=bad)
+        train.fine_tune_tasks([spec], str(tiny_model_dir), {**CFG, "max_steps": 3}, 0, str(tmp_path / "c"),
+                              str(tmp_path / "m.json"), str(tmp_path / "log.jsonl"), variant="fgm-nan", variant_block=bad)
+    train.fine_tune_tasks([spec], str(tiny_model_dir), {**CFG, "max_steps": 3, "skip_nonfinite_steps": True}, 0,
+                          str(tmp_path / "c2"), str(tmp_path / "m2.json"), str(tmp_path / "log2.jsonl"),
+                          variant="fgm-nan", variant_block=bad)
     skipped = [r for r in map(json.loads, open(tmp_path / "log2.jsonl")) if r.get("skipped")]
     assert len(skipped) == 3 and skipped[-1]["skipped_total"] == 3
 
@@ -286,9 +286,9 @@ def zero_radius_runs(fixtures_dir, tiny_model_dir, tmp_path_factory):
 
     def run(fmt, name, block):
         out = tmp / fmt / name
-        train.fine_tune([specs[fmt]], str(tiny_model_dir), {**CFG, "batch_size": 4, "max_steps": 6}, 3,
-                        str(out / "ckpt"), str(out / "m.json"), str(out / "log.jsonl"), variant=name,
-                        variant_block=block)
+        train.fine_tune_tasks([specs[fmt]], str(tiny_model_dir), {**CFG, "batch_size": 4, "max_steps": 6}, 3,
+                              str(out / "ckpt"), str(out / "m.json"), str(out / "log.jsonl"), variant=name,
+                              variant_block=block)
         losses = [r["loss"] for r in map(json.loads, open(out / "log.jsonl")) if "loss" in r]
         return losses, read_json(out / "m.json")["metrics"]
     return run

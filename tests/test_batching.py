@@ -130,5 +130,5 @@ def test_training_with_length_grouping_runs_for_every_format(fixtures_dir, tiny_
         spec = {"name": task, "train": feats, "dev": feats, "dev_data": str(fixtures_dir / task / "train.parquet")}
         cfg = {"learning_rate": 1e-3, "batch_size": 8, "max_steps": 4, "eval_every": 4, "group_by_length": True}
         out = tmp_path / task
-        train.fine_tune([spec], str(tiny_model_dir), cfg, 0, str(out / "c"), str(out / "m.json"), str(out / "l.jsonl"))
+        train.fine_tune_tasks([spec], str(tiny_model_dir), cfg, 0, str(out / "c"), str(out / "m.json"), str(out / "l.jsonl"))
         assert "accuracy" in read_json(out / "m.json")["metrics"][task]

@@ -199,8 +199,8 @@ def test_train_log_records_the_embedding_scale_and_each_steps_perturbation_ratio
     spec = {"name": task, "train": str(tmp_path / "f.parquet"), "dev": str(tmp_path / "f.parquet"),
             "dev_data": str(fixtures_dir / task / "train.parquet")}
     cfg = {"learning_rate": 1e-3, "batch_size": 8, "max_steps": 4, "eval_every": 4}
-    train.fine_tune([spec], str(tiny_model_dir), cfg, 0, str(tmp_path / "c"), str(tmp_path / "m.json"),
-                    str(tmp_path / "log.jsonl"), variant="fgm", variant_block={"method": "fgm", "epsilon": 0.05,
+    train.fine_tune_tasks([spec], str(tiny_model_dir), cfg, 0, str(tmp_path / "c"), str(tmp_path / "m.json"),
+                          str(tmp_path / "log.jsonl"), variant="fgm", variant_block={"method": "fgm", "epsilon": 0.05,
                                                                                 "scale": "embedding"})
     records = [json.loads(line) for line in open(tmp_path / "log.jsonl")]
     scale = records[0]["embedding_scale"]
@@ -213,8 +213,8 @@ def test_train_log_records_the_embedding_scale_and_each_steps_perturbation_ratio
         assert set(r["perturbation"]) == {"token_max", "token_median", "example_max", "example_median"}
         assert 0.03 < r["perturbation"]["example_median"] < 0.07
     # standard runs log the scale but no perturbation
-    train.fine_tune([spec], str(tiny_model_dir), cfg, 0, str(tmp_path / "c2"), str(tmp_path / "m2.json"),
-                    str(tmp_path / "log2.jsonl"))
+    train.fine_tune_tasks([spec], str(tiny_model_dir), cfg, 0, str(tmp_path / "c2"), str(tmp_path / "m2.json"),
+                          str(tmp_path / "log2.jsonl"))
     records = [json.loads(line) for line in open(tmp_path / "log2.jsonl")]
     assert "embedding_scale" in records[0] and not any("perturbation" in r for r in records)
 

@@ -46,8 +46,8 @@ def test_a_run_compiles_once_per_length_bucket(method, varied, tiny_model_dir, t
     GRAPHS.clear()
     cfg = {"learning_rate": 1e-3, "batch_size": 8, "epochs": 2, "eval_every": 1000, "group_by_length": True,
            "compile": True}
-    train.fine_tune([varied], str(tiny_model_dir), cfg, 0, str(tmp_path / "c"), str(tmp_path / "m.json"),
-                    str(tmp_path / "l.jsonl"), variant=method, variant_block={"method": method})
+    train.fine_tune_tasks([varied], str(tiny_model_dir), cfg, 0, str(tmp_path / "c"), str(tmp_path / "m.json"),
+                          str(tmp_path / "l.jsonl"), variant=method, variant_block={"method": method})
     steps = [r for r in _log(tmp_path / "l.jsonl") if "loss" in r]
     lengths = {shape[1] for shapes in GRAPHS for shape in shapes[:1]}
     buckets = {16, 32, 48}
@@ -64,8 +64,8 @@ def test_compiled_training_matches_eager_training(varied, tiny_model_dir, tmp_pa
     losses = {}
     for compiled in (False, True):
         out = tmp_path / str(compiled)
-        train.fine_tune([varied], str(tiny_model_dir), {**cfg, "compile": compiled}, 0, str(out / "c"),
-                        str(out / "m.json"), str(out / "l.jsonl"), variant="fgm",
-                        variant_block={"method": "fgm", "epsilon": 0.05, "scale": "embedding"})
+        train.fine_tune_tasks([varied], str(tiny_model_dir), {**cfg, "compile": compiled}, 0, str(out / "c"),
+                              str(out / "m.json"), str(out / "l.jsonl"), variant="fgm",
+                              variant_block={"method": "fgm", "epsilon": 0.05, "scale": "embedding"})
         losses[compiled] = [r["loss"] for r in _log(out / "l.jsonl") if "loss" in r]
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-4, atol=1e-5)

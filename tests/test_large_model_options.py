@@ -30,8 +30,8 @@ def _spec(feats, fixtures_dir, name="paws_x"):
 def test_lora_trains_adapters_only_and_checkpoints_chain(feats, fixtures_dir, tiny_model_dir, tmp_path):
     lora = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["query_key_value"]}
     inter = tmp_path / "inter"
-    train.fine_tune([_spec(feats, fixtures_dir)], str(tiny_model_dir), {**CFG, "lora": lora}, 0, str(inter / "ckpt"),
-                    str(inter / "m.json"), str(inter / "log.jsonl"), variant="fgm", variant_block={"method": "fgm"})
+    train.fine_tune_tasks([_spec(feats, fixtures_dir)], str(tiny_model_dir), {**CFG, "lora": lora}, 0, str(inter / "ckpt"),
+                          str(inter / "m.json"), str(inter / "log.jsonl"), variant="fgm", variant_block={"method": "fgm"})
     ckpt = inter / "ckpt"
     assert (ckpt / "adapter_config.json").exists() and not (ckpt / "model.safetensors").exists()
     losses = [r["loss"] for r in map(json.loads, open(inter / "log.jsonl")) if "loss" in r]
@@ -44,8 +44,8 @@ def test_lora_trains_adapters_only_and_checkpoints_chain(feats, fixtures_dir, ti
         assert not torch.allclose(model(ids, torch.ones_like(ids)), base(ids, torch.ones_like(ids)))
     # a second LoRA stage on top of the first: its checkpoint names the first as its base
     target = tmp_path / "target"
-    train.fine_tune([_spec(feats, fixtures_dir)], str(ckpt), {**CFG, "max_steps": 2, "lora": lora}, 0,
-                    str(target / "ckpt"), str(target / "m.json"), str(target / "log.jsonl"))
+    train.fine_tune_tasks([_spec(feats, fixtures_dir)], str(ckpt), {**CFG, "max_steps": 2, "lora": lora}, 0,
+                          str(target / "ckpt"), str(target / "m.json"), str(target / "log.jsonl"))
     assert read_json(target / "ckpt" / "adapter_config.json")["base_model_name_or_path"] == str(ckpt)
     assert load_model(target / "ckpt") is not None
 
@@ -88,8 +88,8 @@ def test_bfloat16_checkpoints_take_half_the_disk_and_load_as_the_rounded_weights
     sizes, bodies = {}, {}
     for dtype in ("float32", "bfloat16"):
         out = tmp_path / dtype
-        train.fine_tune([_spec(feats, fixtures_dir)], str(tiny_model_dir), {**CFG, "max_steps": 4, "save_dtype": dtype},
-                        0, str(out / "ckpt"), str(out / "m.json"), str(out / "log.jsonl"))
+        train.fine_tune_tasks([_spec(feats, fixtures_dir)], str(tiny_model_dir), {**CFG, "max_steps": 4, "save_dtype": dtype},
+                              0, str(out / "ckpt"), str(out / "m.json"), str(out / "log.jsonl"))
         body = out / "ckpt" / "model.safetensors"
         with safe_open(body, "pt") as f:
             assert {f.get_tensor(k).dtype for k in f.keys()} == {getattr(torch, dtype)}

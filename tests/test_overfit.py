@@ -21,8 +21,8 @@ def test_tiny_model_overfits_small_training_set(task, fmt, metric, threshold, fi
             "qa": {"n_best": 10, "max_answer_length": 16}}
     cfg = {"learning_rate": 3e-3, "batch_size": 8, "grad_accum": 1, "max_steps": 160, "warmup_ratio": 0.05,
            "weight_decay": 0.0, "max_grad_norm": 1.0, "eval_every": 40, "eval_batch_size": 16}
-    train.fine_tune([spec], str(tiny_model_dir), cfg, 0, str(tmp_path / "ckpt"), str(tmp_path / "m.json"),
-                    str(tmp_path / "log.jsonl"))
+    train.fine_tune_tasks([spec], str(tiny_model_dir), cfg, 0, str(tmp_path / "ckpt"), str(tmp_path / "m.json"),
+                          str(tmp_path / "log.jsonl"))
     score = read_json(tmp_path / "m.json")["metrics"][task][metric]
     print(f"\n{fmt}: training-set {metric} after 160 steps = {score:.3f}")
     assert score >= threshold

@@ -17,8 +17,8 @@ RUN = """
 import json, sys
 from xlt.steps import train
 specs, cfg, out, variant, mixing = json.loads(sys.argv[1])
-train.fine_tune(specs, specs[0]["init"], cfg, 1, out + "/ckpt", out + "/m.json", out + "/log.jsonl", mixing=mixing,
-                variant=variant["method"], variant_block=variant)
+train.fine_tune_tasks(specs, specs[0]["init"], cfg, 1, out + "/ckpt", out + "/m.json", out + "/log.jsonl", mixing=mixing,
+                      variant=variant["method"], variant_block=variant)
 """
 
 

@@ -215,8 +215,8 @@ def test_a_selection_run_trains_the_shortened_schedule_with_the_selected_value(f
     n = len(pd.read_parquet(tmp_path / "f.parquet"))
     cfg = selection.horizon({"learning_rate": "selected", "batch_size": 16, "epochs": 4, "warmup_ratio": 0.25},
                             {"fraction": 0.5})
-    train.fine_tune([spec], str(tiny_model_dir), cfg, 0, str(tmp_path / "c"), str(tmp_path / "m.json"),
-                    str(tmp_path / "log.jsonl"), selection=str(tmp_path / "sel.json"))
+    train.fine_tune_tasks([spec], str(tiny_model_dir), cfg, 0, str(tmp_path / "c"), str(tmp_path / "m.json"),
+                          str(tmp_path / "log.jsonl"), selection=str(tmp_path / "sel.json"))
     records = [json.loads(line) for line in open(tmp_path / "log.jsonl")]
     steps = [r for r in records if "loss" in r]
     total = max(1, round(0.5 * round(4 * math.ceil(n / 16))))

@@ -1,12 +1,16 @@
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from xlt.steps import data, train
 from xlt.io import read_json
 from xlt.model.modeling import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CFG = {"learning_rate": 3e-3, "batch_size": 16, "grad_accum": 2, "epochs": 3, "warmup_ratio": 0.1,
        "weight_decay": 0.0, "max_grad_norm": 1.0, "eval_every": 2, "eval_batch_size": 32}
@@ -25,8 +29,8 @@ def _features(task, fixtures_dir, model_dir, tmp_path, **fcfg):
 def _train(task, feats, fixtures_dir, model_dir, out, seed=1, cfg=CFG):
     spec = {"name": task, "train": feats["train"], "dev": feats["dev"],
             "dev_data": str(fixtures_dir / task / "dev.parquet"), "qa": QA if task in ("squad", "tydiqa") else {}}
-    train.fine_tune([spec], str(model_dir), cfg, seed, str(out / "ckpt"), str(out / "metrics.json"),
-                    str(out / "log.jsonl"))
+    train.fine_tune_tasks([spec], str(model_dir), cfg, seed, str(out / "ckpt"), str(out / "metrics.json"),
+                          str(out / "log.jsonl"))
     return read_json(out / "metrics.json")["metrics"][task], [json.loads(line) for line in open(out / "log.jsonl")]
 
 
@@ -75,8 +79,8 @@ def test_multitask_shares_one_body_and_transfer_can_keep_a_compatible_head(fixtu
         specs.append({"name": task, "train": feats["train"], "dev": feats["dev"],
                       "dev_data": str(fixtures_dir / task / "dev.parquet"), "qa": QA})
     out = tmp_path / "multi"
-    train.fine_tune(specs, str(tiny_model_dir), {**CFG, "max_steps": 12, "eval_every": 6}, 1, str(out / "ckpt"),
-                    str(out / "m.json"), str(out / "log.jsonl"), mixing={"cap": 50, "temperature": 1.0})
+    train.fine_tune_tasks(specs, str(tiny_model_dir), {**CFG, "max_steps": 12, "eval_every": 6}, 1, str(out / "ckpt"),
+                          str(out / "m.json"), str(out / "log.jsonl"), mixing={"cap": 50, "temperature": 1.0})
     metrics = read_json(out / "m.json")["metrics"]
     assert set(metrics) == {"paws_x", "squad"} and "f1" in metrics["squad"] and "accuracy" in metrics["paws_x"]
     log = [json.loads(line) for line in open(out / "log.jsonl")]
@@ -91,8 +95,8 @@ def test_multitask_shares_one_body_and_transfer_can_keep_a_compatible_head(fixtu
               "dev_data": str(fixtures_dir / "tydiqa" / "dev.parquet"), "qa": QA}
     for keep, expected in ((False, {}), (True, {"tydiqa": "squad"})):
         t_out = tmp_path / f"target-{keep}"
-        train.fine_tune([target], str(out / "ckpt"), {**CFG, "max_steps": 1}, 1, str(t_out / "ckpt"),
-                        str(t_out / "m.json"), str(t_out / "log.jsonl"), keep_compatible_head=keep)
+        train.fine_tune_tasks([target], str(out / "ckpt"), {**CFG, "max_steps": 1}, 1, str(t_out / "ckpt"),
+                              str(t_out / "m.json"), str(t_out / "log.jsonl"), keep_compatible_head=keep)
         assert read_json(t_out / "m.json")["reused_heads"] == expected
     # the kept head starts as the intermediate SQuAD head, weight for weight
     from xlt.model.modeling import build_model, load_heads
@@ -166,8 +170,8 @@ def test_tensorboard_scalars_follow_the_train_log_and_change_nothing(fixtures_di
     spec = {"name": "paws_x", "train": feats["train"], "dev": feats["dev"],
             "dev_data": str(fixtures_dir / "paws_x" / "dev.parquet"), "qa": {}}
     out = tmp_path / "tb-run"
-    train.fine_tune([spec], str(tiny_model_dir), CFG, 1, str(out / "ckpt"), str(out / "metrics.json"),
-                    str(out / "log.jsonl"), tensorboard=str(tmp_path / "events"))
+    train.fine_tune_tasks([spec], str(tiny_model_dir), CFG, 1, str(out / "ckpt"), str(out / "metrics.json"),
+                          str(out / "log.jsonl"), tensorboard=str(tmp_path / "events"))
     plain, log = _train("paws_x", feats, fixtures_dir, tiny_model_dir, tmp_path / "plain")
     assert read_json(out / "metrics.json")["metrics"]["paws_x"] == plain  # writing events changes no result
     events = EventAccumulator(str(tmp_path / "events"))
@@ -199,18 +203,22 @@ def test_a_target_run_trains_then_evaluates_in_one_job_with_its_checkpoint_node_
                         lambda **kw: (calls.append(("evaluate", kw)), real_evaluate(**kw))[1])
     for keep in (False, True):
         run = tmp_path / f"results-{keep}"
-        spec = {"name": "paws_x", "train": feats["train"], "dev": feats["dev"],
-                "dev_data": str(fixtures_dir / "paws_x" / "dev.parquet"), "qa": {}}
-        training = {"tasks": [spec], "init": str(tiny_model_dir), "train_cfg": {**CFG, "epochs": 1}, "seed": 1,
-                    "checkpoint": str(run / "checkpoint") if keep else None, "metrics_out": str(run / "dev_metrics.json"),
-                    "log": str(run / "train_log.jsonl"), "stage": "target"}
-        outputs = {lang: [str(run / f"{lang}.predictions.json"), str(run / f"{lang}.metrics.json")] for lang in ("en", "de")}
-        evaluation = {"task_name": "paws_x", "test_features": str(test_features),
-                      "test_data": str(fixtures_dir / "paws_x" / "test.parquet"), "run": {"seed": 1}, "qa_options": {},
-                      "batch_size": 32, "outputs": outputs}
+        languages = ["en", "de"]
+        outputs = {"predictions": [str(run / f"{lang}.predictions.json") for lang in languages],
+                   "eval_metrics": [str(run / f"{lang}.metrics.json") for lang in languages]}
         scratch = tmp_path / f"scratch-{keep}"
         scratch.mkdir()
-        target.train_and_evaluate(training, evaluation, str(scratch))
+        # the rule's names, as the step runner passes them (rules/target.smk, xlt/workflow/runner.py)
+        target.train_and_evaluate(
+            tasks=["paws_x"], qa={"paws_x": {}}, init=str(tiny_model_dir), train_features=[feats["train"]],
+            dev_features=[feats["dev"]], train_data=[str(fixtures_dir / "paws_x" / "train.parquet")],
+            dev_data=[str(fixtures_dir / "paws_x" / "dev.parquet")], test_features=str(test_features),
+            test_data=str(fixtures_dir / "paws_x" / "test.parquet"), training={**CFG, "epochs": 1}, seed="1",
+            **({"checkpoint": str(run / "checkpoint")} if keep else {}), metrics=str(run / "dev_metrics.json"),
+            train_log=str(run / "train_log.jsonl"), **outputs, languages=languages, run={"seed": 1},
+            variant={"name": "standard", "block": {"method": "standard"}}, stage="target", eval_batch_size=32,
+            attention="sdpa", preregistration=str(run / "preregistration.json"), tmpdir=str(scratch),
+            config=yaml.safe_load((ROOT / "config" / "demo.yaml").read_text()))
         (step, trained), (then, evaluated) = calls[-2:]
         assert (step, then) == ("train", "evaluate")  # the test split is read after training, not by it
         assert "test.parquet" not in repr(trained) and evaluated["test_features"] == str(test_features)
@@ -220,7 +228,8 @@ def test_a_target_run_trains_then_evaluates_in_one_job_with_its_checkpoint_node_
         else:
             assert trained["checkpoint"].startswith(str(scratch))  # node-local, and removed after the evaluation
             assert not (run / "checkpoint").exists() and list(scratch.iterdir()) == []
-        assert all(read_json(m)["metrics"]["accuracy"] >= 0 for _, m in outputs.values())
+        assert all(read_json(m)["metrics"]["accuracy"] >= 0 for m in outputs["eval_metrics"])
+        assert (run / "preregistration.json").exists()  # the first target run declares
         assert (run / "dev_metrics.json").exists() and not (run / "resume").exists()
 
 

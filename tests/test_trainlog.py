@@ -14,12 +14,13 @@ from xlt.steps import data, train
 
 CFG = {"learning_rate": 3e-3, "batch_size": 8, "grad_accum": 1, "max_steps": 12, "warmup_ratio": 0.1,
        "weight_decay": 0.0, "max_grad_norm": 1.0, "eval_every": 6, "eval_batch_size": 16, "save_every": 3}
-# the job's step as a workflow script runs it: xlt.workflow.warm.execute, log redirection included
+# the job's step as the step runner runs it (xlt/workflow/runner.py): xlt.workflow.warm.execute with the
+# training rules' names, log redirection included
 JOB = """
 import json, sys
 from xlt.workflow import warm
 kwargs, log = json.loads(sys.argv[1])
-warm.execute("xlt.steps.train", "fine_tune", kwargs, log, threads=1, gpu=False)
+warm.execute("xlt.steps.train", "fine_tune", kwargs, log, threads=1, gpu=False, optional={"seed": "3"})
 """
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 
@@ -35,9 +36,11 @@ def spec(fixtures_dir, tiny_model_dir, tmp_path_factory):
 
 def test_a_killed_jobs_log_has_its_header_and_every_step_that_ran(spec, tiny_model_dir, tmp_path):
     block = {"method": "freelb", "steps": 2, "adv_lr": 0.1, "init_mag": 0.05, "max_norm": 0.3}
-    kwargs = {"tasks": [spec], "init": str(tiny_model_dir), "train_cfg": CFG, "seed": 3,
-              "checkpoint": str(tmp_path / "ckpt"), "metrics_out": str(tmp_path / "m.json"),
-              "log": str(tmp_path / "train_log.jsonl"), "variant": "freelb", "variant_block": block}
+    kwargs = {"tasks": ["paws_x"], "init": str(tiny_model_dir), "train_features": [spec["train"]],
+              "dev_features": [spec["dev"]], "train_data": [spec["dev_data"]], "dev_data": [spec["dev_data"]],
+              "qa": {"paws_x": {}}, "training": CFG, "checkpoint": str(tmp_path / "ckpt"),
+              "metrics": str(tmp_path / "m.json"), "train_log": str(tmp_path / "train_log.jsonl"),
+              "variant": {"name": "freelb", "block": block}, "stage": "intermediate"}
     log = tmp_path / "job.log"
     env = {**os.environ, "XLT_SIGNAL_AT_STEP": "7:KILL"}
     proc = subprocess.run([sys.executable, "-c", JOB, json.dumps([kwargs, str(log)])], env=env,
@@ -63,14 +66,14 @@ def test_a_killed_jobs_log_has_its_header_and_every_step_that_ran(spec, tiny_mod
 def test_a_non_finite_loss_is_reported_when_it_happens(spec, tiny_model_dir, tmp_path, capsys):
     bad = {"method": "fgm", "epsilon": float("nan")}
     cfg = {**CFG, "max_steps": 3, "save_every": None}
-    train.fine_tune([spec], str(tiny_model_dir), {**cfg, "skip_nonfinite_steps": True}, 0, str(tmp_path / "c"),
-                    str(tmp_path / "m.json"), str(tmp_path / "log.jsonl"), variant="fgm-nan", variant_block=bad)
+    train.fine_tune_tasks([spec], str(tiny_model_dir), {**cfg, "skip_nonfinite_steps": True}, 0, str(tmp_path / "c"),
+                          str(tmp_path / "m.json"), str(tmp_path / "log.jsonl"), variant="fgm-nan", variant_block=bad)
     out = capsys.readouterr().out
     lines = out.splitlines()
     first = next(i for i, line in enumerate(lines) if "NON-FINITE at step 1/3" in line)
     assert "skipped (1 so far" in lines[first]
     assert first < next(i for i, line in enumerate(lines) if " step 1/3  loss" in line)  # said before the step line
     with pytest.raises(FloatingPointError):
-        train.fine_tune([spec], str(tiny_model_dir), cfg, 0, str(tmp_path / "d"), str(tmp_path / "m2.json"),
-                        str(tmp_path / "log2.jsonl"), variant="fgm-nan", variant_block=bad)
+        train.fine_tune_tasks([spec], str(tiny_model_dir), cfg, 0, str(tmp_path / "d"), str(tmp_path / "m2.json"),
+                              str(tmp_path / "log2.jsonl"), variant="fgm-nan", variant_block=bad)
     assert "NON-FINITE at step 1/3: loss nan" in capsys.readouterr().out  # in the log before the traceback

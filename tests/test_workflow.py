@@ -304,10 +304,11 @@ def test_forced_no_effective_radius_is_never_called_equivalent(demo_run, tmp_pat
     out = {k: str(tmp_path / f"{k}.csv") for k in ("aggregate", "comparisons", "run_variance", "sensitivity")}
     from xlt.workflow.config import language_groups, report_config
 
-    statistics(str(report / "example_scores.parquet"), str(workdir / "results" / "matrix.parquet"), 200, 0,
-               out["aggregate"], out["comparisons"], report_config(demo), language_groups(demo), out["run_variance"],
-               out["sensitivity"], variant_blocks={"tiny-bloom": {v: demo["variants"][v] for v in ("standard", "freelb")}},
-               calibration_paths=[str(cal_dir / "freelb.json")])
+    statistics(str(report / "example_scores.parquet"), str(workdir / "results" / "matrix.parquet"),
+               {"replicates": 200, "seed": 0}, out["aggregate"], out["comparisons"], report_config(demo),
+               language_groups(demo), out["run_variance"], out["sensitivity"],
+               variants={"tiny-bloom": {v: demo["variants"][v] for v in ("standard", "freelb")}},
+               calibration=[str(cal_dir / "freelb.json")])
     comps = pd.read_csv(out["comparisons"])
     freelb = comps[(comps["variant"] == "freelb") & comps["kind"].isin(["vs_standard", "pooled_vs_standard"])]
     assert (freelb["verdict"].fillna("").isin(["not tested", ""])).all() and "equivalent" not in set(freelb["verdict"])

@@ -9,26 +9,28 @@ from xlt.io import atomic_path, write_parquet
 from xlt.data.tasks import get_task
 
 
-def prepare_dataset(task_name: str, source: dict, split: str, out: str) -> None:
+def prepare_dataset(task: str, source: dict, split: str, data: str) -> None:
+    """One split of `task`, normalised, from its `source` (xlt/data/sources.py) to `data`."""
     from xlt.data.sources import prepare_split
 
-    write_parquet(prepare_split(get_task(task_name), source, split), out)
+    write_parquet(prepare_split(get_task(task), source, split), data)
 
 
-def build_demo_fixtures(out_dir: str, seed: int) -> None:
+def build_demo_fixtures(fixtures: list[str], seed: int) -> None:
+    """The demo's generated datasets: `fixtures`, every <folder>/<task>/<split>.parquet, written at once."""
     from xlt.demo.fixtures import write_fixtures
 
-    write_fixtures(out_dir, seed)
+    write_fixtures(Path(fixtures[0]).parent.parent, seed)
 
 
-def build_demo_model(out_dir: str, spec: dict, corpus_seed: int) -> None:
+def build_demo_model(model_dir: str, spec: dict, corpus_seed: int) -> None:
     from xlt.demo.fixtures import pretraining_corpus
     from xlt.demo.tiny_model import build_tiny_bloom
 
     from xlt.io import write_json
 
-    build_tiny_bloom(pretraining_corpus(corpus_seed), out_dir, **spec)
-    write_json({"source": "demo", "spec": spec, "corpus_seed": corpus_seed}, Path(out_dir) / "xlt_provenance.json")
+    build_tiny_bloom(pretraining_corpus(corpus_seed), model_dir, **spec)
+    write_json({"source": "demo", "spec": spec, "corpus_seed": corpus_seed}, Path(model_dir) / "xlt_provenance.json")
 
 
 # What a model snapshot holds: config, tokenizer and safetensors weights. `*` matches `/` in these patterns, so
@@ -44,7 +46,7 @@ def snapshot_wanted(relpath: str) -> bool:
     return any(fnmatch(relpath, p) for p in SNAPSHOT_FILES) and not any(fnmatch(relpath, p) for p in SNAPSHOT_SKIP)
 
 
-def snapshot_model(repo: str, revision: str | None, out_dir: str) -> None:
+def snapshot_model(repo: str, revision: str | None, model_dir: str) -> None:
     """Download a Hub model once (login node) so training jobs read it from disk; offline, copy it from the
     Hugging Face cache if a snapshot is there. xlt_provenance.json records the commit."""
     import shutil
@@ -56,7 +58,7 @@ def snapshot_model(repo: str, revision: str | None, out_dir: str) -> None:
 
     patterns = dict(allow_patterns=SNAPSHOT_FILES, ignore_patterns=SNAPSHOT_SKIP)
     offline = offline_reason()
-    with atomic_path(out_dir) as tmp:
+    with atomic_path(model_dir) as tmp:
         if offline:
             go_offline()
             try:
@@ -81,22 +83,22 @@ def snapshot_model(repo: str, revision: str | None, out_dir: str) -> None:
                    tmp / "xlt_provenance.json")
 
 
-def copy_local_model(src: str, out_dir: str) -> None:
+def copy_local_model(source: str, model_dir: str) -> None:
     """A user-provided local model folder, copied into results/models so every run reads one place."""
     import shutil
 
-    if not (Path(src) / "config.json").exists():
-        raise FileNotFoundError(f"local model folder {src} has no config.json; point models.<name>.local "
+    if not (Path(source) / "config.json").exists():
+        raise FileNotFoundError(f"local model folder {source} has no config.json; point models.<name>.local "
                                 "at a folder written by save_pretrained or snapshot_download")
     from xlt.io import write_json
 
-    with atomic_path(out_dir) as tmp:
-        shutil.copytree(src, tmp)
+    with atomic_path(model_dir) as tmp:
+        shutil.copytree(source, tmp)
         if not (tmp / "xlt_provenance.json").exists():
-            write_json({"source": "local", "path": str(src)}, tmp / "xlt_provenance.json")
+            write_json({"source": "local", "path": str(source)}, tmp / "xlt_provenance.json")
 
 
-def measure_lengths(task_name: str, data: str, model_dir: str, coverage: dict[str, float], out: str) -> None:
+def measure_lengths(task: str, data: str, model_dir: str, coverage: dict[str, float], lengths: str) -> None:
     """The `auto` lengths of a span-QA task: per length key in `coverage` ({max_answer_length: share,
     max_query_length: share}), the smallest length in the model's tokens covering that share of its
     training split's answers / questions — English only (strict zero-shot)."""
@@ -111,10 +113,10 @@ def measure_lengths(task_name: str, data: str, model_dir: str, coverage: dict[st
         raise ValueError(f"{data} holds non-English examples ({', '.join(other)}): `auto` lengths are measured on "
                          "English training data only (strict zero-shot)")
     record = choose(examples, load_tokenizer(model_dir), coverage)
-    write_json({**record, "task": task_name, "split": "train", "data": provenance.data(data)}, out)
+    write_json({**record, "task": task, "split": "train", "data": provenance.data(data)}, lengths)
 
 
-def featurize(task_name: str, data: str, model_dir: str, feature_cfg: dict, out: str,
+def featurize(task: str, data: str, model_dir: str, feature_cfg: dict, features: str,
               train_data: str | None = None, lengths: str | None = None) -> None:
     """Tokenise one split once for all runs. Tagging needs the training split's tag vocabulary; span QA
     with an `auto` length reads the measured ones (`lengths`) and keeps them with the features, where
@@ -124,17 +126,17 @@ def featurize(task_name: str, data: str, model_dir: str, feature_cfg: dict, out:
     from xlt.model.lengths import resolve
     from xlt.model.modeling import load_tokenizer
 
-    task = get_task(task_name)
-    module = get_format(task.format)
+    fmt = get_task(task).format
+    module = get_format(fmt)
     extra = {}
-    if task.format == "tagging":
+    if fmt == "tagging":
         extra["labels"] = module.tag_vocabulary(pd.read_parquet(train_data or data))
     measured = read_json(lengths) if lengths else None
     feature_cfg = resolve(feature_cfg, measured, "features")
-    features = module.featurize(pd.read_parquet(data), load_tokenizer(model_dir), **feature_cfg, **extra)
+    frame = module.featurize(pd.read_parquet(data), load_tokenizer(model_dir), **feature_cfg, **extra)
     if measured:
-        features.attrs["lengths"] = measured
-    seq = module.arrays(features)["input_ids"].lengths  # every sequence the model will read
+        frame.attrs["lengths"] = measured
+    seq = module.arrays(frame)["input_ids"].lengths  # every sequence the model will read
     # read by xlt.workflow.cluster when sizing the jobs that train on this split
-    features.attrs["token_stats"] = {"features": len(features), "sequences": int(len(seq)), "tokens": int(seq.sum())}
-    write_parquet(features, out)
+    frame.attrs["token_stats"] = {"features": len(frame), "sequences": int(len(seq)), "tokens": int(seq.sum())}
+    write_parquet(frame, features)

@@ -1,4 +1,5 @@
-"""Step of rules/evaluate.smk: zero-shot evaluation of a target checkpoint on every language."""
+"""Zero-shot evaluation of a target checkpoint on every language: the second half of rules/target.smk's step
+(xlt/steps/target.py)."""
 from __future__ import annotations
 
 import pandas as pd

@@ -6,7 +6,7 @@ class PilotCheckFailed(RuntimeError):
     """A declared learning check (pilot.checks) failed."""
 
 
-def pilot_report(jobs: list[dict], checks: dict, identity: dict, passes: dict, out_json: str, out_md: str) -> None:
+def pilot_report(jobs: list[dict], checks: dict, identity: dict, passes: dict, json: str, md: str) -> None:
     """results/pilot/report.json and .md (xlt/analysis/pilot.py); printed to the job's log too, so what was
     measured survives a failed check — which fails the job, naming the check, its threshold and the runs
     below it."""
@@ -22,6 +22,6 @@ def pilot_report(jobs: list[dict], checks: dict, identity: dict, passes: dict, o
     if failed:
         raise PilotCheckFailed("pilot check failed — the study's settings did not learn on English dev:\n"
                                + "\n".join(f"  - {f}" for f in failed))
-    write_json(report, out_json)
-    with atomic_path(out_md) as tmp:
+    write_json(report, json)
+    with atomic_path(md) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Steps of rules/intermediate.smk and rules/target.smk: fine-tuning runs."""
+"""Step of the training rules (rules/intermediate.smk, calibration.smk, selection.smk, target.smk): fine-tuning runs."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -68,20 +68,55 @@ def load_task_data(spec: dict) -> TaskData:
     )
 
 
-def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoint: str, metrics_out: str,
-              log: str, mixing: dict | None = None, keep_compatible_head: bool = False,
-              variant: str = "standard", variant_block: dict | None = None, calibration: str | None = None,
-              stage: str = "intermediate", code: str | None = None, selection: str | None = None,
-              tensorboard: str | None = None) -> None:
-    """Fine-tune `init` (a model snapshot or an earlier stage's checkpoint) on one or more tasks.
+def fine_tune(tasks: list[str], init: str, train_features: list[str], dev_features: list[str],
+              train_data: list[str], dev_data: list[str], qa: dict[str, dict], training: dict, seed: int | str,
+              checkpoint: str, metrics: str, train_log: str, variant: dict, stage: str,
+              extra_dev_features: list[str] = (), extra_dev_data: list[str] = (), calibration: list[str] = (),
+              selection: list[str] = (), mixing: dict | None = None, transfer: dict | None = None,
+              code: str | None = None, config: dict | None = None) -> None:
+    """The step of the training rules (rules/intermediate.smk, calibration.smk, selection.smk; a target run's
+    training: xlt/steps/target.py), in the rules' names: `tasks` the task names; `train_features`,
+    `dev_features`, `train_data`, `dev_data` (examples) their files, in the order of `tasks` (plan.task_files);
+    `extra_dev_features`, `extra_dev_data` their extra dev splits (e.g. MNLI mismatched), task by task in the
+    registry's order; `qa` {task: span-QA options}; `variant` {name, block}; `calibration`, `selection`: the
+    English-dev choice this run reads, if any; `transfer`: the target stage's head transfer; `config`:
+    training.tensorboard is read from it (not a param: turning it on re-runs nothing). Runs fine_tune_tasks."""
+    extra = iter(zip(extra_dev_features, extra_dev_data, strict=True))
+    specs = [{"name": t, "train": tr, "dev": dv, "train_data": trd, "dev_data": dvd, "qa": qa[t],
+              "extra": {split: list(next(extra)) for split in get_task(t).extra_dev}}
+             for t, tr, dv, trd, dvd in zip(tasks, train_features, dev_features, train_data, dev_data, strict=True)]
+    tensorboard = None
+    if ((config or {}).get("training") or {}).get("tensorboard"):
+        from xlt.train.tensorboard import event_folder
+
+        tensorboard = str(event_folder(metrics))
+    fine_tune_tasks(specs, init, training, int(seed), checkpoint, metrics, train_log, mixing=mixing or None,
+                    keep_compatible_head=(transfer or {}).get("keep_compatible_head", False), variant=variant["name"],
+                    variant_block=variant["block"], calibration=_one_or_none(calibration),
+                    selection=_one_or_none(selection), stage=stage, code=code, tensorboard=tensorboard)
+
+
+def _one_or_none(files: list[str]) -> str | None:
+    """The one file of a rule's optional input ([] or [path])."""
+    return files[0] if files else None
+
+
+def fine_tune_tasks(tasks: list[dict], init: str, training: dict, seed: int, checkpoint: str, metrics: str,
+                    train_log: str, mixing: dict | None = None, keep_compatible_head: bool = False,
+                    variant: str = "standard", variant_block: dict | None = None, calibration: str | None = None,
+                    stage: str = "intermediate", code: str | None = None, selection: str | None = None,
+                    tensorboard: str | None = None) -> None:
+    """Fine-tune `init` (a model snapshot or an earlier stage's checkpoint) on one or more tasks (`tasks`:
+    {name, train, dev, dev_data, train_data, qa, extra} each, load_task_data), with the `training` block.
 
     The body carries over; each task gets a fresh head (Phang et al. 2020) unless `keep_compatible_head`
     and `init` holds a head of the same format and size (e.g. SQuAD -> TyDiQA). A `budget: calibrated`
     variant takes its radius from `calibration` (results/calibration/<model>/<variant>.json); training
     values that say `selected` come from `selection` (results/selection/<model>/<stage>/<task>.json); a
-    `schedule_fraction` (selection runs) becomes that fraction of the real run's steps. The metrics file
+    `schedule_fraction` (selection runs) becomes that fraction of the real run's steps. The `metrics` file
     also records what the run cost (`resources`: tokens, step time, tokens per minute, peak GPU memory;
-    xlt/train/measure.py); `tensorboard`: a folder for the run's TensorBoard scalars."""
+    xlt/train/measure.py); `train_log` holds every step's loss; `tensorboard`: a folder for the run's
+    TensorBoard scalars."""
     # the run's imports in one place (a step function's imports are its code fingerprint: xlt/workflow/fingerprint.py)
     from xlt.adversarial.methods import make_strategy
     from xlt.data import provenance
@@ -94,7 +129,7 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
     from xlt.workflow.selection import resolve
 
     data = [load_task_data(t) for t in tasks]
-    train_cfg = resolve(dict(train_cfg), selection)
+    train_cfg = resolve(dict(training), selection)
     sizes = {d.name: min(len(d.train), train_cfg.get("max_train_examples") or len(d.train)) for d in data}
     train_cfg = apply_fraction(train_cfg, sizes, mixing)
     set_seed(seed)
@@ -127,7 +162,7 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
 
         scalars = Scalars(tensorboard)
     try:
-        best = train(model, tokenizer, data, cfg, checkpoint, log, seed, mixing, strategy=make_strategy(block),
+        best = train(model, tokenizer, data, cfg, checkpoint, train_log, seed, mixing, strategy=make_strategy(block),
                      variant=variant, log_header={"stage": stage, "model": str(init), "variant_block": block},
                      on_record=scalars)
     finally:
@@ -138,9 +173,9 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
         for d in data:
             for split, (features, examples) in d.extra_dev.items():
                 prefix = get_task(d.name).extra_dev[split]
-                _, metrics = evaluate(model, features, examples, d.spec, tokenizer.pad_token_id,
-                                      train_cfg.get("eval_batch_size", 64), d.name)
-                best[d.name].update({f"{prefix}_{k}": v for k, v in metrics.items()})
+                _, scores = evaluate(model, features, examples, d.spec, tokenizer.pad_token_id,
+                                     train_cfg.get("eval_batch_size", 64), d.name)
+                best[d.name].update({f"{prefix}_{k}": v for k, v in scores.items()})
     prov = provenance.after_stage(init, {
         "stage": stage, "tasks": [d.name for d in data], "variant": variant, "variant_block": block, "code": code,
         "data": {t["name"]: {s: provenance.data(t[k]) for s, k in (("train", "train_data"), ("dev", "dev_data"))
@@ -149,5 +184,5 @@ def fine_tune(tasks: list[dict], init: str, train_cfg: dict, seed: int, checkpoi
     # the best constant prediction's dev score per task: a run at or near it collapsed (xlt/data/chance.py)
     chance = {d.name: chance_level(d.name, d.dev_examples) for d in data}
     write_json({"seed": seed, "init": str(init), "variant": variant, "reused_heads": reused, "metrics": best,
-                "training": train_cfg, "chance": chance, "provenance": prov, "resources": run_resources(log)},
-               metrics_out)
+                "training": train_cfg, "chance": chance, "provenance": prov, "resources": run_resources(train_log)},
+               metrics)

@@ -1,5 +1,5 @@
-"""Dump the workflow's job DAG as JSON: one record per job with its rule, input (also by input name) and
-output files, and whether it runs on the submit host (a local rule) or as a cluster job.
+"""Dump the workflow's job DAG as JSON: one record per job with its rule, input (also by input name),
+output, log and benchmark files, and whether it runs on the submit host (a local rule) or as a cluster job.
 
     python -m xlt.workflow.dag [--configfile F] [--directory D] > jobs.json
 
@@ -30,6 +30,7 @@ def jobs(snakefile: Path, configfile: Path | None, workdir: Path) -> list[dict]:
         return [{"rule": job.rule.name, "input": sorted(map(str, job.input)), "output": sorted(map(str, job.output)),
                  "named_input": {name: sorted(map(str, [files] if isinstance(files, str) else files))
                                  for name, files in job.input.items()},
+                 "log": sorted(map(str, job.log)), "benchmark": str(job.benchmark) if job.benchmark else None,
                  # a local rule (or one that runs nothing): on the submit host under a cluster executor
                  "local": job.rule.name in workflow._localrules or bool(job.rule.norun)}
                 for job in workflow.dag.jobs]

@@ -38,11 +38,6 @@ def own_design(config: dict, model: str) -> dict:
     return dict((models.get(model) or {}) if isinstance(models, dict) else {})
 
 
-def has_designs(config: dict) -> bool:
-    """Whether any model declares a design of its own."""
-    return any(own_design(config, m) for m in model_names(config))
-
-
 def view(config: dict, model: str) -> dict:
     """The config with the study block as `model` runs it (idempotent: a view's view is itself)."""
     own = own_design(config, model)

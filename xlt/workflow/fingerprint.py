@@ -1,17 +1,17 @@
 """Code fingerprints: each rule's jobs depend on the source of the `xlt` code they can run.
 
 Snakemake re-runs a job when its script changes, but not when the package the script calls changes.
-So every rule carries a `code` param: a hash of the sources its script can reach, found statically
-(no import, milliseconds per DAG build):
-  * a workflow script reaches the `xlt` modules it imports and the step it hands to xlt.workflow.warm.run (module
-    and function named as strings); for a step module (xlt/steps/*: one function per rule, heavy imports
-    inside the functions) only the functions it calls and the module-level functions they call count,
-    with the imports inside them;
+So every rule carries a `code` param: a hash of the sources its step can reach, found statically
+(no import, milliseconds per DAG build). Every rule runs one step (`step="xlt.steps.<module>:<function>"`,
+through the one workflow script, workflow_scripts/step.py), so the fingerprints are keyed by step:
+  * a step reaches the `xlt` modules the runner script imports, and its own step module — of which (one
+    function per rule, heavy imports inside the functions) only the step function, the module-level
+    functions it calls and the module's top-level imports count, with the imports inside those functions;
   * any other module counts whole: every `xlt` import in it, at any depth (lazy ones too), transitively;
   * package __init__ files on the way count (importing xlt.a.b runs xlt/__init__ and xlt/a/__init__);
   * a module loaded by a name built at run time (importlib) is invisible here, so the package never does
     that (tests/test_fingerprint.py fails on it; the formats are imported statically by get_format), and a
-    constant name is how a script keeps a module out on purpose (evaluate.py's pre-registration).
+    constant name is how a step keeps a module out on purpose (xlt/steps/target.py's pre-registration).
 Editing xlt/adversarial/methods.py therefore re-runs the training jobs (and, through their outputs, everything
 downstream); editing xlt/analysis/figures.py re-runs the figure rules; editing the README re-runs nothing."""
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 
 PACKAGE = "xlt"
 STEPS = "xlt.steps."
+RUNNER = "workflow_scripts/step.py"  # the one workflow script: runs the step a rule names
 
 
 class _Source:
@@ -85,37 +86,36 @@ class _Source:
         return out
 
 
-def script_modules(script: Path, root: Path, source: _Source | None = None) -> set[str]:
-    """The xlt modules a workflow script can run."""
-    source = source or _Source(root)
-    tree = ast.parse(script.read_text(encoding="utf-8"))
-    bound = {}  # local name -> module, for `from xlt.steps import train` / `import xlt.steps.train as t`
-    modules = set()
-    for node in ast.walk(tree):
-        for m in source.resolve(node):
-            modules.add(m)
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(PACKAGE):
-            for a in node.names:
-                bound[a.asname or a.name] = f"{node.module}.{a.name}"
-        elif isinstance(node, ast.Import):
-            for a in node.names:
-                if a.asname:
-                    bound[a.asname] = a.name
-    called: dict[str, set[str]] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bound:
-            called.setdefault(bound[node.value.id], set()).add(node.attr)
-        # warm.run(config, "xlt.steps.<module>", "<function>", ...): the step the script runs (xlt/workflow/warm.py)
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "run"
-                and isinstance(node.func.value, ast.Name) and bound.get(node.func.value.id) == "xlt.workflow.warm"
-                and len(node.args) >= 3 and all(isinstance(a, ast.Constant) for a in node.args[1:3])):
-            module, function = node.args[1].value, node.args[2].value
-            modules.add(module)
-            called.setdefault(module, set()).add(function)
-    out = set()
-    for m in modules:
-        out |= source.step_closure(m, called.get(m, set())) if m.startswith(STEPS) else source.module_closure(m)
-    return out
+def steps(source: _Source) -> list[str]:
+    """Every step a rule can name: `module:function` of each public top-level function of xlt/steps."""
+    return [f"{m}:{n.name}" for m in sorted(source.files) if m.startswith(STEPS) for n in source.tree(m).body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and not n.name.startswith("_")]
+
+
+class Fingerprints:
+    """{step: fingerprint of the xlt sources a rule that runs it can run}, each computed when first asked
+    for (rules/common.smk's CODE): the runner's modules and the step's closure."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.source = _Source(self.root)
+        self.known = set(steps(self.source))
+        runner = ast.parse((self.root / RUNNER).read_text(encoding="utf-8"))
+        self.runner = {m for name in self.source.imports([runner]) for m in self.source.module_closure(name)}
+        self.done: dict[str, str] = {}
+
+    def modules(self, step: str) -> set[str]:
+        """The xlt modules a rule that runs `step` ("xlt.steps.<module>:<function>") can run."""
+        if step not in self.known:
+            raise KeyError(f"no step {step!r}: a rule names a public function of xlt/steps, as "
+                           "step=\"xlt.steps.<module>:<function>\"")
+        module, function = step.split(":")
+        return self.runner | self.source.step_closure(module, {function})
+
+    def __getitem__(self, step: str) -> str:
+        if step not in self.done:
+            self.done[step] = digest([self.source.files[m] for m in self.modules(step)], self.root)
+        return self.done[step]
 
 
 def digest(files: list[Path], root: Path) -> str:
@@ -125,25 +125,22 @@ def digest(files: list[Path], root: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def rule_fingerprints(root: str | Path, scripts_dir: str = "workflow_scripts") -> dict[str, str]:
-    """{script file name: fingerprint of the xlt sources it can run} for every workflow script."""
-    root = Path(root)
-    source = _Source(root)
-    return {script.name: digest([source.files[m] for m in script_modules(script, root, source)], root)
-            for script in sorted((root / scripts_dir).glob("*.py"))}
+def step_fingerprints(root: str | Path) -> dict[str, str]:
+    """{step: fingerprint} for every step of xlt/steps."""
+    prints = Fingerprints(root)
+    return {step: prints[step] for step in sorted(prints.known)}
 
 
 def main(argv=None) -> None:
-    """python -m xlt.workflow.fingerprint: each workflow script's xlt modules and fingerprint."""
+    """python -m xlt.workflow.fingerprint: each step's fingerprint and xlt modules."""
     import argparse
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2])
     args = p.parse_args(argv)
-    source = _Source(args.root)
-    for script in sorted((args.root / "workflow_scripts").glob("*.py")):
-        mods = sorted(script_modules(script, args.root, source))
-        print(f"{script.name}: {digest([source.files[m] for m in mods], args.root)}  {' '.join(mods)}")
+    prints = Fingerprints(args.root)
+    for step in sorted(prints.known):
+        print(f"{step}: {prints[step]}  {' '.join(sorted(prints.modules(step)))}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Every job of a study's design with the files it leaves behind: its outputs, its log and its benchmark —
-the paths the rules give them (rules/common.smk's logs(): results/logs/<rule>/<run>.log,
+the paths the rules give them (written out in each rule: results/logs/<rule>/<run>.log,
 results/benchmarks/<rule>/<run>.tsv). What the status command (xlt/analysis/status.py) and the pilot
 report (xlt/analysis/pilot.py) read, without Snakemake: `run` names a job as its log and benchmark do."""
 from __future__ import annotations

@@ -64,20 +64,16 @@ def eval_file(model, inter, variant, target, seed, lang, kind) -> str:
     return f"results/eval/{model}/{inter}/{variant}/{target}/seed{seed}/{lang}.{kind}.json"
 
 
-def task_inputs(model, task) -> dict:
-    """What training on `task` reads: English train/dev features, dev examples, extra dev splits."""
-    extra = {split: [features_file(model, task, split), data_file(task, split)] for split in get_task(task).extra_dev}
-    return {"name": task, "train": features_file(model, task, "train"), "dev": features_file(model, task, "dev"),
-            "train_data": data_file(task, "train"), "dev_data": data_file(task, "dev"), "extra": extra}
-
-
-def task_input_files(model, tasks) -> list[str]:
-    files = []
-    for t in tasks:
-        spec = task_inputs(model, t)
-        files += [spec["train"], spec["dev"], spec["train_data"], spec["dev_data"],
-                  *(p for pair in spec["extra"].values() for p in pair)]
-    return files
+def task_files(model, tasks) -> dict[str, list[str]]:
+    """What training on `tasks` reads, by role (a training rule's inputs, xlt.steps.train.fine_tune's names):
+    English train/dev features and examples, one per task in the order of `tasks`, and the extra dev splits'
+    (e.g. MNLI mismatched), task by task in the order of each task's `extra_dev`."""
+    extra = [(t, split) for t in tasks for split in get_task(t).extra_dev]
+    return {"train_features": [features_file(model, t, "train") for t in tasks],
+            "dev_features": [features_file(model, t, "dev") for t in tasks],
+            "train_data": [data_file(t, "train") for t in tasks], "dev_data": [data_file(t, "dev") for t in tasks],
+            "extra_dev_features": [features_file(model, t, split) for t, split in extra],
+            "extra_dev_data": [data_file(t, split) for t, split in extra]}
 
 
 def study_tasks(config: dict) -> list[str]:
@@ -219,17 +215,3 @@ def eval_files(config: dict, kind: str) -> list[str]:
 
 def eval_metric_files(config: dict) -> list[str]:
     return eval_files(config, "metrics")
-
-
-def intermediate_metric_files(config: dict) -> list[str]:
-    return [intermediate_file(**r, name="dev_metrics.json") for r in intermediate_runs(config)]
-
-
-def target_metric_files(config: dict) -> list[str]:
-    """Every target run's English dev metrics (the matrix's `collapsed` flag reads them)."""
-    return [target_file(**r, name="dev_metrics.json") for r in target_runs(config)]
-
-
-def intermediate_log_files(config: dict) -> list[str]:
-    return [intermediate_file(**r, name="train_log.jsonl") for r in intermediate_runs(config)]
-

@@ -2,11 +2,12 @@
 transformers, pandas and the xlt step modules, instead of paying that start-up (~4 s) in every job.
 
 Most of a demo job's time is `import torch, transformers`; a study job trains for hours and does not care.
-So where `execution.warm_workers` is on (the demo) and the job runs locally (not under SLURM), a workflow
-script sends its step — module, function, keyword arguments, log, threads, GPU need — to a warm server
-over a Unix socket; the server forks, and the child runs the step exactly as the script would have
-(log redirection, GPU slot, thread count), in the job's working directory and environment. The script
-waits for the child's exit status and forwards SIGTERM/SIGINT to it (preemption keeps working).
+So where `execution.warm_workers` is on (the demo) and the job runs locally (not under SLURM), the step
+runner (workflow_scripts/step.py, xlt/workflow/runner.py) sends the job's step — module, function, keyword
+arguments, log, threads, GPU need — to a warm server over a Unix socket; the server forks, and the child runs
+the step exactly as the runner would have (log redirection, GPU slot, thread count), in the job's working
+directory and environment. The runner waits for the child's exit status and forwards SIGTERM/SIGINT to it
+(preemption keeps working).
 
 One server per (Python, xlt sources, environment) — a code edit or another HF_*/XLT_* environment gets a
 fresh server, so nothing stale is ever served; a server exits after IDLE_S seconds without work. The
@@ -17,6 +18,7 @@ import contextlib
 import fcntl
 import hashlib
 import importlib
+import inspect
 import json
 import os
 import signal
@@ -82,9 +84,12 @@ def _recv(conn: socket.socket):
 
 # ------------------------------------------------------------------ what a job runs (child or in-process)
 
-def execute(module: str, function: str, kwargs: dict, log: str, threads: int | None, gpu: bool) -> None:
+def execute(module: str, function: str, kwargs: dict, log: str, threads: int | None, gpu: bool,
+            optional: dict | None = None) -> None:
     """Run xlt step `module.function(**kwargs)` with the job's log, (if given) torch thread count and (if
-    gpu) GPU slot. Only steps that run models pass `threads`: the others never import torch."""
+    gpu) GPU slot; of `optional`, the names the function has a parameter for (and `kwargs` does not hold)
+    are passed too (xlt/workflow/runner.py: a job's wildcards, code, config, tmpdir). Only steps that run
+    models pass `threads`: the others never import torch."""
     from xlt.workflow.gpus import gpu_slot
     from xlt.workflow.runlog import logging_to
 
@@ -93,21 +98,35 @@ def execute(module: str, function: str, kwargs: dict, log: str, threads: int | N
             import torch
 
             torch.set_num_threads(max(1, int(threads)))
-        getattr(importlib.import_module(module), function)(**kwargs)
+        step = getattr(importlib.import_module(module), function)
+        kwargs = {**kwargs, **asked_for(step, optional or {}, kwargs)}
+        try:
+            inspect.signature(step).bind(**kwargs)
+        except TypeError as err:  # a rule and its step that disagree on a name: say which, before running
+            raise TypeError(f"{module}:{function}: {err} (a step takes its rule's input, output and params names: "
+                            "xlt/workflow/runner.py)") from None
+        step(**kwargs)
+
+
+def asked_for(function, optional: dict, given: dict) -> dict:
+    """The entries of `optional` that `function` names as a parameter and `given` does not hold."""
+    named = {n for n, p in inspect.signature(function).parameters.items()
+             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    return {k: v for k, v in optional.items() if k in named and k not in given}
 
 
 def run(config: dict, module: str, function: str, kwargs: dict, log: str, threads: int | None = None,
-        gpu: bool = False) -> None:
-    """A workflow script's step: in a warm child where enabled, else in this process."""
+        gpu: bool = False, optional: dict | None = None) -> None:
+    """A job's step: in a warm child where enabled, else in this process."""
     if not enabled(config):
-        execute(module, function, kwargs, log, threads, gpu)
+        execute(module, function, kwargs, log, threads, gpu, optional)
         return
     try:
         status = _call_server({"cwd": os.getcwd(), "env": dict(os.environ), "module": module, "function": function,
-                               "kwargs": kwargs, "log": log, "threads": threads, "gpu": gpu})
+                               "kwargs": kwargs, "optional": optional, "log": log, "threads": threads, "gpu": gpu})
     except OSError as err:  # no server could be reached or started: run here, as without warm workers
         print(f"xlt.workflow.warm: no warm server ({err}); running in this process", file=sys.stderr)
-        execute(module, function, kwargs, log, threads, gpu)
+        execute(module, function, kwargs, log, threads, gpu, optional)
         return
     if status != 0:
         raise SystemExit(f"{module}.{function} failed (exit status {status}); see {log}")
@@ -222,7 +241,7 @@ def _child(request: dict) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         execute(request["module"], request["function"], request["kwargs"], request["log"],
-                request["threads"], request["gpu"])
+                request["threads"], request["gpu"], request.get("optional"))
         status = 0
     except BaseException:  # noqa: BLE001 — the traceback is in the job log (logging_to)
         status = 1
