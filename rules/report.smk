@@ -19,7 +19,7 @@ checkpoint interim:
         variants=lambda wc: variant_blocks([wc.model]),
         families=lambda wc: designs.confirmatory(config, wc.model),  # the model's own, else report.confirmatory
         languages=STUDY["targets"],
-        bootstrap=canonical(config.get("bootstrap", {"replicates": 10000, "seed": 0})),
+        bootstrap=canonical(config["bootstrap"]),
         report=report_config(config),
         groups=language_groups(config),
     wildcard_constraints:
@@ -92,7 +92,7 @@ rule statistics:
                            subcategory="CSV files (download)"),
     params:
         **step("xlt.steps.report:statistics"),
-        bootstrap=canonical(config.get("bootstrap", {"replicates": 10000, "seed": 0})),
+        bootstrap=canonical(config["bootstrap"]),
         report=report_config(config),
         groups=language_groups(config),
         waves=WAVES,
@@ -205,7 +205,7 @@ rule summary:
     params:
         **step("xlt.steps.report:summary"),
         targets=STUDY["targets"],
-        replicates=config.get("bootstrap", {}).get("replicates", 10000),
+        replicates=config["bootstrap"]["replicates"],
         demo=any("demo" in MODELS[m] for m in STUDY["models"]),
         report=report_config(config),
         groups=study_language_groups(config),

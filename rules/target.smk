@@ -37,7 +37,7 @@ for _target, _langs in STUDY["targets"].items():
             run=target_run,
             languages=_langs,
             eval_batch_size=lambda wc: target_training(wc)["eval_batch_size"],
-            attention=lambda wc: target_training(wc).get("attention", "sdpa"),
+            attention=lambda wc: target_training(wc)["attention"],
             preregistration=PREREGISTRATION,  # the first target run declares (xlt/analysis/preregistration.py)
         wildcard_constraints:
             target=re.escape(_target),

@@ -313,3 +313,21 @@ def test_defaults_live_in_the_schema_and_are_applied_before_validation():
     raw = {k: v for k, v in DEMO.items() if k not in ("report", "multitask", "transfer", "cluster")}
     assert report_config(raw) == report_config(cfg) and mixing_config(raw) == mixing_config(cfg)
     assert transfer_config(raw) == transfer_config(cfg) and cluster._cfg(raw) == schema_defaults("cluster")
+
+
+def test_the_training_defaults_are_the_schemas_and_the_loops_alike():
+    """training.defaults gets the schema's train_block defaults when the config is validated (rules and steps
+    read them from there); the loop's TrainConfig, its library default for direct callers, holds the same."""
+    import dataclasses
+
+    from xlt.train.loop import TrainConfig
+    from xlt.workflow.config import load_schema
+
+    block = load_schema()["$defs"]["train_block"]["properties"]
+    schema = {k: v["default"] for k, v in block.items() if "default" in v}
+    loop = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    assert schema == loop
+    cfg = copy.deepcopy(DEMO)
+    validate_config(cfg)
+    assert cfg["training"]["defaults"]["attention"] == "sdpa" and cfg["training"]["defaults"]["save_every"] == 500
+    assert "attention" not in cfg["training"]["intermediate"]["mnli"]  # overlays stay overlays

@@ -7,7 +7,7 @@ from xlt.io import read_json, write_json
 def _scores(points: list[str], runs: list[dict], task: str):
     """({point: {run: dev score in points}}, selection metric, chance in points or None); a run is its
     seed, or `start/seed` when the selection pools several starting points."""
-    from xlt.workflow.selection import points as in_points
+    from xlt.model.metrics import points as in_points
     from xlt.data.tasks import get_task
 
     metric = get_task(task).selection_metric

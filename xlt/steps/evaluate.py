@@ -11,7 +11,7 @@ from xlt.train.loop import device_and_autocast, evaluate
 
 def evaluate_languages(task_name: str, checkpoint: str, test_features: str, test_data: str, run: dict,
                        qa_options: dict, batch_size: int, outputs: dict[str, tuple[str, str]],
-                       code: str | None = None, attention: str = "sdpa") -> None:
+                       attention: str, code: str | None = None) -> None:
     """Zero-shot evaluation: for each language, write {id: prediction} and its metrics.
 
     `outputs` maps language -> (predictions path, metrics path)."""

@@ -40,6 +40,8 @@ def with_defaults(config: dict, schema: dict | None = None) -> dict:
     default of their own are created, then filled): what every rule and step then reads."""
     schema = _schema() if schema is None else schema
     for key, sub in schema.get("properties", {}).items():
+        if "$ref" in sub:  # "#/$defs/<name>": training.defaults is a train_block
+            sub = {**_schema()["$defs"][sub["$ref"].rsplit("/", 1)[1]], **{k: v for k, v in sub.items() if k != "$ref"}}
         if key not in config and "default" in sub:
             config[key] = copy.deepcopy(sub["default"])
         if isinstance(config.get(key), dict) and "properties" in sub:

@@ -26,7 +26,6 @@ from itertools import product
 
 from xlt.adversarial.budgets import is_calibrated
 from xlt.data.chance import COLLAPSE_MARGIN
-from xlt.model.metrics import points  # noqa: F401 (dev scores in points; xlt/steps/calibration.py imports it from here)
 from xlt.workflow.config import canonical, schema_defaults, training_config
 from xlt.workflow.designs import views
 
