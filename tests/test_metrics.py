@@ -1,4 +1,5 @@
 """Metric parity with the SQuAD v1.1 script (as XTREME scores TyDiQA) and the SQuAD v2 script."""
+import inspect
 import pytest
 
 from xlt.model.metrics import accuracy, f1, normalize_answer, squad_scores, squad_v2_scores
@@ -78,11 +79,12 @@ def test_token_accuracy_and_binary_f1():
 
 def test_points_is_the_one_accuracy_to_points_rule():
     """Accuracy is stored as a fraction and shown in points; EM/F1 are points already. Selection (training
-    and workflow) and the report tables all convert through this one helper."""
+    score and calibration's choice) and the report tables all convert through this one helper."""
     from xlt.analysis import report
     from xlt.model.metrics import points
+    from xlt.steps import calibration
     from xlt.train import loop
-    from xlt.workflow import selection
 
     assert points("accuracy", 0.655) == 65.5 and points("f1", 71.25) == 71.25 and points("exact_match", 3) == 3.0
-    assert selection.points is loop.points is report.points is points
+    assert loop.points is report.points is points
+    assert "from xlt.model.metrics import points" in inspect.getsource(calibration)

@@ -92,10 +92,10 @@ def run(spec: dict, specs: dict, tiny_model_dir: Path, out: Path, monkeypatch, c
         if spec["signal_at"]:
             monkeypatch.setenv("XLT_SIGNAL_AT_STEP", spec["signal_at"])
             with pytest.raises(Preempted):
-                train.fine_tune(*args, **kwargs)
+                train.fine_tune_tasks(*args, **kwargs)
             monkeypatch.delenv("XLT_SIGNAL_AT_STEP")
             assert (out / "resume" / "state.pt").exists() and not (out / "log.jsonl").exists()
-        train.fine_tune(*args, **kwargs)
+        train.fine_tune_tasks(*args, **kwargs)
     finally:
         torch.set_num_threads(threads)
     log = [json.loads(line) for line in open(out / "log.jsonl")]
