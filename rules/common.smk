@@ -298,9 +298,9 @@ def target_dev_files(runs):
     return [plan.target_file(**r, name="dev_metrics.json") for r in runs]
 
 
-def intermediate_files(runs, name):
-    """One file of each intermediate run: dev_metrics.json or train_log.jsonl."""
-    return [plan.intermediate_file(**r, name=name) for r in runs]
+def intermediate_files_made(name):
+    """One file of each intermediate run of the waves made: dev_metrics.json or train_log.jsonl."""
+    return [plan.intermediate_file(**r, name=name) for r in intermediate_runs_made()]
 
 
 TEST_DATA = [data(t, "test") for t in STUDY["targets"]]  # each target's test split, in the order of STUDY["targets"]

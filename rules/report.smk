@@ -37,7 +37,7 @@ checkpoint interim:
 rule matrix:
     input:
         eval_metrics=lambda wc: run_eval_files(target_runs_made(), "metrics"),
-        intermediate_metrics=lambda wc: intermediate_files(intermediate_runs_made(), "dev_metrics.json"),
+        intermediate_metrics=lambda wc: intermediate_files_made("dev_metrics.json"),
         # English dev of each target run: the `collapsed` flag
         target_dev=lambda wc: target_dev_files(target_runs_made()),
     output:
@@ -141,9 +141,9 @@ rule figures:
 
 rule training_curves:
     input:
-        train_logs=lambda wc: intermediate_files(intermediate_runs_made(), "train_log.jsonl"),
+        train_logs=lambda wc: intermediate_files_made("train_log.jsonl"),
         # each run's dev_metrics.json: the chance level of its dev score
-        intermediate_metrics=lambda wc: intermediate_files(intermediate_runs_made(), "dev_metrics.json"),
+        intermediate_metrics=lambda wc: intermediate_files_made("dev_metrics.json"),
     output:
         png=report("results/report/figures/training_curves.png", caption="../report/training_curves.rst",
                    category="Figures"),
