@@ -5,7 +5,7 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
-import xlt.data.pins as pins
+import xlt.workflow.pins as pins
 import xlt.workflow.calibration as calibration
 import xlt.workflow.designs as designs
 import xlt.workflow.fingerprint as fingerprint

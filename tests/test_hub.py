@@ -1,4 +1,4 @@
-"""Hub access as clusters have it (xlt/data/hub.py, xlt/data/sources.py, xlt/data/pins.py): the reachability
+"""Hub access as clusters have it (xlt/data/hub.py, xlt/data/sources.py, xlt/workflow/pins.py): the reachability
 probe goes through HTTPS_PROXY / HTTP_PROXY (CONNECT), skips NO_PROXY hosts, and one timeout bounds all of it,
 DNS included; HF_HUB_OFFLINE does not block the GitHub download; every unpinned repository is named;
 snapshots skip onnx/*. Local listeners on 127.0.0.1 stand in for the proxy and the servers (no network)."""
@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from xlt.data import hub, pins
+from xlt.data import hub
+from xlt.workflow import pins
 from xlt.data.tasks import UrlPart, get_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -200,28 +201,31 @@ def test_every_unpinned_repository_is_named():
                                     "tau/commonsense_qa"]
     warning = pins.unpinned_warning(study)
     assert warning.startswith("warning: 7 repositories are read at the current commit of a branch")
-    assert all(repo in warning for repo in pins.unpinned(study)) and "python -m xlt.data.pins refresh" in warning
+    assert all(repo in warning for repo in pins.unpinned(study)) and "python -m xlt.workflow.pins refresh" in warning
     pinned = {**study, "hub_revisions": {**study["hub_revisions"], **dict.fromkeys(pins.unpinned(study), "a" * 40)}}
     assert pins.unpinned(pinned) == [] and pins.unpinned_warning(pinned) is None
     # a per-task commit pins the task's repository; a branch name or a models.<name>.revision branch does not
     one = {**study, "datasets": {**study["datasets"], "squad": {"hub": {"revision": "b" * 40}}},
            "models": {**study["models"], "bloom-1b7": {**study["models"]["bloom-1b7"], "revision": "main"}}}
     assert "rajpurkar/squad" not in pins.unpinned(one) and "bigscience/bloom-1b7" in pins.unpinned(one)
+    # a repository several tasks read (GLUE: MNLI, QQP, ANLI+) is pinned only when every one of them reads a commit
+    glue = {**study, "hub_revisions": {k: v for k, v in study["hub_revisions"].items() if k != "nyu-mll/glue"},
+            "datasets": dict(study["datasets"])}
+    for task in ("mnli", "qqp", "anli_plus"):
+        assert "nyu-mll/glue" in pins.unpinned(glue)
+        glue["datasets"][task] = {"hub": {"revisions": {"nyu-mll/glue": "c" * 40}}}
+    assert "nyu-mll/glue" not in pins.unpinned(glue)
     demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     assert pins.unpinned(demo) == []  # generated fixtures and a built model: nothing to pin
 
 
 def test_refresh_covers_every_repository_the_study_reads(tmp_path):
-    """Each model's own tasks, the selection and calibration tasks and the models: the same datasets as
-    the workflow's plan.study_tasks, and every repository they read (HellaSwag at main)."""
-    from xlt.workflow import plan
-
+    """Each model's own tasks, the selection and calibration tasks and the models (the datasets of the
+    workflow's plan.study_tasks), and every repository they read (HellaSwag at main)."""
     study = yaml.safe_load((ROOT / "config.yaml").read_text())
     cut = {**study, "study": {**study["study"], "intermediate": ["squad"], "multitask": False,
                               "models": {"bloom-560m": {}, "bloom-1b7": {"intermediate": ["hellaswag"]}},
                               "calibration": {**study["study"]["calibration"], "task": "qqp"}}}
-    for config in (study, cut):
-        assert set(pins.study_tasks(config)) == set(plan.study_tasks(config))
     repos = pins.study_repos(cut)
     assert {"rajpurkar/squad", "Rowan/hellaswag", "nyu-mll/glue", "bigscience/bloom-1b7"} <= set(repos)
     assert repos["nyu-mll/glue"] == ("dataset", "main")  # MNLI: only the learning-rate selection reads it

@@ -195,7 +195,7 @@ def test_revisions_are_pinned_per_repository(tmp_path):
 def test_pins_refresh_rewrites_only_its_block(tmp_path):
     from types import SimpleNamespace
 
-    from xlt.data import pins
+    from xlt.workflow import pins
 
     config = tmp_path / "config.yaml"
     config.write_text((ROOT / "config.yaml").read_text())

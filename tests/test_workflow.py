@@ -402,7 +402,7 @@ def test_study_dry_run_lists_the_full_matrix(study_workdir, tmp_path):
     waves: every seed) and bloom-1b7's reduced one (its own tasks and variants; the first of its waves — the
     others join after its interim look). Each target run is one cluster job that also evaluates every
     language of its target and leaves no checkpoint; the unpinned repositories are named."""
-    from xlt.data import pins
+    from xlt.workflow import pins
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
     subprocess.run([sys.executable, "-m", "xlt.workflow.slurm_profile", "install"], env=env, check=True, capture_output=True)

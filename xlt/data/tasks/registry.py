@@ -24,7 +24,7 @@ class UrlPart:
     url: str
     format: str     # csv | json
     repo: str       # e.g. github:wilburOne/cosmosqa
-    revision: str   # the commit the study reads (refresh: python -m xlt.data.pins refresh)
+    revision: str   # the commit the study reads (refresh: python -m xlt.workflow.pins refresh)
 
     def url_at(self, revision: str | None = None) -> str:
         return self.url.format(revision=revision or self.revision)

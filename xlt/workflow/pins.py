@@ -1,6 +1,6 @@
 """Pinned commits of every repository the study reads (datasets, the model, the Cosmos QA files).
 
-    python -m xlt.data.pins refresh [--config config.yaml]    # needs internet: the Hub API and GitHub
+    python -m xlt.workflow.pins refresh [--config config.yaml]    # needs internet: the Hub API and GitHub
 
 rewrites the managed `hub_revisions:` block of the config with the commit each repository's branch points
 to now (main, or the branch a task names for a repository read through a conversion; the default branch of
@@ -17,62 +17,49 @@ from pathlib import Path
 
 import yaml
 
+from xlt.data.sources import COMMIT, part_revision
 from xlt.data.tasks import HubPart, get_task
+from xlt.workflow.config import dataset_source, model_revision
+from xlt.workflow.designs import model_names
+from xlt.workflow.plan import study_tasks
 
-COMMIT = re.compile(r"^[0-9a-f]{40}$")
 BEGIN = "# >>> hub_revisions"
 END = "# <<< hub_revisions"
-
-
-def study_tasks(config: dict) -> list[str]:
-    """Every dataset the config reads: each model's design (study.models entries may name their own tasks),
-    the multi-task mixes, the targets, the calibration task and the task learning rates are selected on.
-    (xlt.workflow.plan.study_tasks lists the same from the workflow's side; a test keeps them equal.)"""
-    study = config["study"]
-    designs = [study, *(d or {} for d in (study["models"].values() if isinstance(study["models"], dict) else []))]
-    tasks = [t for d in designs for key in ("intermediate", "multitask_tasks") for t in d.get(key) or []]
-    tasks += list(study["targets"])
-    if study.get("calibration"):
-        tasks.append(study["calibration"]["task"])
-    if (study.get("selection") or {}).get("intermediate"):
-        tasks.append(study["selection"]["intermediate"]["task"])
-    return list(dict.fromkeys(tasks))
 
 
 def study_repos(config: dict) -> dict[str, tuple[str, str]]:
     """{repository: (kind, branch)} for every Hub/URL repository the study's datasets and models read."""
     out = {}
     for name in study_tasks(config):
-        source = config.get("datasets", {}).get(name, {"hub": {}})
-        if "hub" not in source:
+        if "hub" not in dataset_source(config, name):
             continue
         for part in get_task(name).hub.values():
             if isinstance(part, HubPart):
                 out[part.repo] = ("dataset", part.revision or "main")
             else:
                 out[part.repo] = ("github", "HEAD")
-    for model in config["study"]["models"]:
+    for model in model_names(config):
         if "hub" in config["models"][model]:
             out[config["models"][model]["hub"]] = ("model", "main")
     return out
 
 
 def unpinned(config: dict) -> list[str]:
-    """The repositories the study reads at whatever commit their branch points to when the job runs: no
-    pin in hub_revisions, datasets.<task>.hub.revisions / .revision (a 40-hex commit), or
-    models.<name>.revision. (A URL part without a pin reads the commit its task declares.)"""
-    pins = dict(config.get("hub_revisions") or {})
+    """The repositories the study reads at whatever commit their branch points to when the job runs: a
+    part whose revision, as the download reads it (hub_revisions, datasets.<task>.hub.revisions /
+    .revision), is no 40-hex commit, or a model without one (models.<name>.revision, hub_revisions). A
+    repository several tasks read is pinned only when every one of them reads a commit. (A URL part
+    without a pin reads the commit its task declares.)"""
+    repos = set()
     for name in study_tasks(config):
-        hub = (config.get("datasets", {}).get(name) or {}).get("hub") or {}
-        pins.update(hub.get("revisions") or {})
-        if hub.get("revision"):
-            pins.update(dict.fromkeys(get_task(name).repos, hub["revision"]))
-    for model in config["study"]["models"]:
-        spec = config["models"][model]
-        if spec.get("revision") and "hub" in spec:
-            pins[spec["hub"]] = spec["revision"]
-    return sorted(repo for repo, (kind, _) in study_repos(config).items()
-                  if kind != "github" and not COMMIT.match(str(pins.get(repo, ""))))
+        source, task = dataset_source(config, name), get_task(name)
+        if "hub" in source:
+            repos |= {part.repo for part in task.hub.values() if isinstance(part, HubPart)
+                      and not COMMIT.match(str(part_revision(task, part, source["hub"]) or ""))}
+    for model in model_names(config):
+        if "hub" in config["models"][model] and not COMMIT.match(str(model_revision(config, model) or "")):
+            repos.add(config["models"][model]["hub"])
+    return sorted(repos)
 
 
 def unpinned_warning(config: dict) -> str | None:
@@ -82,7 +69,7 @@ def unpinned_warning(config: dict) -> str | None:
         return None
     return (f"warning: {len(repos)} repositor{'ies are' if len(repos) > 1 else 'y is'} read at the current commit of "
             f"a branch, not a pinned one: {', '.join(repos)}. A rerun may read other data or weights. Pin them: "
-            "`python -m xlt.data.pins refresh --config <your config>` (needs internet) rewrites hub_revisions.")
+            "`python -m xlt.workflow.pins refresh --config <your config>` (needs internet) rewrites hub_revisions.")
 
 
 def _ls_remote(repo: str, branch: str) -> str:
@@ -109,7 +96,7 @@ def resolve(repos: dict[str, tuple[str, str]], api=None, ls_remote=_ls_remote) -
 
 
 def render(pins: dict[str, str]) -> str:
-    lines = [f"{BEGIN} (python -m xlt.data.pins refresh rewrites this block)", "hub_revisions:"]
+    lines = [f"{BEGIN} (python -m xlt.workflow.pins refresh rewrites this block)", "hub_revisions:"]
     lines += [f"  {repo}: \"{sha}\"" for repo, sha in sorted(pins.items())]  # quoted: a hex string can look numeric
     return "\n".join(lines + [END])
 
