@@ -243,7 +243,7 @@ def waves_made(model):
     """How many of its waves `model` trains: wave 1, then each next one while the look after the one
     before left a family open (Snakemake re-evaluates these functions once each checkpoint has run)."""
     made = 1
-    while made < len(WAVES[model]) and _read_json(checkpoints.interim.get(model=model, wave=made).output[0])["continue"]:
+    while made < len(WAVES[model]) and open_families(model, made):
         made += 1
     return made
 
@@ -252,7 +252,7 @@ _LOOKS = {}  # (path, mtime) -> the families a look left open: read once, not on
 
 
 def open_families(model, wave):
-    """The confirmatory families the look after `wave` of `model` left undecided."""
+    """The confirmatory families the look after `wave` of `model` left undecided (none: it stopped the waves)."""
     path = checkpoints.interim.get(model=model, wave=wave).output[0]
     key = (path, os.stat(path).st_mtime_ns)
     if key not in _LOOKS:
@@ -261,16 +261,11 @@ def open_families(model, wave):
 
 
 def runs_made(runs, wave=None):
-    """`runs` (plan.target_runs / plan.intermediate_runs records) of the waves made (or of waves <= wave):
-    every run of wave 1; of a later wave, the arms a family left open by the look before it still needs
-    (plan.family_needs: a decided family's arms are not trained again)."""
+    """`runs` (plan.target_runs / plan.intermediate_runs records) of the waves made (or of waves <= wave)
+    that the design trains (plan.run_needed: a decided family's arms are not trained again)."""
     made = plan.runs_through_wave(config, runs, {m: waves_made(m) for m in WAVES} if wave is None else wave)
-    return [r for r in made if _needed(r)]
-
-
-def _needed(run):
-    wave = plan.wave_of(WAVES[run["model"]], run["seed"])
-    return wave == 1 or any(plan.family_needs(f, run, STUDY["targets"]) for f in open_families(run["model"], wave - 1))
+    return [r for r in made if plan.run_needed(r, WAVES[r["model"]], lambda k, m=r["model"]: open_families(m, k),
+                                               STUDY["targets"])]
 
 
 def target_runs_made(wave=None):

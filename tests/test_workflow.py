@@ -954,9 +954,19 @@ def test_status_of_a_half_finished_demo_counts_what_is_done_running_failed_and_l
     assert (int(total.group(1)), int(total.group(2))) == (len(done), len(done) + len([j for j in wave2 if j["rule"] in design.GPU_RULES]))
     assert float(total.group(3)) == pytest.approx(left, rel=0.01)
     assert re.search(r"^Left: 6 intermediate, 14 target, 6 report jobs; \S+ GPU-hours as planned", out, flags=re.M), out
-    # a look that decided every family: wave 2 is not needed, nothing of it is left
     look = workdir / "results" / "interim" / "tiny-bloom" / "wave1.json"
+    # a look that decided the adversarial family only: wave 2 trains what task_vs_baseline still needs (the
+    # standard arms and the baseline), as the DAG does (plan.run_needed); FreeLB's wave-2 runs are not needed
     decided = json.loads(look.read_text())
+    for family in decided["families"]:
+        family["decided"] = family["family"] == "adversarial_vs_standard"
+    look.write_text(json.dumps(decided))
+    rows = _status_rows(_status(workdir))
+    freelb2 = lambda rule: sum(j["rule"] == rule and j["design_run"]["variant"] == "freelb" for j in wave2)  # noqa: E731
+    assert rows[("target", "tiny-bloom", "train_target_paws_x")][4] == freelb2("train_target") // 2 == 3
+    assert rows[("intermediate", "tiny-bloom", "train_intermediate")][4] == freelb2("train_intermediate") == 2
+    assert rows[("intermediate", "tiny-bloom", "train_multitask")] == (2, 0, 0, 1, 1, 4)
+    # a look that decided every family: wave 2 is not needed, nothing of it is left
     decided["continue"] = False
     for family in decided["families"]:
         family["decided"] = True

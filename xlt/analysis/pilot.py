@@ -15,18 +15,10 @@ from pathlib import Path
 NOT_MEASURED = "not measured (no GPU)"
 
 
-def _wall_seconds(path: Path) -> float | None:
-    """The `s` column of a Snakemake benchmark file (None when it is not there)."""
-    if not path.exists():
-        return None
-    import pandas as pd
-
-    return float(pd.read_csv(path, sep="\t")["s"].iloc[0])
-
-
 def job_rows(jobs: list[dict], directory: Path = Path(".")) -> list[dict]:
     """One row per training job: its identity, what it measured and its English-dev record."""
     from xlt.io import read_json
+    from xlt.workflow.jobs import wall_seconds
 
     rows = []
     for job in jobs:
@@ -38,7 +30,7 @@ def job_rows(jobs: list[dict], directory: Path = Path(".")) -> list[dict]:
         rows.append({**{k: v for k, v in job.items() if k not in ("metrics", "benchmark")},
                      "tokens": used["tokens"], "seconds": used["seconds"], "steps": used["steps"],
                      "device": used["device"], "peak_gpu_memory_bytes": used["peak_gpu_memory_bytes"],
-                     "wall_s": _wall_seconds(directory / job["benchmark"]),
+                     "wall_s": wall_seconds(directory / job["benchmark"]),
                      "dev": record["metrics"], "chance": record.get("chance", {})})
     return rows
 

@@ -16,13 +16,16 @@ every family, the later waves' jobs are `not needed`."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
+from xlt.analysis.planning import _table, load_checked, training_jobs as priced
+from xlt.analysis.sequential import final_look
+from xlt.io import read_json
 from xlt.workflow import jobs as design_jobs, plan
 from xlt.workflow.designs import model_names
+from xlt.workflow.jobs import wall_seconds
 
 STATES = ("done", "running", "failed", "waiting", "not needed")
 STAGE_ORDER = ("data", "selection", "calibration", "intermediate", "target", "report")
@@ -38,29 +41,33 @@ def looks(config: dict, directory: Path) -> dict[str, list[dict]]:
             path = directory / plan.interim_file(m, k)
             if not path.exists():
                 break
-            out[m].append(json.loads(path.read_text(encoding="utf-8")))
+            out[m].append(read_json(path))
     return out
 
 
-def waves_open(config: dict, made: dict[str, list[dict]]) -> dict[str, tuple[int, int | None]]:
-    """{model: (the waves that run or may still run, the look that stopped the rest or None)}."""
-    out = {}
-    for m, waves in plan.model_waves(config).items():
-        stopped = next((look["wave"] for look in made[m] if not look["continue"]), None)
-        out[m] = (stopped if stopped else len(waves), stopped)
-    return out
-
-
-def job_state(job: dict, directory: Path, open_waves: dict[str, tuple[int, int | None]]) -> str:
+def job_state(job: dict, directory: Path, made: dict[str, list[dict]], config: dict) -> str:
     if all((directory / p).exists() for p in job["outputs"]):
         return "done"
-    last, _ = open_waves.get(job["model"], (None, None))
-    if last is not None and job["wave"] > last:
+    if not needed(job, made, config):
         return "not needed"
     log = directory / job["log"]
     if not log.exists():
         return "waiting"
     return "failed" if TRACEBACK in _tail(log) else "running"
+
+
+def needed(job: dict, made: dict[str, list[dict]], config: dict) -> bool:
+    """False once the looks made say the design will not train `job` (as the DAG decides: plan.run_needed):
+    a wave after the look that decided every family, or an arm no family left open needs."""
+    if job["wave"] <= 1:
+        return True
+    waves, looks_made = plan.model_waves(config)[job["model"]], made[job["model"]]
+    if final_look(looks_made, len(waves)) < job["wave"]:
+        return False
+    if "design_run" not in job or len(looks_made) < job["wave"] - 1:
+        return True  # its look is not made yet
+    open_after = lambda k: [f["family"] for f in looks_made[k - 1]["families"] if not f["decided"]]  # noqa: E731
+    return plan.run_needed(job["design_run"], waves, open_after, config["study"]["targets"])
 
 
 def _tail(path: Path, size: int = 20000) -> str:
@@ -75,29 +82,18 @@ def last_error(path: Path) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def wall_hours(path: Path) -> float | None:
-    if not path.exists():
-        return None
-    import pandas as pd
-
-    return float(pd.read_csv(path, sep="\t")["s"].iloc[0]) / 3600
-
-
 def collect(config: dict, directory: Path) -> dict:
     """Every job of the design with its state, wall hours (GPU jobs) and planned hours (training jobs)."""
-    from xlt.analysis.planning import training_jobs as priced
-
     made = looks(config, directory)
-    open_waves = waves_open(config, made)
     planned = {(j["stage"], j["run"]): j["minutes"] / 60 for j in priced(config, directory)}
     records = []
     for job in [*design_jobs.training_jobs(config), *design_jobs.other_jobs(config)]:
-        state = job_state(job, directory, open_waves)
+        state = job_state(job, directory, made, config)
         gpu = job["rule"] in design_jobs.GPU_RULES
         records.append({**job, "state": state, "gpu": gpu,
-                        "spent": wall_hours(directory / job["benchmark"]) if gpu and state == "done" else None,
+                        "spent": (wall_seconds(directory / job["benchmark"]) or 0) / 3600 if gpu and state == "done" else None,
                         "planned": planned.get((job["stage"], job["run"])) if gpu else None})
-    return {"jobs": records, "looks": made, "open_waves": open_waves}
+    return {"jobs": records, "looks": made}
 
 
 def _rule(job: dict) -> str:
@@ -110,13 +106,6 @@ def _h(hours: float) -> str:
 
 def _ratio(spent: float, planned: float) -> str:
     return "-" if not planned else f"{spent / planned:,.2f}" if spent / planned < 1000 else f"{spent / planned:,.0f}"
-
-
-def _table(header: list[str], rows: list[list], align: str) -> list[str]:
-    cells = [header] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    fmt = lambda r: "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(r, widths, align))  # noqa: E731
-    return [fmt(cells[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in cells[1:]]
 
 
 def format_status(config: dict, directory: Path, name: str = "config", now: float | None = None,
@@ -184,8 +173,7 @@ def format_status(config: dict, directory: Path, name: str = "config", now: floa
             lines += [f"  {m}, look {look['wave']} of {len(waves) - 1} (after wave {look['wave']}: {look['seeds']} of "
                       f"{look['max_seeds']} seeds, level {look['level']:.4g}): {families}; tests "
                       + ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items())) + f" -> {then}"]
-        _, stopped = status["open_waves"][m]
-        if not stopped and len(made) < len(waves) - 1:
+        if final_look(made, len(waves)) == len(waves) and len(made) < len(waves) - 1:
             lines += [f"  {m}, look {len(made) + 1} of {len(waves) - 1}: after wave {len(made) + 1} is done"]
 
     # what is left
@@ -218,17 +206,12 @@ def main(argv=None) -> None:
     p.add_argument("--configfile", type=Path, default=Path(__file__).resolve().parents[2] / "config.yaml")
     p.add_argument("--directory", type=Path, default=Path("."), help="the workflow's working directory")
     args = p.parse_args(argv)
-    import yaml
-
     from xlt.workflow.config import ConfigError
-    from xlt.workflow.validate import validate_config
 
-    config = yaml.safe_load(args.configfile.read_text())
     try:
-        validate_config(config)
+        config, _ = load_checked(args.configfile, args.directory)  # a missing local file (CCGbank) is fine here
     except ConfigError as err:
-        if not all(" does not exist" in line for line in str(err).splitlines()[1:]):  # a missing CCGbank: fine here
-            sys.exit(str(err))
+        sys.exit(str(err))
     if not (args.directory / "results").is_dir():
         sys.exit(f"{args.directory.resolve()} has no results/ folder: pass the workflow's working directory (--directory)")
     print(format_status(config, args.directory, str(args.configfile)))

@@ -4,6 +4,8 @@ results/benchmarks/<rule>/<run>.tsv). What the status command (xlt/analysis/stat
 report (xlt/analysis/pilot.py) read, without Snakemake: `run` names a job as its log and benchmark do."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from xlt.workflow import calibration, plan
 from xlt.workflow.designs import model_names, view
 
@@ -26,6 +28,15 @@ def run_id(rule: str, r: dict) -> str:
     raise ValueError(f"no run name for rule {rule!r}")
 
 
+def wall_seconds(benchmark: Path) -> float | None:
+    """A finished job's wall time: the `s` column of its Snakemake benchmark file (None when there is none)."""
+    if not benchmark.exists():
+        return None
+    import pandas as pd
+
+    return float(pd.read_csv(benchmark, sep="\t")["s"].iloc[0])
+
+
 def _files(job: dict) -> dict:
     return {**job, "log": f"results/logs/{job['rule']}/{job['run']}.log",
             "benchmark": f"results/benchmarks/{job['rule']}/{job['run']}.tsv"}
@@ -35,7 +46,8 @@ def training_jobs(config: dict) -> list[dict]:
     """Every training job of the maximum design (every wave): {rule (its log folder), model, stage,
     variant (the step variant it trains with), tasks, run, wave (0: before the waves), metrics (its
     dev_metrics.json), outputs (what it leaves when done), log, benchmark}; target jobs also name their
-    `target` (and their outputs include every language's evaluation)."""
+    `target` (and their outputs include every language's evaluation); the study's intermediate and target
+    jobs carry their plan record as `design_run` (plan.run_needed)."""
     jobs = []
     stage_jobs = calibration.selection_stage_jobs(config)
     for r in stage_jobs["select_point"]:
@@ -63,13 +75,15 @@ def training_jobs(config: dict) -> list[dict]:
             metrics = plan.intermediate_file(**r, name="dev_metrics.json")
             jobs.append(dict(rule=rule, model=m, stage="intermediate", variant=r["variant"],
                              tasks=plan.multitask_tasks(v) if rule == "train_multitask" else [r["task"]],
-                             run=run_id(rule, r), wave=plan.wave_of(waves, r["seed"]), metrics=metrics, outputs=[metrics]))
+                             run=run_id(rule, r), wave=plan.wave_of(waves, r["seed"]), metrics=metrics, outputs=[metrics],
+                             design_run=r))
         for r in plan.target_runs(v):
             metrics = plan.target_file(**r, name="dev_metrics.json")
             evals = [plan.eval_file(**r, lang=lang, kind="metrics") for lang in v["study"]["targets"][r["target"]]]
             jobs.append(dict(rule="train_target", model=m, stage="target", variant=plan.split_variant(r["variant"])[1],
                              tasks=[r["target"]], target=r["target"], run=run_id("train_target", r),
-                             wave=plan.wave_of(waves, r["seed"]), metrics=metrics, outputs=[metrics, *evals]))
+                             wave=plan.wave_of(waves, r["seed"]), metrics=metrics, outputs=[metrics, *evals],
+                             design_run=r))
     return [_files(j) for j in jobs]
 
 

@@ -202,6 +202,15 @@ def family_needs(family: str, run: dict, targets) -> bool:
     raise ValueError(f"unknown confirmatory family {family!r}")
 
 
+def run_needed(run: dict, waves: list[list[int]], open_after, targets) -> bool:
+    """Whether the design trains `run` (an intermediate_runs or target_runs record) once its wave is made:
+    every run of wave 1; of a later wave, the arms a family the look before it left open still needs
+    (family_needs). `open_after(k)`: the families the look after wave k left undecided. The DAG
+    (rules/common.smk) and the status command ask the same question."""
+    wave = wave_of(waves, run["seed"])
+    return wave == 1 or any(family_needs(f, run, targets) for f in open_after(wave - 1))
+
+
 def interim_file(model, wave) -> str:
     """The look after `wave` of `model`'s waves (rules/report.smk's checkpoint): each of its confirmatory
     families decided or not."""
