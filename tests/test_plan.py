@@ -325,6 +325,9 @@ def test_waves_stop_once_the_declared_families_are_decided():
     both = copy.deepcopy(STUDY)
     both["study"]["models"]["bloom-1b7"]["confirmatory"] = ["adversarial_vs_standard", "task_vs_baseline"]
     kept = expected_minutes(both, planning.training_jobs(both), report, models=["bloom-1b7"])["bloom-1b7"]
+    # no run sd to simulate with: the family stays open, its later waves priced in full (they once counted 0)
+    blind = expected_minutes(STUDY, jobs, {**report, "assumed_run_sd": {}}, models=["bloom-1b7"])["bloom-1b7"]
+    assert blind["no effect"] == blind["effect of interest"] > one["no effect"]
     print(f"\nbloom-1b7 GPU-hours, maximum {one['maximum'] / 60:.0f}: one family, no effect {one['no effect'] / 60:.0f}, "
           f"+1 {one['effect of interest'] / 60:.0f}, +3 {large['effect of interest'] / 60:.0f}; with task_vs_baseline "
           f"too, no effect {kept['no effect'] / 60:.0f}")

@@ -4,7 +4,8 @@ A model's waves (study.waves or its own) stop once every confirmatory family of 
 and a later wave trains only the arms an open family still needs (xlt/workflow/plan.py `family_needs`).
 How much that saves depends on the effects, so the plan prices it by simulation, per model, under two
 declared scenarios — no effect anywhere, and every confirmatory test at report.effect_of_interest — at
-the run sd the plan assumes (or measured):
+the run sd the plan assumes (report.assumed_run_sd; a family with a target that has none is counted open
+at every look, so its later waves are priced in full):
 
   * each test's estimate at look k is its mean over the seeds so far: a random walk over the waves whose
     se at k is the plan's contrast_se at those seeds (power.py), with its df;
@@ -60,10 +61,15 @@ def open_after_looks(config: dict, report: dict, effect: float, studies: int, rn
     looks = len(waves) - 1
     out = {}
     for family, tests in family_tests(config, report).items():
-        if not tests or looks == 0 or any(run_sds.get(t) is None for t, _ in tests):
+        if not tests or looks == 0:
             continue
-        se = np.array([[_se(config, t, fam, int(n), run_sds[t])[0] for n in seeds] for t, fam in tests])  # [T, K]
-        df = np.array([[_se(config, t, fam, int(n), run_sds[t])[1] for n in seeds] for t, fam in tests])
+        if any(run_sds.get(t) is None for t, _ in tests):  # nothing to simulate with: open until the last wave
+            out[family] = np.ones((studies, looks), dtype=bool)
+            continue
+        distinct = {(t, id(fam)): np.array([_se(config, t, fam, int(n), run_sds[t]) for n in seeds])
+                    for t, fam in tests}                                         # [K, 2]: se, df at each look
+        se_df = np.array([distinct[(t, id(fam))] for t, fam in tests])          # [T, K, 2]
+        se, df = se_df[..., 0], se_df[..., 1]
         # the mean over growing seeds: wave sums with variance ~ seeds of the wave, rescaled to each look's se
         sizes = np.array([len(w) for w in waves], dtype=float)
         sums = rng.standard_normal((studies, len(tests), len(waves))) * np.sqrt(sizes)
