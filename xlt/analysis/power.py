@@ -82,7 +82,6 @@ def families(config: dict, target: str | None = None) -> list[dict]:
     report.endpoints, as xlt.analysis.comparisons.adjust_families), tasks pooled per test (format_matched:
     the `target`'s format-matched tasks), blocks, reference seeds (the baseline's own when
     study.baseline_seeds declares them; else None: the arm's)}."""
-    from xlt.data.tasks import get_task
     from xlt.workflow.designs import confirmatory
 
     s = config["study"]
@@ -101,7 +100,7 @@ def families(config: dict, target: str | None = None) -> list[dict]:
         out.append(dict(family="task_vs_baseline", tests=len(names) * scope, tasks=1, blocks=2,
                         reference_seeds=len(base) if base else None))
     if "format_matched" in conf and adversarial and target is not None:
-        matched = [t for t in s["intermediate"] if get_task(t).format == get_task(target).format]
+        matched = plan.matched_tasks(target, s["intermediate"])
         if matched:
             out.append(dict(family="format_matched", tests=(len(labels) - 1) * scope, tasks=len(matched),
                             blocks=len(matched), reference_seeds=None))

@@ -196,6 +196,7 @@ def analyse(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict, groups:
     from xlt.analysis.comparisons import adjust_families, comparisons
     from xlt.analysis.report import PRIMARY
     from xlt.data.tasks import get_task
+    from xlt.workflow.plan import matched_tasks
 
     alpha, power, effect = cfg.get("alpha", 0.05), cfg.get("power", 0.8), cfg.get("effect_of_interest")
     margin = cfg.get("equivalence_margin", 1.0)
@@ -221,15 +222,6 @@ def analyse(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict, groups:
     variances = pd.concat(variances, ignore_index=True) if variances else pd.DataFrame(
         columns=["grouping", "group", "run_sd", "df", "levene_w", "levene_p", "target", "model"])
     return adjust_families(comps, alpha, power, effect, margin), variances
-
-
-def matched_tasks(target: str, intermediates) -> list[str]:
-    """The intermediate tasks whose format (the task registry's) is the target's: sentence-pair
-    classification for PAWS-X (MNLI, QQP, ANLI+), span QA for TyDiQA (SQuAD, SQuAD 2.0)."""
-    from xlt.data.tasks import REGISTRY, get_task
-
-    fmt = get_task(target).format
-    return sorted(t for t in intermediates if t in REGISTRY and get_task(t).format == fmt)
 
 
 def figures(aggregate: str, comparisons: str, targets: dict[str, list[str]], test: list[str] = (),

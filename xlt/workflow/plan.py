@@ -4,7 +4,7 @@ from __future__ import annotations
 from itertools import product
 
 from xlt.workflow.designs import model_names, single, views
-from xlt.data.tasks import get_task
+from xlt.data.tasks import REGISTRY, get_task
 
 BASELINE = "none"        # the no-intermediate baseline in the {inter} dimension
 TARGET_SUFFIX = "+target"  # variant label of runs that also train adversarially at the target stage
@@ -185,6 +185,14 @@ def runs_through_wave(config: dict, runs: list[dict], wave: int | dict[str, int]
     return [r for r in runs if wave_of(by_model[r["model"]], r["seed"]) <= last[r["model"]]]
 
 
+def matched_tasks(target: str, intermediates) -> list[str]:
+    """The format_matched family's tasks: the intermediate tasks whose format (the task registry's) is the
+    target's — sentence-pair classification for PAWS-X (MNLI, QQP, ANLI+), span QA for TyDiQA (SQuAD,
+    SQuAD 2.0); never the baseline or the multi-task mix."""
+    fmt = get_task(target).format
+    return sorted(t for t in intermediates if t in REGISTRY and get_task(t).format == fmt)
+
+
 def family_needs(family: str, run: dict, targets) -> bool:
     """Whether a confirmatory family's tests compare the arm of `run` (an intermediate_runs or target_runs
     record), so a later wave trains it while the family is open: adversarial_vs_standard every
@@ -195,8 +203,7 @@ def family_needs(family: str, run: dict, targets) -> bool:
     if family == "adversarial_vs_standard":
         return inter != BASELINE
     if family == "format_matched":
-        formats = {get_task(run["target"]).format} if "target" in run else {get_task(t).format for t in targets}
-        return inter not in (BASELINE, MULTITASK) and get_task(inter).format in formats
+        return any(matched_tasks(t, [inter]) for t in ([run["target"]] if "target" in run else targets))
     if family == "task_vs_baseline":
         return variant == "standard"
     raise ValueError(f"unknown confirmatory family {family!r}")

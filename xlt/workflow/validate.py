@@ -11,6 +11,7 @@ from xlt.workflow import calibration, pilot, selection
 from xlt.workflow.config import (AUTO_LENGTHS, ConfigError, auto_coverage, dataset_source, load_schema,
                                  study_language_groups, with_defaults)
 from xlt.workflow.designs import confirmatory, own_design, views
+from xlt.workflow.plan import matched_tasks
 
 
 def _where(error: jsonschema.ValidationError) -> str:
@@ -163,10 +164,10 @@ def report_cross_checks(config: dict) -> list[str]:
         if "format_matched" not in confirmatory(config, model):
             continue
         for target in model_view["study"]["targets"]:
-            fmt = get_task(target).format
-            if not [t for t in model_view["study"]["intermediate"] if get_task(t).format == fmt]:
+            if not matched_tasks(target, model_view["study"]["intermediate"]):
                 key = f"study.models.{model}.confirmatory" if own else "report.confirmatory"
-                out.append(f"{key}: format_matched has no intermediate task of {target}'s format ({fmt}) in "
+                out.append(f"{key}: format_matched has no intermediate task of {target}'s format "
+                           f"({get_task(target).format}) in "
                            f"{model}'s design: add one to its intermediate tasks or drop format_matched")
     groups = (study_language_groups(config) or {}).get("groups", {})
     known = ["avg-xx", *(f"avg:{g}" for g in groups)]
