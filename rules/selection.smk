@@ -5,7 +5,6 @@
 # standard intermediate checkpoint at that seed train_intermediate makes) — scored on English dev; the
 # best mean goes to results/selection/{model}/{stage}/{task}.json, which the stage's training jobs read.
 
-SELECTION = selection.settings(config)
 SELECTIONS = selection.selections(config)
 SELECT = ("{model}", "{stage}", "{task}", "{start}", "{point}", "{seed}")
 SELECTED_STAGE = one_of(sorted({s for s, _ in SELECTIONS}))  # the stages with a `selected` value

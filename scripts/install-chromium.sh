@@ -11,6 +11,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 cannot() { echo "install-chromium: cannot provide a Chromium here: $*" >&2; exit 2; }
+last() { printf '%s' "$1" | tail -c 500; }  # (bash's ${out: -500} is empty when $out is shorter)
 
 find_browser() {
   local name
@@ -23,7 +24,7 @@ find_browser() {
 if find_browser; then exit 0; fi
 [ "$(id -u)" -eq 0 ] || cannot "it needs root to install Debian's chromium package with apt-get (or put a chromium on PATH)"
 command -v apt-get >/dev/null || cannot "there is no chromium on PATH and no apt-get to install one"
-out=$(apt-get update -qq 2>&1) || cannot "\`apt-get update\` failed (no access to the package mirrors?): ${out: -500}"
+out=$(apt-get update -qq 2>&1) || cannot "\`apt-get update\` failed (no access to the package mirrors?): $(last "$out")"
 out=$(apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core 2>&1) \
-  || cannot "\`apt-get install chromium\` failed: ${out: -500}"
+  || cannot "\`apt-get install chromium\` failed: $(last "$out")"
 find_browser || { echo "install-chromium: chromium was installed but is not on PATH" >&2; exit 1; }

@@ -1,4 +1,5 @@
 import copy
+import inspect
 from pathlib import Path
 
 import pytest
@@ -313,6 +314,12 @@ def test_defaults_live_in_the_schema_and_are_applied_before_validation():
     raw = {k: v for k, v in DEMO.items() if k not in ("report", "multitask", "transfer", "cluster")}
     assert report_config(raw) == report_config(cfg) and mixing_config(raw) == mixing_config(cfg)
     assert transfer_config(raw) == transfer_config(cfg) and cluster._cfg(raw) == schema_defaults("cluster")
+    from xlt.analysis import comparisons
+    from xlt.workflow import designs
+
+    assert designs.confirmatory(raw, "tiny-bloom") == cfg["report"]["confirmatory"]  # designs.DEFAULT_FAMILIES
+    assert list(inspect.signature(comparisons.comparisons_from_design).parameters["confirmatory"].default) == \
+        cfg["report"]["confirmatory"]
 
 
 def test_the_training_defaults_are_the_schemas_and_the_loops_alike():

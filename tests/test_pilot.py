@@ -3,7 +3,6 @@ about 2 GPU-hours, run offline on the demo's model and fixtures through the same
 measures each job's throughput and memory and fails loudly, naming the check, when a learning check fails;
 the plan re-prices a config with the report and refuses one from another config; bad thresholds are named."""
 import copy
-import importlib.util
 import json
 import os
 import re
@@ -48,11 +47,10 @@ def pilot_on_the_demo(checks=None) -> dict:
     cfg["study"]["selection"]["intermediate"]["grid"] = cfg["study"]["selection"]["target"]["grid"] = grid
     if checks is not None:
         cfg["pilot"]["checks"] = checks
-    cfg["training"]["tensorboard"] = TENSORBOARD  # where the extra is installed, the scalars are written too
+    cfg["training"]["tensorboard"] = True  # the scalars are written too (tensorboard is in the test extra)
     return cfg
 
 
-TENSORBOARD = importlib.util.find_spec("tensorboard") is not None  # pip install -e '.[tensorboard]'
 PASSING = {"paws_x": {"metric": "accuracy", "min": 0.0}, "tydiqa": {"metric": "f1", "min": 0.0}}
 
 
@@ -169,10 +167,10 @@ def test_the_pilot_runs_the_study_rules_and_reports_what_its_jobs_measured(pilot
     assert "- PASSED: paws_x accuracy >= 0" in md and "- PASSED: tydiqa f1 >= 0" in md
     # target checkpoints never reached the working directory
     assert not list((workdir / "results" / "target").rglob("checkpoint"))
-    # TensorBoard scalars of every training run, under results/tensorboard/ (with the extra installed)
+    # TensorBoard scalars of every training run, under results/tensorboard/
     events = {p.parent.relative_to(workdir / "results" / "tensorboard").as_posix()
               for p in (workdir / "results" / "tensorboard").rglob("events.out.tfevents.*")}
-    assert events == ({str(Path(j["metrics"]).parent.relative_to("results").as_posix()) for j in jobs} if TENSORBOARD else set())
+    assert events == {str(Path(j["metrics"]).parent.relative_to("results").as_posix()) for j in jobs}
 
 
 @pytest.mark.slow
@@ -232,9 +230,8 @@ def test_the_plan_reprices_with_the_pilots_throughput_and_refuses_another_config
     assert "training.defaults.compile: the pilot measured False, this config has True" in str(err.value)
     # TensorBoard on or off re-runs nothing (it is not a rule param)
     flipped = tmp_path / "flipped.yaml"
-    flipped.write_text(yaml.safe_dump({**cfg, "training": {**cfg["training"], "tensorboard": not TENSORBOARD}}))
-    if TENSORBOARD:  # (turning it on without the package stops the DAG: training.tensorboard named)
-        assert "Nothing to be done" in snakemake(workdir, flipped, "-n", "--", "pilot").stdout
+    flipped.write_text(yaml.safe_dump({**cfg, "training": {**cfg["training"], "tensorboard": False}}))
+    assert "Nothing to be done" in snakemake(workdir, flipped, "-n", "--", "pilot").stdout
     (tmp_path / "other.json").write_text('{"seed": 1}')
     with pytest.raises(repricing.PilotMismatch, match="other.json is not a pilot report"):
         repricing.load_report(tmp_path / "other.json")

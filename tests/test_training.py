@@ -159,7 +159,6 @@ def test_each_run_records_its_tokens_step_time_and_peak_gpu_memory(fixtures_dir,
 
 
 def test_tensorboard_scalars_follow_the_train_log_and_change_nothing(fixtures_dir, tiny_model_dir, tmp_path):
-    pytest.importorskip("tensorboard", reason="TensorBoard scalars need the tensorboard extra: pip install -e '.[tensorboard]'")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from xlt.train.tensorboard import event_folder

@@ -86,9 +86,10 @@ class StepContext:
         With shared dropout the first pass keeps the RNG state it started from and every later pass replays
         it, so each dropout layer (eager, or inductor's, which draws its seeds from the same generators)
         draws the first pass's masks again: the passes differ by their perturbation only, as in Zhu et al.'s
-        FreeLB (`dp_masks`). The replay runs inside fork_rng, so the step's own draws (noise) continue the
-        stream after the first pass — never the masks' numbers — and the step leaves the generators where
-        an eager step would: resumable states, saved between steps, are unaffected."""
+        FreeLB (`dp_masks`). The replay runs inside fork_rng, so the generators are left where the first pass
+        left them, as an eager step would: the next step's masks are the same at any radius (perturbation
+        noise has a generator of its own, noise_generator), and resumable states, saved between steps, are
+        unaffected."""
         self.forwards += 1
         if model is not None or not self.shared_dropout:
             return self.apply(model or self.model, embeds)

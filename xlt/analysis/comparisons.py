@@ -26,14 +26,13 @@ import zlib
 import numpy as np
 import pandas as pd
 
+from xlt.workflow.designs import DEFAULT_FAMILIES
 from xlt.workflow.plan import BASELINE
 from xlt.analysis.stats import (ItemDesign, contrasts, heterogeneity, holm, mde, power_at, seeds_needed, tost_p,
                                 two_level_bootstrap)
 
 SYSTEM = ["model", "intermediate", "variant"]
 AVG = "avg-xx"  # mean over the non-English languages
-FAMILIES = ("adversarial_vs_standard", "task_vs_baseline")  # the default declaration
-DECLARABLE = (*FAMILIES, "format_matched")
 POOLED = {"pooled_vs_standard": "all tasks", "matched_vs_standard": "format-matched tasks"}  # kind: its label
 HET_COLUMNS = ["het_q", "het_df", "het_p", "het_i2", "het_tasks"]
 VERDICTS = ("improves", "harms", "equivalent", "inconclusive", "not tested")
@@ -89,7 +88,7 @@ def pairing_blocks(systems: list[tuple], pair_seeds: bool = True) -> np.ndarray:
 
 def comparisons_from_design(systems: list[tuple], run_system: np.ndarray, tables: dict[str, np.ndarray],
                             design: ItemDesign, replicates: int, seed: int, run_seed: np.ndarray | None = None,
-                            groups: dict[str, list[str]] | None = None, confirmatory=FAMILIES, alpha: float = 0.05,
+                            groups: dict[str, list[str]] | None = None, confirmatory=tuple(DEFAULT_FAMILIES), alpha: float = 0.05,
                             power: float = 0.8, effect_of_interest: float | None = None,
                             equivalence_margin: float = 1.0, endpoints=(AVG,), pair_seeds: bool = True,
                             run_mode: str = "blocks", item_design: str = "clustered",
@@ -97,7 +96,7 @@ def comparisons_from_design(systems: list[tuple], run_system: np.ndarray, tables
                             untested: dict[tuple[str, str], str] | None = None,
                             matched: list[str] | None = None) -> pd.DataFrame:
     """`system` rows (each system's mean and CI) and contrasts (vs_baseline, vs_standard,
-    pooled_vs_standard) per language column, with family, p and the TOST p; confirmatory rows (on
+    pooled_vs_standard, and matched_vs_standard over the `matched` tasks) per language column, with family, p and the TOST p; confirmatory rows (on
     `endpoints`) adjusted by `adjust_families` within this frame. `item_design="independent"` ignores
     translation clusters and `run_mode="pooled"` pools run variance over all systems (both for
     comparison only); `columns` limits the output to those language columns (simulation studies).

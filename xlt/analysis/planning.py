@@ -10,7 +10,8 @@ variant, checkpoint disk, and per confirmatory test its minimum detectable effec
 GPU-hours reuse the SLURM sizing of xlt/workflow/cluster.py (one cost model): per training job 1.5 x tokens x
 the variant's passes (xlt.adversarial.methods.expected_cost) / `cluster.tokens_per_minute`, tokens from the
 featurised training splits under --directory where they exist, else published sizes and half the max
-length per sequence. Evaluation jobs (forward passes over the test sets) are counted, not priced.
+length per sequence. Evaluation (forward passes over every language's test set) runs inside each target
+job (train_target_<target>) and is not priced.
 
 Power: xlt/analysis/power.py (`contrast_mde`, the formula; `item_se`, the item part from the test sets' sizes)."""
 from __future__ import annotations
@@ -28,7 +29,7 @@ from xlt.workflow.config import training_config
 from xlt.workflow.jobs import run_id
 from xlt.workflow.validate import validate_config
 from xlt.workflow.designs import model_names, own_design, view, views
-from xlt.analysis.power import (MAX_ITEM_VARIANCE, TEST_SIZE, confirmatory_targets, contrast_mde,  # noqa: F401
+from xlt.analysis.power import (TEST_SIZE, confirmatory_targets, contrast_mde,
                                  contrast_se, families, item_se, power_at)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -328,8 +329,8 @@ def wall_clock(config: dict, jobs: list[dict], gpus: int) -> list[tuple[str, flo
     """[(phase, minutes)] of the training jobs on `gpus` GPUs, phase after phase as the DAG orders them:
     selection, calibration, then per wave the intermediate and the target runs (a wave starts after the
     look at the previous one), each phase packed longest job first. Jobs of one phase may in truth start
-    early (a target run as soon as its intermediate run is done), so this is an upper estimate; the
-    evaluation jobs (not priced) come on top."""
+    early (a target run as soon as its intermediate run is done), so this is an upper estimate; each
+    target job's evaluation (not priced) comes on top."""
     by_model = plan.model_waves(config)
     waves = max((len(w) for w in by_model.values()), default=1)
     phases = [("selection", lambda j: j["stage"] == "selection"),

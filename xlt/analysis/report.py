@@ -11,6 +11,7 @@ import pandas as pd
 from xlt.analysis.comparisons import AVG, SYSTEM, group_column
 from xlt.model.metrics import exact_match, f1, points
 from xlt.workflow.plan import BASELINE
+from xlt.workflow.designs import DEFAULT_FAMILIES
 
 PRIMARY = {"paws_x": "accuracy", "tydiqa": "f1"}  # the metric a table and its tests are about
 FAMILY_TITLES = {
@@ -127,7 +128,7 @@ def verdict_words(r, margin: float) -> str:
 
 
 def heterogeneity_words(r) -> str:
-    """What a pooled test's heterogeneity says, for the answer line: '' when the tasks are not shown to differ."""
+    """What a pooled test's heterogeneity says, for the answer line (of a row whose tasks are shown to differ)."""
     tasks = r.get("het_tasks") if isinstance(r.get("het_tasks"), str) else ""
     return (f"`{r['label']}` on {r['target']} averages unlike effects across tasks (heterogeneity Q = {r['het_q']:.1f}, "
             f"df {int(r['het_df'])}, p = {_fmt_p(r['het_p'])}, I² = {r['het_i2']:.0%}"
@@ -288,7 +289,7 @@ def summary_markdown(agg: pd.DataFrame, comps: dict[str, pd.DataFrame], targets:
     every = pd.concat(list(comps.values()), ignore_index=True) if comps else pd.DataFrame()
     # the declared families and any a model's own design adds (study.models.<m>.confirmatory)
     found = [f for f in every.get("family", pd.Series(dtype=str)).unique() if f in FAMILY_TITLES]
-    families = list(dict.fromkeys([*cfg.get("confirmatory", list(FAMILY_TITLES)), *found]))
+    families = list(dict.fromkeys([*cfg.get("confirmatory", DEFAULT_FAMILIES), *found]))
     lines = ["# Does adversarial English intermediate training improve zero-shot cross-lingual transfer?", ""]
     for family in families:
         lines.append(f"- **{QUESTIONS[family]}** {family_answer(family, confirmatory_table(every, family), margin, alpha)}")

@@ -297,10 +297,8 @@ class Heterogeneity:
     df: int
     p: float
     i2: float
-    pooled: float
     residuals: np.ndarray   # (d_k - pooled) / sd_k
     df_each: np.ndarray     # Welch-Satterthwaite df of each contrast (items + its runs)
-    run_variance_known: bool
 
 
 def heterogeneity(boot: Bootstrap, weights: np.ndarray, column: str, rng: np.random.Generator,
@@ -311,7 +309,8 @@ def heterogeneity(boot: Bootstrap, weights: np.ndarray, column: str, rng: np.ran
     With three seeds each run variance rests on 2 df, so Q's chi-square(K - 1) reference would be liberal:
     its null distribution comes from a parametric bootstrap that redraws the contrasts from N(0, S) and
     each run variance from its scaled chi-square (its own df), recomputing Q with the redrawn S. With one
-    seed the run part is unknown and the test covers item sampling only (run_variance_known False)."""
+    seed the run part is unknown and the test covers item sampling only (the report says so of every
+    one-seed number)."""
     d = weights @ boot.means[column]
     k = len(d)
     cov_items = np.atleast_2d(np.cov(weights @ boot.items[column], ddof=1))
@@ -332,7 +331,7 @@ def heterogeneity(boot: Bootstrap, weights: np.ndarray, column: str, rng: np.ran
     resid = (d - pooled[0]) / np.sqrt(np.diag(sigma))
     df_each = welch_df([(np.diag(cov_items), boot.item_df), (v_run, df_run)])
     return Heterogeneity(q=float(q[0]), df=k - 1, p=p, i2=float(max(0.0, (q[0] - (k - 1)) / q[0])) if q[0] > 0 else 0.0,
-                         pooled=float(pooled[0]), residuals=resid, df_each=df_each, run_variance_known=bool(est.all()))
+                         residuals=resid, df_each=df_each)
 
 
 def _q_statistic(d: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

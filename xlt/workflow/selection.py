@@ -197,10 +197,6 @@ def start_runs(config: dict) -> list[dict]:
     return list(runs.values())
 
 
-def grid_keys(config: dict, stage: str) -> list[str]:
-    return sorted((settings(config) or {}).get(stage, {}).get("grid", {}))
-
-
 def _value(key: str, value):
     return int(value) if key in INTEGER_KEYS else float(value)
 
