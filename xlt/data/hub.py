@@ -96,7 +96,8 @@ def unreachable(url: str, timeout: float = 3.0) -> str | None:
     probe.start()
     probe.join(timeout)
     if not result:
-        how = f" through the proxy {proxy_for(url)}" if proxy_for(url) else ""
+        proxy = proxy_for(url)
+        how = f" through the proxy {proxy}" if proxy else ""
         return f"no answer from {urlparse(url).hostname}{how} within {timeout:g} s (name lookup or connection)"
     return result[0]
 

@@ -22,17 +22,26 @@ def token_span_length(offsets, start: int, end: int) -> int:
     return sum(1 for s, e in offsets if s < end and e > start)
 
 
-def answer_lengths(examples: pd.DataFrame, tokenizer) -> np.ndarray:
-    """Tokens of each answered example's first gold answer, inside its context's own tokenisation (the
-    same offsets span_qa.featurize labels): a token that runs past the answer counts whole."""
+def answer_spans(examples: pd.DataFrame, tokenizer) -> list[tuple[str, list, int, int]]:
+    """(context, its token offsets, start, end) of each answered example's first gold answer, in the
+    context's own tokenisation (the same offsets span_qa.featurize labels)."""
     answered = examples[examples["answer_texts"].map(len) > 0]
     if answered.empty:
-        return np.zeros(0, dtype=np.int64)
+        return []
     contexts = list(dict.fromkeys(answered["context"]))  # a passage has several questions: tokenise it once
     offsets = dict(zip(contexts, tokenizer(contexts, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]))
-    return np.asarray([token_span_length(offsets[ex.context], int(ex.answer_starts[0]),
-                                         int(ex.answer_starts[0]) + len(ex.answer_texts[0]))
-                       for ex in answered.itertuples(index=False)], dtype=np.int64)
+    return [(ex.context, offsets[ex.context], int(ex.answer_starts[0]), int(ex.answer_starts[0]) + len(ex.answer_texts[0]))
+            for ex in answered.itertuples(index=False)]
+
+
+def span_lengths(spans: list[tuple[str, list, int, int]]) -> np.ndarray:
+    """Tokens of each answer span (answer_spans): a token that runs past the answer counts whole."""
+    return np.asarray([token_span_length(offsets, start, end) for _, offsets, start, end in spans], dtype=np.int64)
+
+
+def answer_lengths(examples: pd.DataFrame, tokenizer) -> np.ndarray:
+    """Tokens of each answered example's first gold answer (answer_spans, span_lengths)."""
+    return span_lengths(answer_spans(examples, tokenizer))
 
 
 def question_lengths(examples: pd.DataFrame, tokenizer) -> np.ndarray:

@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 
 from xlt.model.formats import span_qa
-from xlt.model.lengths import answer_lengths, choose, question_lengths
+from xlt.model.lengths import answer_lengths, answer_spans, choose, question_lengths, span_lengths
 
 ORACLE = 1e4  # logit on the gold start and end; every other position 0
 COLUMNS = ["model", "target", "language", "n", "max_answer_length", "max_query_length", "lengths",
@@ -58,16 +58,11 @@ def boundary_inside_token(context: str, offsets, start: int, end: int) -> bool:
     return False
 
 
-def inside_token_share(examples: pd.DataFrame, tokenizer) -> float:
-    answered = examples[examples["answer_texts"].map(len) > 0]
-    if answered.empty:
+def inside_token_share(spans: list[tuple[str, list, int, int]]) -> float:
+    """Share of answer spans (lengths.answer_spans) with a boundary inside a token."""
+    if not spans:
         return float("nan")
-    contexts = list(dict.fromkeys(answered["context"]))
-    offsets = dict(zip(contexts, tokenizer(contexts, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]))
-    hits = [boundary_inside_token(ex.context, offsets[ex.context], int(ex.answer_starts[0]),
-                                  int(ex.answer_starts[0]) + len(ex.answer_texts[0]))
-            for ex in answered.itertuples(index=False)]
-    return float(np.mean(hits))
+    return float(np.mean([boundary_inside_token(*span) for span in spans]))
 
 
 def oracle_scores(examples: pd.DataFrame, features: pd.DataFrame, *, n_best: int, max_answer_length: int) -> dict:
@@ -81,10 +76,11 @@ def language_ceiling(examples: pd.DataFrame, features: pd.DataFrame, tokenizer, 
                      max_answer_length: int, max_query_length: int) -> dict:
     """One language's row: oracle EM/F1 at these settings and the shares it loses (0-1)."""
     scores = oracle_scores(examples, features, n_best=n_best, max_answer_length=max_answer_length)
-    answers = answer_lengths(examples, tokenizer)
+    spans = answer_spans(examples, tokenizer)  # each context tokenised once, for both measures
+    answers = span_lengths(spans)
     return {"n": len(examples), "max_answer_length": max_answer_length, "max_query_length": max_query_length,
             "oracle_exact_match": scores["exact_match"], "oracle_f1": scores["f1"],
-            "boundary_inside_token": inside_token_share(examples, tokenizer),
+            "boundary_inside_token": inside_token_share(spans),
             "over_answer_cap": float(np.mean(answers > max_answer_length)) if len(answers) else float("nan"),
             "question_truncated": float(np.mean(question_lengths(examples, tokenizer) > max_query_length))}
 

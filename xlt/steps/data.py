@@ -39,19 +39,13 @@ SNAPSHOT_FILES = ["*.json", "*.safetensors", "*.model", "*.txt"]
 SNAPSHOT_SKIP = ["onnx/*"]
 
 
-def snapshot_wanted(relpath: str) -> bool:
-    """Whether a repository file belongs in a snapshot (the download's own filter, applied to a cached copy)."""
-    from fnmatch import fnmatch
-
-    return any(fnmatch(relpath, p) for p in SNAPSHOT_FILES) and not any(fnmatch(relpath, p) for p in SNAPSHOT_SKIP)
-
-
 def snapshot_model(repo: str, revision: str | None, model_dir: str) -> None:
     """Download a Hub model once (login node) so training jobs read it from disk; offline, copy it from the
     Hugging Face cache if a snapshot is there. xlt_provenance.json records the commit."""
     import shutil
 
     from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.utils import filter_repo_objects
 
     from xlt.data.hub import HubUnavailable, go_offline, offline_reason
     from xlt.io import write_json
@@ -70,11 +64,11 @@ def snapshot_model(repo: str, revision: str | None, model_dir: str) -> None:
                     f"(`snakemake --cores 1 download`) and set models.<name>.local to its folder, or run this rule "
                     f"on a node with internet.") from None
             tmp.mkdir(parents=True)
-            for path in sorted(cached.rglob("*")):  # the cache may hold more of the repository than a snapshot
-                rel = path.relative_to(cached).as_posix()
-                if path.is_file() and snapshot_wanted(rel):
-                    (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(path, tmp / rel)
+            # the cache may hold more of the repository than a snapshot: the download's own filter picks
+            files = sorted(p.relative_to(cached).as_posix() for p in cached.rglob("*") if p.is_file())
+            for rel in filter_repo_objects(files, **patterns):
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(cached / rel, tmp / rel)
             commit = f"{cached.name} (offline cache)"
         else:
             commit = HfApi().model_info(repo, revision=revision).sha  # download exactly what gets recorded

@@ -125,7 +125,7 @@ def fine_tune_tasks(tasks: list[dict], init: str, training: dict, seed: int, che
     from xlt.model.modeling import (add_lora, build_model, compatible, enable_activation_checkpointing, load_heads,
                                     load_model, load_tokenizer, saved_heads)
     from xlt.train.loop import device_and_autocast
-    from xlt.train.measure import run_resources
+    from xlt.train.measure import reset_peak_gpu_memory, run_resources
     from xlt.workflow.selection import resolve
 
     data = [load_task_data(t) for t in tasks]
@@ -152,10 +152,7 @@ def fine_tune_tasks(tasks: list[dict], init: str, training: dict, seed: int, che
         add_lora(model, init, **cfg.lora)
     tokenizer = load_tokenizer(init)
     block = resolve_budget(variant_block, calibration)
-    if device_and_autocast()[0].type == "cuda":
-        import torch
-
-        torch.cuda.reset_peak_memory_stats()
+    reset_peak_gpu_memory()
     scalars = None
     if tensorboard:
         from xlt.train.tensorboard import Scalars

@@ -156,12 +156,12 @@ def evaluate(model: TaskModel, features: pd.DataFrame, examples: pd.DataFrame, s
     return preds, module.score(preds, examples, **spec.options)
 
 
-def step_context(model: TaskModel, batch: dict, task: str, fmt: str, scale: float, autocast,
+def step_context(model: TaskModel, batch: dict, task: str, fmt, scale: float, autocast,  # fmt: the format module
                  embedding_scale: float | None = None, monitor: bool = False) -> StepContext:
     def apply(m, embeds):
         with autocast:
             return m(inputs_embeds=embeds, attention_mask=batch["attention_mask"], task=task)
-    return StepContext(model=model, batch=batch, task=task, fmt=get_format(fmt), apply=apply, scale=scale,
+    return StepContext(model=model, batch=batch, task=task, fmt=fmt, apply=apply, scale=scale,
                        embedding_scale=embedding_scale, monitor=monitor)
 
 
@@ -189,7 +189,6 @@ class TrainingData:
     generator: torch.Generator
     streams: dict[str, BatchStream]
     planner: BatchPlanner
-    formats: dict[str, str]      # task -> its format's name
     pad_id: int
     bucket: int | None           # pad lengths to multiples of this (compiled bodies: one graph per bucket)
 
@@ -212,8 +211,8 @@ def training_data(tasks: list[TaskData], cfg: TrainConfig, seed: int, mixing: di
     names = list(streams)
     probs = torch.tensor([weights[n] for n in names])
     planner = BatchPlanner(names, probs, streams, generator, ahead=2 * cfg.grad_accum)
-    return TrainingData(sizes, weights, modules, arrays, generator, streams, planner,
-                        {t.name: t.spec.format for t in tasks}, pad_id, BUCKET if cfg.compile else None)
+    return TrainingData(sizes, weights, modules, arrays, generator, streams, planner, pad_id,
+                        BUCKET if cfg.compile else None)
 
 
 def embedding_scale(model: TaskModel, data: TrainingData, device) -> dict:
@@ -312,7 +311,7 @@ class Accumulated:
     ratios: torch.Tensor | None = None
 
 
-def forward_backward(run: RunState, prefetch: Prefetcher, formats: dict[str, str], grad_accum: int, autocast,
+def forward_backward(run: RunState, prefetch: Prefetcher, modules: dict, grad_accum: int, autocast,
                      device) -> Accumulated:
     """grad_accum micro-batches, each from one task, through the strategy's passes; gradients add up."""
     run.model.train()
@@ -322,7 +321,7 @@ def forward_backward(run: RunState, prefetch: Prefetcher, formats: dict[str, str
         out.tokens += int(batch["attention_mask"].sum())  # on the host still: no device sync
         out.sequences += len(batch["attention_mask"])
         batch = to_device(batch, device)
-        ctx = step_context(run.model, batch, name, formats[name], 1 / grad_accum, autocast,
+        ctx = step_context(run.model, batch, name, modules[name], 1 / grad_accum, autocast,
                            run.embedding_scale["token_l2_rms"], monitor=type(run.strategy) is not Standard)
         out.loss += run.strategy.step(ctx) / grad_accum
         out.drawn.append(name)
@@ -440,7 +439,7 @@ def train(model: TaskModel, tokenizer, tasks: list[TaskData], cfg: TrainConfig, 
         for step in range(run.step + 1, schedule.total_steps + 1):
             # forward and backward: grad_accum micro-batches, each drawn from one task
             step_t0 = time.perf_counter()
-            micro = forward_backward(run, prefetch, data.formats, cfg.grad_accum, autocast, device)
+            micro = forward_backward(run, prefetch, data.modules, cfg.grad_accum, autocast, device)
             # clip and update (a non-finite step is skipped and counted, or stops the run)
             record = optimizer_step(run, step, micro, trainable, cfg, progress, variant)
             run.step = step

@@ -19,6 +19,14 @@ def step_totals(log_path: str | Path) -> dict:
     return {"steps": steps, "tokens": tokens, "seconds": round(seconds, 3)}
 
 
+def reset_peak_gpu_memory() -> None:
+    """Start the peak from here (a warm worker's process may have run other jobs before this one)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
 def peak_gpu_memory() -> dict:
     """{device, peak_gpu_memory_bytes (allocated), peak_gpu_memory_reserved_bytes} of this process; the
     byte counts are None without CUDA."""
