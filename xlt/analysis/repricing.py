@@ -32,8 +32,10 @@ def load_report(path: str | Path) -> dict:
 def reprice(config: dict, report: dict, where: str = "the report") -> tuple[dict, list[str]]:
     """(the config with each measured model's tokens_per_minute, notes); PilotMismatch when the report
     measured another config (models, max_length or speed settings differ)."""
+    from xlt.workflow.config import with_defaults
     from xlt.workflow.pilot import identity
 
+    config = with_defaults(copy.deepcopy(config))  # as the DAG reads it (the pilot's identity has its defaults)
     mine, theirs = identity(config), report["identity"]
     shared = [m for m in mine["models"] if m in theirs["models"]]
     describe = lambda models: ", ".join(f"{m} {s['source']}" for m, s in models.items())  # noqa: E731

@@ -58,13 +58,9 @@ def training_jobs(config: dict) -> list[dict]:
 def identity(config: dict) -> dict:
     """What the measured throughput depends on, per study model: where its weights come from, its own
     training overrides, and the study's features and training defaults (`--pilot` refuses a report whose
-    identity differs from the config it re-prices)."""
-    import copy
-
-    from xlt.workflow.config import with_defaults
+    identity differs from the config it re-prices). `config` as the DAG reads it: validated, defaults filled."""
     from xlt.workflow.designs import model_names, own_design
 
-    config = with_defaults(copy.deepcopy(config))  # a key left to its default is the default's value
     speed = ("attention", "compile", "gradient_checkpointing", "lora", "batch_size", "grad_accum", "save_dtype")
     models = {}
     for m in model_names(config):
