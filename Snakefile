@@ -35,7 +35,7 @@ rule all:
         # every model's first wave, named here so that no model's jobs wait for another model's interim
         # look (an input function that meets an unfinished checkpoint yields nothing else until it is done)
         first_wave=lambda wc: run_eval_files(target_runs_made(1), "metrics"),
-        pilot=["results/pilot/report.json"] if "pilot" in config else [],  # a pilot's report (rules/pilot.smk)
+        pilot=rules.pilot_report.output.json if PILOT else [],  # a pilot's report (rules/pilot.smk)
     default_target: True
 
 

@@ -9,7 +9,7 @@ checkpoint interim:
         target_dev=lambda wc: target_dev_files(look_runs(wc)),
         test=TEST_DATA,
         # arms that never perturb: `not tested`
-        calibration=lambda wc: [p for v in calibration.calibrated_variants(VIEWS[wc.model]) for p in calibration_input(wc.model, v)],
+        calibration=lambda wc: calibration.result_files(VIEWS[wc.model]),
     output:
         look=plan.interim_file("{model}", "{wave}"),
     params:

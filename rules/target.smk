@@ -36,8 +36,6 @@ for _target, _langs in STUDY["targets"].items():
             variant=target_variant,
             run=target_run,
             languages=_langs,
-            eval_batch_size=lambda wc: target_training(wc)["eval_batch_size"],
-            attention=lambda wc: target_training(wc)["attention"],
             preregistration=PREREGISTRATION,  # the first target run declares (xlt/analysis/preregistration.py)
         wildcard_constraints:
             target=re.escape(_target),

@@ -212,11 +212,11 @@ def test_a_target_run_trains_then_evaluates_in_one_job_with_its_checkpoint_node_
             tasks=["paws_x"], qa={"paws_x": {}}, init=str(tiny_model_dir), train_features=[feats["train"]],
             dev_features=[feats["dev"]], train_data=[str(fixtures_dir / "paws_x" / "train.parquet")],
             dev_data=[str(fixtures_dir / "paws_x" / "dev.parquet")], test_features=str(test_features),
-            test_data=str(fixtures_dir / "paws_x" / "test.parquet"), training={**CFG, "epochs": 1}, seed="1",
+            test_data=str(fixtures_dir / "paws_x" / "test.parquet"), training={**CFG, "epochs": 1, "attention": "sdpa"}, seed="1",
             **({"checkpoint": str(run / "checkpoint")} if keep else {}), metrics=str(run / "dev_metrics.json"),
             train_log=str(run / "train_log.jsonl"), **outputs, languages=languages, run={"seed": 1},
-            variant={"name": "standard", "block": {"method": "standard"}}, stage="target", eval_batch_size=32,
-            attention="sdpa", preregistration=str(run / "preregistration.json"), tmpdir=str(scratch),
+            variant={"name": "standard", "block": {"method": "standard"}}, stage="target",
+            preregistration=str(run / "preregistration.json"), tmpdir=str(scratch),
             config=yaml.safe_load((ROOT / "config" / "demo.yaml").read_text()))
         (step, trained), (then, evaluated) = calls[-2:]
         assert (step, then) == ("train", "evaluate")  # the test split is read after training, not by it

@@ -23,11 +23,11 @@ def scratch_folder(tmpdir: str, metrics: str) -> Path:
 
 def train_and_evaluate(tasks: list[str], qa: dict[str, dict], test_features: str, test_data: str,
                        predictions: list[str], eval_metrics: list[str], languages: list[str], run: dict,
-                       eval_batch_size: int, attention: str, preregistration: str, seed: int | str, tmpdir: str,
+                       preregistration: str, seed: int | str, tmpdir: str,
                        config: dict, code: str | None = None, checkpoint: str | None = None, **training) -> None:
     """The step of rules/target.smk's train_target_<target>: xlt.steps.train.fine_tune with the rule's training
-    names (`training`: the rest of its inputs, outputs and params), then xlt.steps.evaluate.evaluate_languages
-    on the checkpoint it selected — `predictions` and `eval_metrics` per language of `languages`; `run`: the
+    names (`training`: the rest of its inputs, outputs and params; the `training` block's eval_batch_size and
+    attention are the evaluation's), then xlt.steps.evaluate.evaluate_languages on the checkpoint it selected — `predictions` and `eval_metrics` per language of `languages`; `run`: the
     run's keys, recorded with its metrics. `checkpoint` None (no study.keep_target_checkpoints): the checkpoint
     lives in this run's folder under `tmpdir` and is removed once every language is evaluated.
 
@@ -46,7 +46,8 @@ def train_and_evaluate(tasks: list[str], qa: dict[str, dict], test_features: str
     fine_tune(tasks=tasks, qa=qa, seed=seed, checkpoint=checkpoint, code=code, config=config, **training)
     (target,) = tasks
     evaluate_languages(task_name=target, checkpoint=checkpoint, test_features=test_features, test_data=test_data,
-                       run=run, qa_options=qa[target], batch_size=eval_batch_size, attention=attention, code=code,
+                       run=run, qa_options=qa[target], batch_size=training["training"]["eval_batch_size"],
+                       attention=training["training"]["attention"], code=code,
                        outputs={lang: [pred, scores] for lang, pred, scores in
                                 zip(languages, predictions, eval_metrics, strict=True)})
     if local is not None:
