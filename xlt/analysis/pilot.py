@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xlt.workflow.cluster import OVERHEAD
+
 NOT_MEASURED = "not measured (no GPU)"
 
 
@@ -164,7 +166,7 @@ def format_markdown(report: dict) -> str:
                   "| model | variant | measured | passes assumed by the plan | tasks |", "|---|---|---|---|---|"]
         lines += [f"| {c['model']} | {c['variant']} | {c['measured_cost']:.2f} | {c['assumed_passes']:g} | "
                   f"{', '.join(c['tasks'])} |" for c in report["variant_cost"]]
-    lines += ["", "## Job overhead (wall time / training-step time; the plan assumes 1.5)", "",
+    lines += ["", f"## Job overhead (wall time / training-step time; the plan assumes {OVERHEAD:g})", "",
               "| model | stage | jobs timed | factor |", "|---|---|---|---|"]
     lines += [f"| {o['model']} | {o['stage']} | {o['jobs']} | {'-' if o['factor'] is None else format(o['factor'], '.2f')} |"
               for o in report["overhead"]]

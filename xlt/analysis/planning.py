@@ -408,7 +408,7 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."),
     sources = token_sources(config, directory)
     stand_in = sorted(t for t, v in sources.items() if v == "stand-in")
     tpm = cluster._cfg(config)["tokens_per_minute"]
-    lines += ["", f"Training jobs and GPU-hours per arm and variant (1.5 x tokens x passes / tokens per minute: {tpm:,.0f} "
+    lines += ["", f"Training jobs and GPU-hours per arm and variant ({cluster.OVERHEAD:g} x tokens x passes / tokens per minute: {tpm:,.0f} "
               f"for bloom-560m, x its parameters / the model's, x 6 / 4 with LoRA, x 6 / 8 with checkpointing; tokens: "
               + ("featurised splits" if not stand_in else
                  "published sizes x max_length/2 per sequence" if len(stand_in) == len(sources) else

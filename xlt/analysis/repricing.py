@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+from xlt.workflow.cluster import OVERHEAD
+
 
 class PilotMismatch(ValueError):
     """A report that does not measure the config it is applied to."""
@@ -74,7 +76,7 @@ def reprice(config: dict, report: dict, where: str = "the report") -> tuple[dict
     notes += [f"{m}: not in the pilot; its assumed throughput stays" for m in mine["models"] if m not in shared]
     notes += [f"{c['model']} {c['variant']}: a step measured {c['measured_cost']:.2f}x standard's time per token "
               f"(the plan assumes {c['assumed_passes']:g})" for c in report["variant_cost"] if c["model"] in shared]
-    notes += [f"{o['model']} {o['stage']} jobs: wall time {o['factor']:.2f}x their training steps (the plan assumes 1.5)"
+    notes += [f"{o['model']} {o['stage']} jobs: wall time {o['factor']:.2f}x their training steps (the plan assumes {OVERHEAD:g})"
               for o in report["overhead"] if o["model"] in shared and o["factor"] is not None]
     return out, notes
 

@@ -126,12 +126,15 @@ def train_tokens(config: dict, task: str, training: dict, stats: dict[str, dict 
     return features * per_feature
 
 
+OVERHEAD = 1.5  # a job's wall time per training-step time (start-up, dev evaluations, saving): the pilot measures it
+
+
 def gpu_minutes(config: dict, task: str, training: dict, variant_block: dict,
                 stats: dict[str, dict | None] | None = None) -> float:
     """Estimated GPU minutes of one training job: 1.5 x tokens x the variant's passes / the model's
     tokens_per_minute (for `training`)."""
     tokens = train_tokens(config, task, training, stats or {})
-    return 1.5 * tokens * expected_cost(variant_block) / tokens_per_minute(config, training)
+    return OVERHEAD * tokens * expected_cost(variant_block) / tokens_per_minute(config, training)
 
 
 def runtime_minutes(config: dict, task: str, training: dict, variant_block: dict, attempt: int,
