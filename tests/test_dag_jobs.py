@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from workflow_runs import dag_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOTS = ROOT / "tests" / "data" / "dag_jobs"
@@ -24,10 +24,7 @@ KEYS = ("rule", "input", "output", "log", "benchmark")
 
 def job_lines(configfile: Path, workdir: Path) -> list[str]:
     """One sorted JSON line per job of the config's DAG, with KEYS only."""
-    proc = subprocess.run([sys.executable, "-m", "xlt.workflow.dag", "--configfile", str(configfile), "--directory",
-                           str(workdir)], capture_output=True, text=True, cwd=workdir)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return sorted(json.dumps({k: job[k] for k in KEYS}, sort_keys=True) for job in json.loads(proc.stdout))
+    return sorted(json.dumps({k: job[k] for k in KEYS}, sort_keys=True) for job in dag_jobs(workdir, configfile))
 
 
 def snapshot(name: str) -> list[str]:

@@ -4,7 +4,6 @@ measures each job's throughput and memory and fails loudly, naming the check, wh
 the plan re-prices a config with the report and refuses one from another config; bad thresholds are named."""
 import copy
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -18,9 +17,9 @@ from xlt.analysis import planning, repricing
 from xlt.workflow import pilot
 from xlt.workflow.config import ConfigError
 from xlt.workflow.validate import validate_config
+from workflow_runs import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
 PILOT = yaml.safe_load((ROOT / "config" / "pilot.yaml").read_text())
 STUDY = yaml.safe_load((ROOT / "config.yaml").read_text())
 DEMO = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
@@ -52,14 +51,6 @@ def pilot_on_the_demo(checks=None) -> dict:
 
 
 PASSING = {"paws_x": {"metric": "accuracy", "min": 0.0}, "tydiqa": {"metric": "f1", "min": 0.0}}
-
-
-def snakemake(workdir, configfile, *args, check=True):
-    proc = subprocess.run([*SNAKEMAKE, "-d", str(workdir), "--configfile", str(configfile), *args],
-                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-    return proc
 
 
 def test_the_pilot_is_priced_at_about_two_gpu_hours_and_is_the_study_cut_down():
@@ -122,7 +113,7 @@ def pilot_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("pilot")
     configfile = workdir / "pilot-demo.yaml"
     configfile.write_text(yaml.safe_dump(pilot_on_the_demo(PASSING)))
-    proc = snakemake(workdir, configfile, "--cores", "2", "pilot")
+    proc = snakemake(workdir, "--cores", "2", "pilot", configfile=configfile)
     return workdir, configfile, proc
 
 
@@ -181,9 +172,9 @@ def test_a_failed_learning_check_fails_the_report_job_naming_it(pilot_run, tmp_p
     shutil.copytree(pilot_run[0], workdir, symlinks=True)
     strict = tmp_path / "strict.yaml"
     strict.write_text(yaml.safe_dump(pilot_on_the_demo({**PASSING, "paws_x": {"metric": "accuracy", "min": 1.0}})))
-    dry = snakemake(workdir, strict, "-n", "--quiet", "rules", "--", "pilot").stdout
+    dry = snakemake(workdir, "-n", "--quiet", "rules", "--", "pilot", configfile=strict).stdout
     assert set(re.findall(r"^(\w+)\s+\d+$", dry, flags=re.M)) - {"total"} == {"pilot_report", "pilot"}, dry
-    proc = snakemake(workdir, strict, "--cores", "2", "pilot", check=False)
+    proc = snakemake(workdir, "--cores", "2", "pilot", configfile=strict, check=False)
     assert proc.returncode != 0 and "Error in rule pilot_report" in proc.stdout + proc.stderr
     log = (workdir / "results" / "logs" / "pilot_report" / "all.log").read_text()
     assert "pilot check failed" in log
@@ -231,7 +222,7 @@ def test_the_plan_reprices_with_the_pilots_throughput_and_refuses_another_config
     # TensorBoard on or off re-runs nothing (it is not a rule param)
     flipped = tmp_path / "flipped.yaml"
     flipped.write_text(yaml.safe_dump({**cfg, "training": {**cfg["training"], "tensorboard": False}}))
-    assert "Nothing to be done" in snakemake(workdir, flipped, "-n", "--", "pilot").stdout
+    assert "Nothing to be done" in snakemake(workdir, "-n", "--", "pilot", configfile=flipped).stdout
     (tmp_path / "other.json").write_text('{"seed": 1}')
     with pytest.raises(repricing.PilotMismatch, match="other.json is not a pilot report"):
         repricing.load_report(tmp_path / "other.json")

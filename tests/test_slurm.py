@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from workflow_runs import SNAKEMAKE
+
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
 START_SLURM = ROOT / "scripts" / "start-local-slurm.sh"
 MATRIX = "results/matrix.parquet"  # the run's target: every training and evaluation job, then the matrix
 PREEMPTED = "intermediate/tiny-bloom/mnli"  # these training jobs get SIGTERM at step 2 of their first attempt

@@ -14,29 +14,13 @@ import yaml
 
 from xlt.analysis.matrix import RUN_KEYS
 from xlt.data.tasks import REGISTRY
+from workflow_runs import SNAKEMAKE, dag_jobs, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
 TARGET_RULES = {"train_target_paws_x", "train_target_tydiqa"}  # a target run and its evaluation, one job each
 TRAINING_RULES = {"train_intermediate", "train_multitask", *TARGET_RULES}  # training and model selection (dev) happen here
 CALIBRATION_RULES = {"calibrate_point", "calibrate"}  # budget selection on an intermediate task's English dev
 SELECTION_RULES = {"select_point", "select"}  # training keys (learning rates) chosen on English dev
-
-
-def snakemake(workdir, *args, configfile=ROOT / "config" / "demo.yaml", check=True, snakefile=None):
-    cmd = [*(SNAKEMAKE if snakefile is None else [sys.executable, "-m", "snakemake", "-s", str(snakefile)]),
-           "-d", str(workdir), "--configfile", str(configfile), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}")
-    return proc
-
-
-def dag_jobs(workdir, configfile):
-    """Every job of the DAG (rule, input, output), from xlt.workflow.dag without running anything."""
-    proc = subprocess.run([sys.executable, "-m", "xlt.workflow.dag", "--configfile", str(configfile), "--directory", str(workdir)],
-                          capture_output=True, text=True, check=True)
-    return json.loads(proc.stdout)
 
 
 @pytest.fixture(scope="module")
