@@ -231,26 +231,28 @@ def cluster_storage_lines(config: dict, counts: dict[str, int], directory: Path 
 
 # ---- power (the model: xlt/analysis/power.py) ----
 
-def power_rows(config: dict, measured: dict | None = None) -> list[dict]:
+def power_rows(config: dict, measured: dict | None = None, extra: tuple[str, ...] = ()) -> list[dict]:
     """Per model, confirmatory family and target: MDE on the non-English average at the model's seeds, power
     for effect_of_interest and the seeds it needs (the arms' seeds; a declared baseline_seeds stays as it
     is), at the run sd measured in results that exist (`measured`: {(model, target): sd}, see
-    `measured_run_sd`), else report.assumed_run_sd[target]; `run_sd_from` says which."""
+    `measured_run_sd`), else report.assumed_run_sd[target]; `run_sd_from` says which. `extra`: families
+    priced as if every model declared them (power.families)."""
     report = config.get("report") or {}
     run_sds = report.get("assumed_run_sd") or {}
     rows = []
     for m, v in zip(model_names(config), views(config)):
-        for row in _model_power_rows(v, report):
+        for row in _model_power_rows(v, report, extra=extra):
             got = (measured or {}).get((m, row["target"]))
             row = {"model": m, **row, "run_sd_from": "measured" if got is not None else "assumed"}
             if got is not None:
                 row = {**row, **_model_power_rows(v, {**report, "assumed_run_sd": {**run_sds, row["target"]: got}},
-                                                  only=(row["target"], row["family"]))[0]}
+                                                  only=(row["target"], row["family"]), extra=extra)[0]}
             rows.append(row)
     return rows
 
 
-def _model_power_rows(config: dict, report: dict, only: tuple[str, str] | None = None) -> list[dict]:
+def _model_power_rows(config: dict, report: dict, only: tuple[str, str] | None = None,
+                      extra: tuple[str, ...] = ()) -> list[dict]:
     alpha, power, effect = report.get("alpha", 0.05), report.get("power", 0.8), report.get("effect_of_interest")
     run_sds = report.get("assumed_run_sd") or {}
     seeds = len(config["study"]["seeds"])
@@ -259,7 +261,7 @@ def _model_power_rows(config: dict, report: dict, only: tuple[str, str] | None =
         langs = config["study"]["targets"][target]
         sizes = {lang: TEST_SIZE[target][lang] for lang in langs}
         item_df = min(sizes.values()) - 1  # as xlt.analysis.stats.ItemDesign.item_df: the fewest clusters - 1
-        for fam in families(config, target):
+        for fam in families(config, target, extra):
             if only and (target, fam["family"]) != only:
                 continue
             row = dict(target=target, **fam, seeds=seeds, run_sd=run_sds.get(target))
@@ -519,23 +521,13 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."),
 def _undeclared_format_matched(config: dict, measured: dict) -> list[dict]:
     """Power rows of the format_matched family for the models that do not declare it (printed either way:
     whether it could answer decides whether to declare it)."""
-    import copy
-
     from xlt.workflow.designs import confirmatory
 
-    out = []
-    for m in model_names(config):
-        if "format_matched" in confirmatory(config, m):
-            continue
-        trial = copy.deepcopy(config)
-        designs_ = trial["study"]["models"]
-        if isinstance(designs_, dict) and (designs_.get(m) or {}).get("confirmatory") is not None:
-            designs_[m]["confirmatory"] = [*designs_[m]["confirmatory"], "format_matched"]
-        else:
-            trial.setdefault("report", {})["confirmatory"] = [*confirmatory(config, m), "format_matched"]
-        out += [r for r in power_rows(trial, measured) if r["model"] == m and r["family"] == "format_matched"
-                and "mde" in r]
-    return out
+    undeclared = [m for m in model_names(config) if "format_matched" not in confirmatory(config, m)]
+    if not undeclared:
+        return []
+    return [r for r in power_rows(config, measured, extra=("format_matched",))
+            if r["model"] in undeclared and r["family"] == "format_matched" and "mde" in r]
 
 
 def waves_lines(config: dict, jobs: list[dict]) -> list[str]:

@@ -76,8 +76,9 @@ def confirmatory_targets(config: dict) -> list[str]:
     return [primary] if primary else list(config["study"]["targets"])
 
 
-def families(config: dict, target: str | None = None) -> list[dict]:
-    """The confirmatory families of one model (its design's `confirmatory`, else report.confirmatory):
+def families(config: dict, target: str | None = None, extra: tuple[str, ...] = ()) -> list[dict]:
+    """The confirmatory families of one model (its design's `confirmatory`, else report.confirmatory; and
+    `extra`, families priced as if declared):
     {family, tests (m: Holm runs over every test of the family across the confirmatory targets and
     report.endpoints, as xlt.analysis.comparisons.adjust_families), tasks pooled per test (format_matched:
     the `target`'s format-matched tasks), blocks, reference seeds (the baseline's own when
@@ -86,7 +87,7 @@ def families(config: dict, target: str | None = None) -> list[dict]:
 
     s = config["study"]
     report = config.get("report") or {}
-    conf = confirmatory(config, model_names(config)[0])
+    conf = [*confirmatory(config, model_names(config)[0]), *extra]
     scope = len(confirmatory_targets(config)) * len(report.get("endpoints") or ["avg-xx"])
     labels = plan.target_variant_labels(config)
     names = plan.intermediate_names(config)
