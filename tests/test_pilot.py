@@ -66,6 +66,7 @@ def test_the_pilot_is_priced_at_about_two_gpu_hours_and_is_the_study_cut_down():
     assert all(PILOT["training"][stage][t].get("max_train_examples") for stage, t in
                (("intermediate", "mnli"), ("intermediate", "squad"), ("target", "paws_x")))
     assert pilot.identity(PILOT) == pilot.identity(STUDY)  # the same models, lengths and speed settings
+    assert PILOT["features"] == STUDY["features"] and PILOT["qa"] == STUDY["qa"]  # span QA decoded as the study
     assert PILOT["hub_revisions"] == STUDY["hub_revisions"]  # the same pins (refresh both)
     checks = pilot.checks(PILOT)
     assert set(checks) == {"paws_x", "tydiqa"} and checks["paws_x"]["metric"] == "accuracy"
