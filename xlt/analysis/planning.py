@@ -26,7 +26,7 @@ import yaml
 from xlt.workflow import calibration, cluster, plan
 from xlt.workflow.cluster import BLOOM_ARCHITECTURE, bloom_parameters, parameters  # noqa: F401 (the plan's disk table)
 from xlt.workflow.config import training_config
-from xlt.workflow.jobs import run_id
+from xlt.workflow import jobs as design_jobs
 from xlt.workflow.validate import validate_config
 from xlt.workflow.designs import model_names, own_design, view, views
 from xlt.analysis.power import (TEST_SIZE, confirmatory_targets, contrast_mde,
@@ -108,50 +108,53 @@ def stage_of(rule: str) -> str:
 # ---- GPU time ----
 
 def training_jobs(config: dict, directory: Path = Path(".")) -> list[dict]:
-    """One record per training job: {stage, model, arm (intermediate task, `multitask` or `none`), variant,
-    target, seed (intermediate and target runs), minutes, run (its name under results/logs/<rule>/:
-    xlt.workflow.jobs.run_id)}; minutes from cluster.gpu_minutes with the featurised token counts where they exist."""
+    """One record per training job of xlt.workflow.jobs (the design's one list): {stage, model, arm
+    (intermediate task, `multitask` or `none`), variant, target, seed (intermediate and target runs), minutes,
+    run (its name under results/logs/<rule>/), wave (0: selection and calibration, before the waves)};
+    calibration first, then selection, intermediate and target; minutes from cluster.gpu_minutes with the
+    featurised token counts where they exist."""
+    from xlt.workflow import selection
+
+    views_ = {m: view(config, m) for m in model_names(config)}
+
     def stats(model, task):
         tasks = plan.multitask_tasks(views_[model]) if task == plan.MULTITASK else [task]
         return {t: cluster.feature_stats(directory / plan.features_file(model, t, "train")) for t in tasks}
 
-    from xlt.workflow import selection
-
-    views_ = {m: view(config, m) for m in model_names(config)}
-    jobs = []
     cal = calibration.settings(config)
-    stage_jobs = calibration.selection_stage_jobs(config)
-    for r in stage_jobs["calibrate_point"]:
-        v = views_[r["model"]]
-        block = calibration.point_block(config, r["variant"], r["point"])
-        training = selection.for_runtime(selection.upper_bound(config, "intermediate", calibration.training(v)))
-        minutes = cluster.gpu_minutes(v, cal["task"], training, block, stats(r["model"], cal["task"]))
-        jobs.append(dict(stage="calibration", model=r["model"], arm=cal["task"], variant=r["variant"], target="",
-                         minutes=minutes, run=run_id("calibrate_point", r)))
-    for r in stage_jobs["select_point"]:
-        v = views_[r["model"]]
-        training = selection.for_runtime(selection.upper_bound(config, r["stage"], selection.point_training(
-            v, r["stage"], r["task"], r["point"]), r["task"]))
-        minutes = cluster.gpu_minutes(v, r["task"], training, {"method": "standard"}, stats(r["model"], r["task"]))
-        jobs.append(dict(stage="selection", model=r["model"], arm=r["task"], variant="standard", target="",
-                         minutes=minutes, run=run_id("select_point", r)))
-    starts = [("selection", r) for r in selection.start_runs(config)]  # target selection's starting checkpoints
-    for stage, r in starts + [("intermediate", r) for r in plan.intermediate_runs(config)]:
-        v = views_[r["model"]]
-        training = selection.upper_bound(config, "intermediate", training_config(v, "intermediate", r["task"]))
-        minutes = cluster.gpu_minutes(v, r["task"], training, config["variants"][r["variant"]],
-                                      stats(r["model"], r["task"]))
-        jobs.append(dict(stage=stage, model=r["model"], arm=r["task"], variant=r["variant"], target="",
-                         seed=r["seed"], minutes=minutes, run=run_id("train_multitask" if r["task"] == plan.MULTITASK
-                                                                      else "train_intermediate", r)))
-    for r in plan.target_runs(config):
-        v = views_[r["model"]]
-        training = selection.upper_bound(config, "target", training_config(v, "target", r["target"]), r["target"])
-        minutes = cluster.gpu_minutes(v, r["target"], training, cluster.target_variant_block(config, r["variant"]),
-                                      stats(r["model"], r["target"]))
-        jobs.append(dict(stage="target", model=r["model"], arm=r["inter"], variant=r["variant"], target=r["target"],
-                         seed=r["seed"], minutes=minutes, run=run_id("train_target", r)))
-    return jobs
+    out = []
+    for job in sorted(design_jobs.training_jobs(config), key=_plan_order):  # stable: each kind in the design's order
+        r, v = job["design_run"], views_[job["model"]]
+        if job["rule"] == "calibrate_point":
+            training = selection.for_runtime(selection.upper_bound(config, "intermediate", calibration.training(v)))
+            minutes = cluster.gpu_minutes(v, cal["task"], training, calibration.point_block(config, r["variant"], r["point"]),
+                                          stats(r["model"], cal["task"]))
+            record = dict(arm=cal["task"], variant=r["variant"], target="")
+        elif job["rule"] == "select_point":
+            training = selection.for_runtime(selection.upper_bound(config, r["stage"], selection.point_training(
+                v, r["stage"], r["task"], r["point"]), r["task"]))
+            minutes = cluster.gpu_minutes(v, r["task"], training, {"method": "standard"}, stats(r["model"], r["task"]))
+            record = dict(arm=r["task"], variant="standard", target="")
+        elif job["stage"] == "target":
+            training = selection.upper_bound(config, "target", training_config(v, "target", r["target"]), r["target"])
+            minutes = cluster.gpu_minutes(v, r["target"], training, cluster.target_variant_block(config, r["variant"]),
+                                          stats(r["model"], r["target"]))
+            record = dict(arm=r["inter"], variant=r["variant"], target=r["target"], seed=r["seed"])
+        else:  # an intermediate run, or a standard checkpoint target selection starts from (stage selection)
+            training = selection.upper_bound(config, "intermediate", training_config(v, "intermediate", r["task"]))
+            minutes = cluster.gpu_minutes(v, r["task"], training, config["variants"][r["variant"]],
+                                          stats(r["model"], r["task"]))
+            record = dict(arm=r["task"], variant=r["variant"], target="", seed=r["seed"])
+        out.append(dict(stage=job["stage"], model=job["model"], **record, minutes=minutes, run=job["run"],
+                        wave=job["wave"]))
+    return out
+
+
+def _plan_order(job: dict) -> int:
+    """Calibration, selection's grid points, its starting checkpoints, the intermediate runs, the target runs."""
+    if job["stage"] in ("calibration", "selection"):
+        return {"calibrate_point": 0, "select_point": 1}.get(job["rule"], 2)
+    return 3 if job["stage"] == "intermediate" else 4
 
 
 def token_sources(config: dict, directory: Path) -> dict[str, str]:
@@ -340,8 +343,7 @@ def wall_clock(config: dict, jobs: list[dict], gpus: int) -> list[tuple[str, flo
     for k in range(1, waves + 1):
         tag = f" (wave {k})" if waves > 1 else ""
         for stage in ("intermediate", "target"):
-            phases.append((stage + tag, lambda j, k=k, stage=stage: j["stage"] == stage
-                           and plan.wave_of(by_model[j["model"]], j["seed"]) == k))
+            phases.append((stage + tag, lambda j, k=k, stage=stage: j["stage"] == stage and j["wave"] == k))
     out = []
     for name, member in phases:
         minutes = [j["minutes"] for j in jobs if member(j)]

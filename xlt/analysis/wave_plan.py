@@ -96,14 +96,14 @@ def expected_minutes(config: dict, jobs: list[dict], report: dict, studies: int 
     out = {}
     for model in models or model_names(config):
         v = view(config, model)
-        waves, mine = plan.waves(v), [j for j in jobs if j["model"] == model]
+        mine = [j for j in jobs if j["model"] == model]
         row = {"maximum": sum(j["minutes"] for j in mine)}
         for scenario in SCENARIOS:
             effect = 0.0 if scenario == "no effect" else float(report.get("effect_of_interest") or 0.0)
             opened = open_after_looks(v, report, effect, studies, np.random.default_rng([seed, len(scenario)]))
             total = 0.0
             for j in mine:
-                wave = plan.wave_of(waves, j["seed"]) if "seed" in j and j["stage"] in ("intermediate", "target") else 1
+                wave = max(j["wave"], 1)  # selection and calibration (wave 0) run before the first look
                 if wave == 1:
                     total += j["minutes"]
                     continue

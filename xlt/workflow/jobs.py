@@ -46,27 +46,29 @@ def training_jobs(config: dict) -> list[dict]:
     """Every training job of the maximum design (every wave): {rule (its log folder), model, stage,
     variant (the step variant it trains with), tasks, run, wave (0: before the waves), metrics (its
     dev_metrics.json), outputs (what it leaves when done), log, benchmark}; target jobs also name their
-    `target` (and their outputs include every language's evaluation); the study's intermediate and target
-    jobs carry their plan record as `design_run` (plan.run_needed)."""
+    `target` (and their outputs include every language's evaluation); each carries the record it was made
+    from as `design_run` (calibration.selection_stage_jobs, selection.start_runs, plan.intermediate_runs,
+    plan.target_runs): what the plan prices (xlt.analysis.planning) and plan.run_needed reads."""
     jobs = []
     stage_jobs = calibration.selection_stage_jobs(config)
     for r in stage_jobs["select_point"]:
         metrics = plan.selection_file(r["model"], r["stage"], r["task"], r["start"], r["point"], r["seed"],
                                       "dev_metrics.json")
         jobs.append(dict(rule="select_point", model=r["model"], stage="selection", variant="standard", tasks=[r["task"]],
-                         run=run_id("select_point", r), wave=0, metrics=metrics, outputs=[metrics]))
+                         run=run_id("select_point", r), wave=0, metrics=metrics, outputs=[metrics], design_run=r))
     from xlt.workflow import selection
 
     for r in selection.start_runs(config):  # standard checkpoints target selection starts from (selection seeds)
         metrics = plan.intermediate_file(**r, name="dev_metrics.json")
         jobs.append(dict(rule="train_intermediate", model=r["model"], stage="selection", variant="standard",
                          tasks=[r["task"]], run=run_id("train_intermediate", r), wave=0, metrics=metrics,
-                         outputs=[metrics]))
+                         outputs=[metrics], design_run=r))
     task = (calibration.settings(config) or {}).get("task")
     for r in stage_jobs["calibrate_point"]:
         metrics = plan.calibration_file(r["model"], r["variant"], r["point"], r["seed"], "dev_metrics.json")
         jobs.append(dict(rule="calibrate_point", model=r["model"], stage="calibration", variant=r["variant"],
-                         tasks=[task], run=run_id("calibrate_point", r), wave=0, metrics=metrics, outputs=[metrics]))
+                         tasks=[task], run=run_id("calibrate_point", r), wave=0, metrics=metrics, outputs=[metrics],
+                         design_run=r))
     for m in model_names(config):
         v = view(config, m)
         waves = plan.waves(v)
