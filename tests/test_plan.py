@@ -317,9 +317,10 @@ def test_waves_stop_once_the_declared_families_are_decided():
     even at 24 seeds) keeps every wave open with no effect — the issue this design answers (measured: maximum
     301 GPU-hours; one family: 285 with no effect, 122 with +3 points; both families: 296 with no effect)."""
     from xlt.analysis.wave_plan import expected_minutes
+    from xlt.workflow.config import report_settings
 
     jobs = planning.training_jobs(STUDY)
-    report = STUDY["report"]
+    report = report_settings(STUDY)  # what the plan passes (the schema's defaults under the study's own)
     one = expected_minutes(STUDY, jobs, report, models=["bloom-1b7"])["bloom-1b7"]
     large = expected_minutes(STUDY, jobs, {**report, "effect_of_interest": 3.0}, models=["bloom-1b7"])["bloom-1b7"]
     both = copy.deepcopy(STUDY)

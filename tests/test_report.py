@@ -6,6 +6,7 @@ import pytest
 
 from xlt.analysis.comparisons import comparisons
 from xlt.analysis.report import AVG, aggregate, example_scores, summary_markdown
+from xlt.workflow.config import report_config
 
 
 def _scores(systems: dict, n=600, seeds=(1, 2), langs=("en", "de", "ja")):
@@ -83,7 +84,8 @@ def test_a_primary_target_makes_the_other_exploratory(tmp_path):
     scores, _ = _two_target_comparisons()
     both = pd.concat([scores.assign(target=t) for t in ("paws_x", "tydiqa")], ignore_index=True)
     both.loc[both["target"] == "tydiqa", "metric"] = "f1"
-    cfg = {"confirmatory": ["adversarial_vs_standard", "task_vs_baseline"], "effect_of_interest": 1.0}
+    cfg = report_config({"report": {"confirmatory": ["adversarial_vs_standard", "task_vs_baseline"],
+                                    "effect_of_interest": 1.0}})  # what the rule passes: the schema's defaults filled
     comps, variances = analyse(both, 300, 0, cfg, {})
     assert (comps[comps["family"] == "adversarial_vs_standard"]["family_size"] == 4).all()
     assert set(variances["grouping"]) == {"variant", "task"}
@@ -100,8 +102,8 @@ def test_summary_opens_with_one_answer_per_question_and_words_each_verdict():
     matrix = scores.groupby(["model", "intermediate", "variant", "seed", "language"])["value"].mean().reset_index()
     matrix = pd.concat([matrix.assign(target=t, stage="target", metric=m, value=matrix["value"] / 100)
                         for t, m in (("paws_x", "accuracy"), ("tydiqa", "f1"))])
-    cfg = {"alpha": 0.05, "effect_of_interest": 1.0, "equivalence_margin": 1.0,
-           "confirmatory": ["adversarial_vs_standard", "task_vs_baseline"]}
+    cfg = report_config({"report": {"alpha": 0.05, "effect_of_interest": 1.0, "equivalence_margin": 1.0,
+                                    "confirmatory": ["adversarial_vs_standard", "task_vs_baseline"]}})
     targets = {"paws_x": ["en", "de", "ja"], "tydiqa": ["en", "de", "ja"]}
     check = {"hash": "ab" * 32, "declared_at": "2026-12-02T00:00:00Z", "amendments": []}
     text = summary_markdown(aggregate(matrix), {t: comps[comps["target"] == t] for t in targets}, targets, 500,

@@ -25,7 +25,7 @@ import yaml
 
 from xlt.workflow import calibration, cluster, plan
 from xlt.workflow.cluster import BLOOM_ARCHITECTURE, bloom_parameters, parameters  # noqa: F401 (the plan's disk table)
-from xlt.workflow.config import training_config
+from xlt.workflow.config import report_settings, training_config
 from xlt.workflow import jobs as design_jobs
 from xlt.workflow.validate import validate_config
 from xlt.workflow.designs import model_names, own_design, view, views
@@ -240,7 +240,7 @@ def power_rows(config: dict, measured: dict | None = None, extra: tuple[str, ...
     is), at the run sd measured in results that exist (`measured`: {(model, target): sd}, see
     `measured_run_sd`), else report.assumed_run_sd[target]; `run_sd_from` says which. `extra`: families
     priced as if every model declared them (power.families)."""
-    report = config.get("report") or {}
+    report = report_settings(config)
     run_sds = report.get("assumed_run_sd") or {}
     rows = []
     for m, v in zip(model_names(config), views(config)):
@@ -256,7 +256,7 @@ def power_rows(config: dict, measured: dict | None = None, extra: tuple[str, ...
 
 def _model_power_rows(config: dict, report: dict, only: tuple[str, str] | None = None,
                       extra: tuple[str, ...] = ()) -> list[dict]:
-    alpha, power, effect = report.get("alpha", 0.05), report.get("power", 0.8), report.get("effect_of_interest")
+    alpha, power, effect = report["alpha"], report["power"], report.get("effect_of_interest")
     run_sds = report.get("assumed_run_sd") or {}
     seeds = len(config["study"]["seeds"])
     rows = []
@@ -485,7 +485,7 @@ def format_plan(config: dict, name: str = "config", directory: Path = Path("."),
                   "starts a job once its inputs exist; evaluation not counted):",
                   "  " + ", ".join(f"{name} {_h(m)} h" for name, m in phases)]
 
-    report = config.get("report") or {}
+    report = report_settings(config)
     effect = report.get("effect_of_interest")
     endpoints = report.get("endpoints") or ["avg-xx"]
     measured, source = measured_run_sd(config, directory)
@@ -540,7 +540,7 @@ def waves_lines(config: dict, jobs: list[dict]) -> list[str]:
     waves = plan.model_waves(config)
     if not any(len(w) > 1 for w in waves.values()):
         return []
-    report = config.get("report") or {}
+    report = report_settings(config)
     effect = report.get("effect_of_interest")
     expected = expected_minutes(config, jobs, report)
     lines = ["", "Seeds in waves: expected GPU-hours when each look stops the arms of decided families (2,000 "

@@ -11,6 +11,7 @@ from scipy import stats as st
 from xlt.analysis.stats import mde, satterthwaite
 from xlt.workflow import plan
 from xlt.workflow.designs import model_names
+from xlt.workflow.config import report_settings
 
 # Test items per language: PAWS-X 2,000 test pairs in every language (Yang et al. 2019); TyDiQA-GoldP's
 # official dev set, the XTREME test set (counted from the v1.1 files; ../shared/data/tydiqa-goldp holds six).
@@ -72,7 +73,7 @@ def power_at(effect: float, mde_: float, df: float, alpha: float, tests: int, po
 
 def confirmatory_targets(config: dict) -> list[str]:
     """The targets whose tests are confirmatory: report.primary_target, else every study target."""
-    primary = (config.get("report") or {}).get("primary_target")
+    primary = report_settings(config)["primary_target"]
     return [primary] if primary else list(config["study"]["targets"])
 
 
@@ -86,7 +87,7 @@ def families(config: dict, target: str | None = None, extra: tuple[str, ...] = (
     from xlt.workflow.designs import confirmatory
 
     s = config["study"]
-    report = config.get("report") or {}
+    report = report_settings(config)
     conf = [*confirmatory(config, model_names(config)[0]), *extra]
     scope = len(confirmatory_targets(config)) * len(report.get("endpoints") or ["avg-xx"])
     labels = plan.target_variant_labels(config)

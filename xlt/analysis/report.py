@@ -259,12 +259,12 @@ def run_variance_lines(variances: pd.DataFrame) -> list[str]:
 def collapsed_lines(cfg: dict, collapsed: pd.DataFrame | None, sensitivity: pd.DataFrame | None,
                     families: list[str]) -> list[str]:
     """The declared rule for runs that collapsed on English dev, and the answer under the other rule."""
-    rule = cfg.get("collapsed_runs", "keep")
+    rule = cfg["collapsed_runs"]
     n = 0 if collapsed is None else len(collapsed)
     lines = [f"Collapsed runs (English dev ≤ chance + 2 points): declared rule `{rule}`; {n} target run(s) flagged."]
     if n and sensitivity is not None and not sensitivity.empty:
         other = sensitivity["collapsed_runs"].iloc[0]
-        margin = cfg.get("equivalence_margin", 1.0)
+        margin = cfg["equivalence_margin"]
         for family in families:
             rows = confirmatory_table(sensitivity, family)
             lines.append(f"Sensitivity (`collapsed_runs: {other}`), {QUESTIONS[family]} {family_answer(family, rows, margin)}")
@@ -283,8 +283,8 @@ def summary_markdown(agg: pd.DataFrame, comps: dict[str, pd.DataFrame], targets:
     ceiling (`span_ceiling`: results/report/span_ceiling.csv). `groups`: {name: [languages]} with `source`
     for the caption."""
     cfg = report_cfg or {}
-    alpha, effect = cfg.get("alpha", 0.05), cfg.get("effect_of_interest")
-    margin = cfg.get("equivalence_margin", 1.0)
+    alpha, effect = cfg["alpha"], cfg.get("effect_of_interest")
+    margin = cfg["equivalence_margin"]
     groups = groups or {}
     every = pd.concat(list(comps.values()), ignore_index=True) if comps else pd.DataFrame()
     # the declared families and any a model's own design adds (study.models.<m>.confirmatory)

@@ -54,8 +54,8 @@ def _se(config: dict, target: str, fam: dict, seeds: int, run_sd: float) -> tupl
 def open_after_looks(config: dict, report: dict, effect: float, studies: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """{family: [studies, looks] True where the family is still open after that look} of one model."""
     waves = plan.waves(config)
-    alpha, margin = report.get("alpha", 0.05), report.get("equivalence_margin", 1.0)
-    levels = look_levels(waves, alpha, report.get("spending", "obf"))
+    alpha, margin = report["alpha"], report["equivalence_margin"]
+    levels = look_levels(waves, alpha, report["spending"])
     run_sds = report.get("assumed_run_sd") or {}
     seeds = np.cumsum([len(w) for w in waves])
     looks = len(waves) - 1

@@ -87,10 +87,10 @@ def interim(runs: list[dict], languages: dict[str, list[str]], test: list[str], 
     cfg = dict(report or {})
     if families is not None:  # the model's own confirmatory families (its design's, else report.confirmatory)
         cfg["confirmatory"] = list(families)
-    spending = cfg.get("spending", "obf")
-    levels = look_levels(waves, cfg.get("alpha", 0.05), spending)
+    spending = cfg["spending"]
+    levels = look_levels(waves, cfg["alpha"], spending)
     scores = score_frame(runs, languages, predictions, test)
-    if cfg.get("collapsed_runs", "keep") == "drop":
+    if cfg["collapsed_runs"] == "drop":
         matrix = matrix_from_records([read_json(p) for p in eval_metrics], target_dev_records(target_dev))
         scores = without_collapsed(scores, matrix)
     comps, variances = analyse(scores, int(bootstrap["replicates"]), int(bootstrap["seed"]),
@@ -141,7 +141,7 @@ def statistics(scores: str, matrix: str, bootstrap: dict, aggregate: str, compar
     replicates, seed = int(bootstrap["replicates"]), int(bootstrap["seed"])
     per_example, runs = pd.read_parquet(scores), pd.read_parquet(matrix)
     kept, dropped = per_example, without_collapsed(per_example, runs)
-    declared, other = (dropped, kept) if cfg.get("collapsed_runs", "keep") == "drop" else (kept, dropped)
+    declared, other = (dropped, kept) if cfg["collapsed_runs"] == "drop" else (kept, dropped)
     looks = [read_json(p) for p in interims or []]
     model_waves = waves or {}
     untested = untested_arms(variants, calibration)
@@ -175,7 +175,7 @@ def analyse_by_model(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict
         waves, mine = model_waves.get(model) or [[]], [rec for rec in looks if rec.get("model") == model]
         model_cfg = {**cfg, "confirmatory": list((families or {}).get(model, cfg.get("confirmatory", ())))}
         if len(waves) > 1:  # seeds in waves: the spent level of the model's last look
-            levels = look_levels(waves, cfg.get("alpha", 0.05), cfg.get("spending", "obf"))
+            levels = look_levels(waves, cfg["alpha"], cfg["spending"])
             end = final_look(mine, len(waves))
             model_cfg = {**model_cfg, "alpha": levels[end - 1]}
         comp, var = analyse(sub, replicates, seed, model_cfg, groups, untested)
@@ -198,8 +198,8 @@ def analyse(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict, groups:
     from xlt.data.tasks import get_task
     from xlt.workflow.plan import matched_tasks
 
-    alpha, power, effect = cfg.get("alpha", 0.05), cfg.get("power", 0.8), cfg.get("effect_of_interest")
-    margin = cfg.get("equivalence_margin", 1.0)
+    alpha, power, effect = cfg["alpha"], cfg["power"], cfg.get("effect_of_interest")
+    margin = cfg["equivalence_margin"]
     frames, variances = [], []
     for (target, model), sub in scores.groupby(["target", "model"]):
         t0, diagnostics = time.perf_counter(), {}
@@ -367,7 +367,7 @@ def summary(aggregate: str, comparisons: str, targets: dict[str, list[str]], rep
         looks = sorted((rec for rec in map(read_json, (p for p in interims or [] if Path(p).exists()))
                         if rec.get("model") == model and rec["wave"] <= min(end, len(model_waves) - 1)),
                        key=lambda rec: rec["wave"])
-        text += "\n\n" + looks_section(looks, model_waves, cfg.get("alpha", 0.05), cfg.get("spending", "obf"),
+        text += "\n\n" + looks_section(looks, model_waves, cfg["alpha"], cfg["spending"],
                                         model if len(waves) > 1 else None)
     with atomic_path(markdown) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")

@@ -142,6 +142,12 @@ def report_config(config: dict) -> dict:
     return canonical({k: block.get(k, v) for k, v in schema_defaults("report").items()})
 
 
+def report_settings(config: dict) -> dict:
+    """The whole report block over the schema's defaults (assumed_run_sd and language_groups included):
+    what the plan and the power model read, from a validated config or a library caller's raw one."""
+    return {**schema_defaults("report"), **(config.get("report") or {})}
+
+
 def language_groups(config: dict) -> dict[str, dict[str, list[str]]]:
     """{model: {group: [languages]}} from report.language_groups[<the model's family>]."""
     declared = config.get("report", {}).get("language_groups", {})
