@@ -206,9 +206,9 @@ def analyse(scores: pd.DataFrame, replicates: int, seed: int, cfg: dict, groups:
         matched = matched_tasks(target, sub["intermediate"].unique())
         comp = comparisons(sub[sub["metric"] == PRIMARY[target]], replicates, seed,
                            parallel=get_task(target).parallel_test, groups=groups.get(model),
-                           confirmatory=cfg.get("confirmatory", ()), alpha=alpha, power=power,
+                           confirmatory=cfg["confirmatory"], alpha=alpha, power=power,
                            effect_of_interest=effect, equivalence_margin=margin,
-                           endpoints=tuple(cfg.get("endpoints", ["avg-xx"])), pair_seeds=cfg.get("pair_seeds", True),
+                           endpoints=tuple(cfg["endpoints"]), pair_seeds=cfg["pair_seeds"],
                            diagnostics=diagnostics, untested=untested, matched=matched)
         print(f"{target} / {model}: {replicates} item-bootstrap replicates, {sub['example_id'].nunique()} "
               f"examples, {sub[['intermediate', 'variant', 'seed']].drop_duplicates().shape[0]} runs: "

@@ -171,7 +171,7 @@ def fine_tune_tasks(tasks: list[dict], init: str, training: dict, seed: int, che
             for split, (features, examples) in d.extra_dev.items():
                 prefix = get_task(d.name).extra_dev[split]
                 _, scores = evaluate(model, features, examples, d.spec, tokenizer.pad_token_id,
-                                     train_cfg.get("eval_batch_size", 64), d.name)
+                                     cfg.eval_batch_size, d.name)
                 best[d.name].update({f"{prefix}_{k}": v for k, v in scores.items()})
     prov = provenance.after_stage(init, {
         "stage": stage, "tasks": [d.name for d in data], "variant": variant, "variant_block": block, "code": code,
