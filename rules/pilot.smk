@@ -21,6 +21,7 @@ if PILOT:
             checks=pilot.checks(config),
             identity=pilot.identity(config),
             passes={v: expected_cost(block) for v, block in config["variants"].items()},
+            overhead=cluster.OVERHEAD,
         log:
             "results/logs/pilot_report/all.log",
         benchmark:

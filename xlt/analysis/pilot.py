@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xlt.workflow.cluster import OVERHEAD
-
 NOT_MEASURED = "not measured (no GPU)"
 
 
@@ -118,12 +116,13 @@ def learning_checks(rows: list[dict], checks: dict[str, dict]) -> list[dict]:
 
 
 def build_report(jobs: list[dict], checks: dict[str, dict], identity: dict, passes: dict[str, float],
-                 directory: Path = Path(".")) -> dict:
+                 overhead_assumed: float, directory: Path = Path(".")) -> dict:
+    """`passes` and `overhead_assumed`: what the plan assumes (expected_cost, cluster.OVERHEAD), passed by the rule."""
     rows = job_rows(jobs, directory)
     checked = learning_checks(rows, checks)
     return {"identity": identity, "devices": sorted({r["device"] for r in rows}),
             "throughput": throughput(rows, passes), "by_task": by_task(rows), "variant_cost": variant_cost(rows, passes),
-            "overhead": overhead(rows), "memory": memory(rows), "checks": checked,
+            "overhead": overhead(rows), "overhead_assumed": overhead_assumed, "memory": memory(rows), "checks": checked,
             "passed": all(c["passed"] for c in checked),
             "jobs": [{k: v for k, v in r.items() if k not in ("dev", "chance")} for r in rows]}
 
@@ -166,7 +165,7 @@ def format_markdown(report: dict) -> str:
                   "| model | variant | measured | passes assumed by the plan | tasks |", "|---|---|---|---|---|"]
         lines += [f"| {c['model']} | {c['variant']} | {c['measured_cost']:.2f} | {c['assumed_passes']:g} | "
                   f"{', '.join(c['tasks'])} |" for c in report["variant_cost"]]
-    lines += ["", f"## Job overhead (wall time / training-step time; the plan assumes {OVERHEAD:g})", "",
+    lines += ["", f"## Job overhead (wall time / training-step time; the plan assumes {report['overhead_assumed']:g})", "",
               "| model | stage | jobs timed | factor |", "|---|---|---|---|"]
     lines += [f"| {o['model']} | {o['stage']} | {o['jobs']} | {'-' if o['factor'] is None else format(o['factor'], '.2f')} |"
               for o in report["overhead"]]

@@ -6,7 +6,8 @@ class PilotCheckFailed(RuntimeError):
     """A declared learning check (pilot.checks) failed."""
 
 
-def pilot_report(jobs: list[dict], checks: dict, identity: dict, passes: dict, json: str, md: str) -> None:
+def pilot_report(jobs: list[dict], checks: dict, identity: dict, passes: dict, overhead: float, json: str,
+                 md: str) -> None:
     """results/pilot/report.json and .md (xlt/analysis/pilot.py); printed to the job's log too, so what was
     measured survives a failed check — which fails the job, naming the check, its threshold and the runs
     below it."""
@@ -15,7 +16,7 @@ def pilot_report(jobs: list[dict], checks: dict, identity: dict, passes: dict, j
     from xlt.analysis.pilot import build_report, failures, format_markdown
     from xlt.io import atomic_path, write_json
 
-    report = build_report(jobs, checks, identity, passes)
+    report = build_report(jobs, checks, identity, passes, overhead)
     text = format_markdown(report)
     print(text, flush=True)
     failed = failures(report)
